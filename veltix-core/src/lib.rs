@@ -10,11 +10,17 @@
 //! - [`Message`], [`MessageType`], [`RequestId`]: the values on the wire.
 #![forbid(unsafe_code)]
 
+mod connection;
 pub mod frame;
 mod message;
 mod message_type;
 mod request_id;
 
+pub use connection::{
+    CloseCode, CloseReason, ConfigError, Connection, ConnectionConfig, ConnectionStats, Event,
+    HandshakeMode, PROTOCOL_VERSION, PeerInfo, PreSharedKey, RequestError, Role, SendError,
+    Transmit,
+};
 pub use message::Message;
 pub use message_type::{MessageType, ReservedTypeError};
 pub use request_id::{ParseRequestIdError, RequestId};

@@ -72,14 +72,6 @@ impl Message {
     pub fn into_payload(self) -> Bytes {
         self.payload
     }
-
-    pub(crate) fn set_request_id(&mut self, request_id: RequestId) {
-        self.request_id = request_id;
-    }
-
-    pub(crate) fn set_timestamp_ms(&mut self, timestamp_ms: u64) {
-        self.timestamp_ms = timestamp_ms;
-    }
 }
 
 impl std::fmt::Debug for Message {

@@ -46,6 +46,18 @@ impl EncodedFrame {
         })
     }
 
+    /// The message type written in the header.
+    pub fn message_type(&self) -> crate::MessageType {
+        crate::MessageType::from_code(u16::from_be_bytes([self.header[0], self.header[1]]))
+    }
+
+    /// The request id written in the header.
+    pub fn request_id(&self) -> crate::RequestId {
+        let mut id = [0; 16];
+        id.copy_from_slice(&self.header[super::header::offset::REQUEST_ID..]);
+        crate::RequestId::from_bytes(id)
+    }
+
     /// The encoded header.
     pub fn header(&self) -> &[u8] {
         &self.header

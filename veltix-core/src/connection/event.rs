@@ -1,0 +1,53 @@
+//! What a connection reports to its driver and application.
+
+use std::time::Duration;
+
+use crate::frame::DecodeError;
+use crate::{CloseReason, Message, RequestError, RequestId};
+
+/// What the handshake settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// The negotiated protocol version; `None` for a legacy peer (no handshake).
+    pub protocol_version: Option<u16>,
+    /// Whether both sides proved the pre-shared key.
+    pub authenticated: bool,
+    /// Whether HEARTBEAT frames are used for keep-alive (else PING is).
+    pub heartbeat: bool,
+}
+
+/// An event, drained with [`Connection::poll_event`](crate::Connection::poll_event).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The connection is ready: the handshake completed, or the peer is legacy.
+    Connected(PeerInfo),
+    /// An application message from the peer (not an answer to one of our requests).
+    Message(Message),
+    /// The answer to a [`request`](crate::Connection::request).
+    Response {
+        /// The id `request` returned.
+        request_id: RequestId,
+        /// The peer's reply.
+        message: Message,
+    },
+    /// The PONG answering a [`ping`](crate::Connection::ping).
+    Pong {
+        /// The id `ping` returned.
+        request_id: RequestId,
+        /// Round-trip time on the `now` values passed in.
+        rtt: Duration,
+    },
+    /// A request or ping got no answer: timed out, or the connection closed.
+    RequestFailed {
+        /// The id `request` or `ping` returned.
+        request_id: RequestId,
+        /// Why.
+        error: RequestError,
+    },
+    /// A frame was dropped (its hash did not match); the connection lives on.
+    FrameDropped(DecodeError),
+    /// The connection ended. Reported exactly once; no event follows it.
+    Closed(CloseReason),
+}

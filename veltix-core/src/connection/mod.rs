@@ -1,0 +1,921 @@
+//! The per-peer protocol state machine.
+
+mod config;
+mod error;
+mod event;
+mod handshake;
+mod ids;
+mod pending;
+mod transmit;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+pub use config::{
+    ConfigError, ConnectionConfig, HandshakeMode, PROTOCOL_VERSION, PreSharedKey, Role,
+};
+pub use error::{CloseCode, CloseReason, RequestError, SendError};
+pub use event::{Event, PeerInfo};
+pub use transmit::Transmit;
+
+use crate::frame::{Decoder, EncodedFrame};
+use crate::{Message, MessageType, RequestId};
+use handshake::{Hello, HelloAck, NONCE_LEN, Prover, Transcript, feature};
+use ids::IdGenerator;
+use pending::{Awaiting, PendingTable};
+use transmit::OutboundQueue;
+
+/// Handshake proof sent by the client after HELLO_ACK when a key is in use.
+/// A system code of ours (PROTOCOL.md leaves 0–199 to the library).
+pub(crate) const AUTH: MessageType = MessageType::from_code(12);
+
+/// One Veltix connection, as a deterministic state machine with no I/O.
+///
+/// # Calling contract
+///
+/// A driver owns one `Connection` per peer and the transport (a TCP socket, a
+/// pipe, a test harness). The connection never reads a clock: every call that
+/// can produce a frame or move a timer takes `now`, the driver's monotonic
+/// time, which must never go backwards between calls. Header timestamps are
+/// wall-clock milliseconds derived from the `(now, wall_ms)` pair given to
+/// [`Connection::new`].
+///
+/// 1. **Inputs.** Feed bytes read from the transport to
+///    [`handle_input`](Self::handle_input); call
+///    [`handle_timeout`](Self::handle_timeout) when the deadline from
+///    `poll_timeout` passes; call
+///    [`handle_transport_closed`](Self::handle_transport_closed) on end of
+///    stream or a transport error.
+/// 2. **Mutators**, any time: [`send`](Self::send), [`reply`](Self::reply),
+///    [`request`](Self::request), [`ping`](Self::ping),
+///    [`send_frame`](Self::send_frame) (a frame encoded once for many peers),
+///    [`cancel`](Self::cancel), [`close`](Self::close). Before the handshake
+///    completes, sends are held back and released when it does.
+/// 3. **Outputs**, after every input or mutator, in this order:
+///    - [`poll_transmit`](Self::poll_transmit) until it returns `None` or the
+///      transport accepts no more (what is not advanced stays queued);
+///    - [`poll_event`](Self::poll_event) until `None`;
+///    - [`poll_timeout`](Self::poll_timeout): the single earliest instant at
+///      which `handle_timeout` must be called (handshake, idle, heartbeat and
+///      every request deadline are folded into it). `None`: no timer.
+///
+/// The connection is finished when [`is_closed`](Self::is_closed) is true and
+/// `poll_transmit` returns `None`: the driver then closes the transport.
+/// [`Event::Closed`] is reported exactly once, after a
+/// [`Event::RequestFailed`] for every request still pending.
+///
+/// # Policies
+/// - A frame whose payload hash does not match is dropped, counted and
+///   reported as [`Event::FrameDropped`]; the connection lives on.
+/// - A length above [`ConnectionConfig::max_payload`] closes the connection
+///   (decided on the header, before reserving memory).
+/// - A reply that arrives after its request timed out is delivered as an
+///   ordinary [`Event::Message`] (as Python Veltix does).
+/// - Outbound bytes are bounded: past [`ConnectionConfig::max_outbound_bytes`]
+///   sends return [`SendError::Full`]. PONGs owed to a peer that floods PINGs
+///   while not reading are dropped and counted once the bound is reached.
+///
+/// # Example
+///
+/// Two connections wired back to back in memory, with virtual time:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use bytes::Buf;
+/// use veltix_core::{Connection, ConnectionConfig, Event, Message, MessageType, Role};
+///
+/// let start = Instant::now(); // the driver's clock; the core never reads one
+/// let config = ConnectionConfig::default();
+/// let mut client = Connection::new(Role::Client, config.clone(), start, 0, [1; 32])?;
+/// let mut server = Connection::new(Role::Server, config, start, 0, [2; 32])?;
+///
+/// // Move every queued byte from one side to the other, then drain events.
+/// fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
+///     while let Some(mut t) = from.poll_transmit() {
+///         let bytes = t.copy_to_bytes(t.remaining());
+///         to.handle_input(now, &bytes);
+///     }
+/// }
+///
+/// let chat = MessageType::new(200)?;
+/// let id = client.request(start, Message::new(chat, "hi"), Duration::from_secs(5))?;
+/// let mut now = start;
+/// for _ in 0..3 {
+///     now += Duration::from_millis(1);
+///     pump(&mut client, &mut server, now);
+///     while let Some(event) = server.poll_event() {
+///         if let Event::Message(msg) = event {
+///             server.reply(now, &msg, Message::new(chat, "hello back"))?;
+///         }
+///     }
+///     pump(&mut server, &mut client, now);
+/// }
+/// let mut answered = false;
+/// while let Some(event) = client.poll_event() {
+///     if let Event::Response { request_id, message } = event {
+///         assert_eq!(request_id, id);
+///         assert_eq!(&message.payload()[..], b"hello back");
+///         answered = true;
+///     }
+/// }
+/// assert!(answered);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    config: ConnectionConfig,
+    state: State,
+    decoder: Decoder,
+    rx: BytesMut,
+    outbound: OutboundQueue,
+    /// Application frames sent before the handshake completed.
+    held: OutboundQueue,
+    events: VecDeque<Event>,
+    pending: PendingTable,
+    ids: IdGenerator,
+    nonce: [u8; NONCE_LEN],
+    wall_anchor: (Instant, u64),
+    peer: Option<PeerInfo>,
+    /// Handshake, or (server with legacy allowed) the wait for a silent peer.
+    handshake_deadline: Option<Instant>,
+    last_rx: Instant,
+    last_tx: Instant,
+    /// Legacy mode was entered because the peer stayed silent; a HELLO may still come.
+    legacy_by_silence: bool,
+    close_reason: Option<CloseReason>,
+    stats: ConnectionStats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Client: HELLO sent, waiting for HELLO_ACK.
+    AwaitAck,
+    /// Server: waiting for the peer's first frame.
+    AwaitHello,
+    /// Server: HELLO_ACK sent, waiting for the client's AUTH proof.
+    AwaitProof(TranscriptKey),
+    Established,
+    Closed,
+}
+
+/// The parts of the transcript the server keeps while awaiting the proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TranscriptKey {
+    client_nonce: [u8; NONCE_LEN],
+    version: u16,
+    features: u32,
+}
+
+/// Counters a driver can log or export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Whole frames received (including dropped ones).
+    pub frames_received: u64,
+    /// Frames queued for sending.
+    pub frames_sent: u64,
+    /// Bytes fed to `handle_input`.
+    pub bytes_received: u64,
+    /// Frames dropped for a payload hash mismatch.
+    pub hash_mismatches: u64,
+    /// PONGs not queued because the outbound queue was full.
+    pub pongs_dropped: u64,
+    /// PONGs that matched no pending ping (keep-alive answers, late pongs).
+    pub unmatched_pongs: u64,
+}
+
+impl Connection {
+    /// A connection for one peer.
+    ///
+    /// `now` and `wall_ms` (milliseconds since the Unix epoch) read at the same
+    /// moment anchor the header timestamps. `random` must come from the OS's
+    /// secure random source: it is the handshake nonce, and it seeds request ids.
+    /// A client queues its HELLO at once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the configuration cannot work.
+    pub fn new(
+        role: Role,
+        config: ConnectionConfig,
+        now: Instant,
+        wall_ms: u64,
+        random: [u8; 32],
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut conn = Self {
+            role,
+            decoder: Decoder::new(config.max_payload),
+            state: State::Closed,
+            rx: BytesMut::new(),
+            outbound: OutboundQueue::default(),
+            held: OutboundQueue::default(),
+            events: VecDeque::new(),
+            pending: PendingTable::default(),
+            ids: IdGenerator::new(&random),
+            nonce: random,
+            wall_anchor: (now, wall_ms),
+            peer: None,
+            handshake_deadline: None,
+            last_rx: now,
+            last_tx: now,
+            legacy_by_silence: false,
+            close_reason: None,
+            stats: ConnectionStats::default(),
+            config,
+        };
+        let mode = conn.config.handshake;
+        match (role, mode) {
+            (_, HandshakeMode::Disabled) => conn.establish(None),
+            (Role::Client, _) => {
+                conn.state = State::AwaitAck;
+                conn.handshake_deadline = now.checked_add(conn.config.handshake_timeout);
+                let hello = Hello {
+                    min_version: *conn.config.protocol_versions.start(),
+                    max_version: *conn.config.protocol_versions.end(),
+                    features: conn.our_features(),
+                    nonce: conn.nonce,
+                };
+                conn.queue_control(
+                    now,
+                    MessageType::HELLO,
+                    RequestId::NIL,
+                    hello.encode().into(),
+                );
+            }
+            (Role::Server, _) => {
+                conn.state = State::AwaitHello;
+                let wait = match mode {
+                    HandshakeMode::AcceptLegacy => conn.config.legacy_wait,
+                    _ => conn.config.handshake_timeout,
+                };
+                conn.handshake_deadline = now.checked_add(wait);
+            }
+        }
+        Ok(conn)
+    }
+
+    // ----- inputs -------------------------------------------------------
+
+    /// Feeds bytes read from the transport. Frames may be split or packed in
+    /// any way; every whole frame is processed before this returns.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.stats.bytes_received += data.len() as u64;
+        self.rx.extend_from_slice(data);
+        loop {
+            match self.decoder.decode(&mut self.rx) {
+                Ok(Some(message)) => {
+                    self.last_rx = now;
+                    self.stats.frames_received += 1;
+                    self.on_frame(now, message);
+                    if self.state == State::Closed {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) if !err.is_fatal() => {
+                    self.last_rx = now;
+                    self.stats.frames_received += 1;
+                    self.stats.hash_mismatches += 1;
+                    tracing::debug!(error = %err, "dropped a corrupt frame");
+                    self.events.push_back(Event::FrameDropped(err));
+                }
+                Err(err) => {
+                    self.fail(now, CloseReason::Decode(err));
+                    break;
+                }
+            }
+        }
+        if self.state == State::Closed {
+            self.rx = BytesMut::new();
+        }
+    }
+
+    /// Runs every timer whose deadline is at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.handshake_deadline.is_some_and(|d| now >= d) {
+            self.handshake_deadline = None;
+            if self.state == State::AwaitHello
+                && self.config.handshake == HandshakeMode::AcceptLegacy
+            {
+                if self.config.pre_shared_key.is_some() {
+                    self.fail(now, CloseReason::HandshakeTimeout);
+                    return;
+                }
+                self.legacy_by_silence = true;
+                self.establish(None);
+            } else {
+                self.fail(now, CloseReason::HandshakeTimeout);
+                return;
+            }
+        }
+        if self.idle_deadline().is_some_and(|d| now >= d) {
+            self.fail(now, CloseReason::IdleTimeout);
+            return;
+        }
+        while let Some(request_id) = self.pending.pop_expired(now) {
+            self.events.push_back(Event::RequestFailed {
+                request_id,
+                error: RequestError::TimedOut,
+            });
+        }
+        if self.heartbeat_deadline().is_some_and(|d| now >= d) {
+            if self.peer.is_some_and(|p| p.heartbeat) {
+                self.queue_control(now, MessageType::HEARTBEAT, RequestId::NIL, Bytes::new());
+            } else {
+                // Legacy peers answer a PING with a PONG, which keeps both sides'
+                // idle timers fed; the PONG matches nothing and is just counted.
+                let id = self.ids.next_id();
+                self.queue_control(now, MessageType::PING, id, Bytes::new());
+            }
+        }
+    }
+
+    /// The transport ended (end of stream, reset or I/O error). Pending requests fail.
+    pub fn handle_transport_closed(&mut self) {
+        if self.state != State::Closed {
+            self.outbound.clear();
+            self.close_with(CloseReason::TransportClosed);
+        }
+    }
+
+    // ----- mutators -----------------------------------------------------
+
+    /// Queues an application message with a fresh request id, which is returned.
+    ///
+    /// # Errors
+    /// [`SendError`]: reserved type, queue full, payload too long, closed.
+    pub fn send(&mut self, now: Instant, message: Message) -> Result<RequestId, SendError> {
+        let id = self.ids.next_id();
+        self.send_with_id(now, message, id)?;
+        Ok(id)
+    }
+
+    /// Answers `received` with `message`, copying its request id.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn reply(
+        &mut self,
+        now: Instant,
+        received: &Message,
+        message: Message,
+    ) -> Result<(), SendError> {
+        self.send_with_id(now, message, received.request_id())
+    }
+
+    /// Sends `message` and awaits the peer's answer for up to `timeout`. Exactly
+    /// one of [`Event::Response`] or [`Event::RequestFailed`] follows for the
+    /// returned id (unless [`cancel`](Self::cancel)led).
+    ///
+    /// # Errors
+    /// [`SendError::TooManyPending`], and those of [`send`](Self::send).
+    pub fn request(
+        &mut self,
+        now: Instant,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<RequestId, SendError> {
+        self.check_pending_room()?;
+        let id = self.send(now, message)?;
+        self.pending
+            .insert(id, Awaiting::Reply, now.checked_add(timeout));
+        Ok(id)
+    }
+
+    /// Sends a PING; [`Event::Pong`] with the round-trip time or
+    /// [`Event::RequestFailed`] follows for the returned id.
+    ///
+    /// # Errors
+    /// [`SendError::TooManyPending`], [`SendError::Full`], [`SendError::Closed`].
+    pub fn ping(&mut self, now: Instant, timeout: Duration) -> Result<RequestId, SendError> {
+        self.check_pending_room()?;
+        let id = self.ids.next_id();
+        let frame = self.encode(now, MessageType::PING, id, Bytes::new())?;
+        self.queue_app(frame)?;
+        self.pending.insert(
+            id,
+            Awaiting::Pong { sent_at: now },
+            now.checked_add(timeout),
+        );
+        Ok(id)
+    }
+
+    /// Queues a frame encoded once for many peers (a broadcast): no re-hashing.
+    ///
+    /// # Errors
+    /// [`SendError::ReservedType`] for system types, [`SendError::Full`], [`SendError::Closed`].
+    pub fn send_frame(&mut self, frame: EncodedFrame) -> Result<(), SendError> {
+        MessageType::new(frame.message_type().code())?;
+        self.queue_app(frame)
+    }
+
+    /// Forgets a pending request or ping: no event will be reported for it.
+    /// Returns whether it was pending.
+    pub fn cancel(&mut self, request_id: RequestId) -> bool {
+        self.pending.remove(request_id).is_some()
+    }
+
+    /// Closes the connection: tells a negotiated peer why (an ERROR frame with
+    /// `code` and `reason`), keeps what is queued so it can be flushed, fails
+    /// pending requests and reports [`Event::Closed`].
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.notify_close(now, code, reason);
+        self.close_with(CloseReason::Local {
+            code,
+            reason: reason.to_owned(),
+        });
+    }
+
+    // ----- outputs ------------------------------------------------------
+
+    /// Bytes to write, if any. See [`Transmit`].
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
+        Transmit::new(&mut self.outbound)
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout)
+    /// must be called, or `None` if no timer runs.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        [
+            self.handshake_deadline,
+            self.idle_deadline(),
+            self.heartbeat_deadline(),
+            self.pending.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    // ----- state --------------------------------------------------------
+
+    /// Which side this is.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// What the handshake settled, once the connection is established.
+    pub fn peer_info(&self) -> Option<PeerInfo> {
+        self.peer
+    }
+
+    /// Whether the handshake is complete (or not spoken) and the connection is open.
+    pub fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Whether the connection has ended. Flush `poll_transmit`, then close the transport.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Outbound bytes queued (including messages held until the handshake completes).
+    pub fn queued_bytes(&self) -> usize {
+        self.outbound.queued_bytes() + self.held.queued_bytes()
+    }
+
+    /// Whether a send of `len` payload bytes would be accepted now.
+    pub fn can_send(&self, len: usize) -> bool {
+        self.state != State::Closed && self.has_room(crate::frame::HEADER_LEN + len)
+    }
+
+    /// Requests and pings awaiting an answer.
+    pub fn pending_requests(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ConnectionStats {
+        self.stats
+    }
+
+    /// The header timestamp for `now`: wall milliseconds from the anchor given
+    /// to [`new`](Self::new).
+    pub fn wall_ms(&self, now: Instant) -> u64 {
+        let (anchor, wall) = self.wall_anchor;
+        let elapsed = now.saturating_duration_since(anchor).as_millis();
+        wall.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
+    }
+
+    // ----- internals ----------------------------------------------------
+
+    fn our_features(&self) -> u32 {
+        let mut features = 0;
+        if self.config.heartbeat_interval.is_some() {
+            features |= feature::HEARTBEAT;
+        }
+        if self.config.pre_shared_key.is_some() {
+            features |= feature::AUTH;
+        }
+        features
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
+        self.last_rx.checked_add(self.config.idle_timeout?)
+    }
+
+    fn heartbeat_deadline(&self) -> Option<Instant> {
+        if self.state != State::Established {
+            return None;
+        }
+        self.last_tx.checked_add(self.config.heartbeat_interval?)
+    }
+
+    fn check_pending_room(&self) -> Result<(), SendError> {
+        if self.pending.len() >= self.config.max_pending_requests {
+            return Err(SendError::TooManyPending {
+                limit: self.config.max_pending_requests,
+            });
+        }
+        Ok(())
+    }
+
+    fn has_room(&self, len: usize) -> bool {
+        let queued = self.queued_bytes();
+        queued == 0 || queued.saturating_add(len) <= self.config.max_outbound_bytes
+    }
+
+    fn encode(
+        &self,
+        now: Instant,
+        ty: MessageType,
+        id: RequestId,
+        payload: Bytes,
+    ) -> Result<EncodedFrame, SendError> {
+        let message = Message::new(ty, payload)
+            .with_request_id(id)
+            .with_timestamp_ms(self.wall_ms(now));
+        Ok(EncodedFrame::new(&message)?)
+    }
+
+    fn send_with_id(
+        &mut self,
+        now: Instant,
+        message: Message,
+        id: RequestId,
+    ) -> Result<(), SendError> {
+        MessageType::new(message.message_type().code())?;
+        let frame = self.encode(now, message.message_type(), id, message.into_payload())?;
+        self.queue_app(frame)?;
+        Ok(())
+    }
+
+    /// Queues an application frame under the outbound bound; held back until
+    /// the handshake completes.
+    fn queue_app(&mut self, frame: EncodedFrame) -> Result<(), SendError> {
+        if let Some(reason) = self.closed_reason() {
+            return Err(SendError::Closed(reason));
+        }
+        if !self.has_room(frame.wire_len()) {
+            return Err(SendError::Full);
+        }
+        if self.state == State::Established {
+            self.push_out(frame);
+        } else {
+            self.held.push(frame);
+        }
+        Ok(())
+    }
+
+    /// Queues a protocol frame (handshake, PONG, HEARTBEAT, ERROR) now.
+    fn queue_control(&mut self, now: Instant, ty: MessageType, id: RequestId, payload: Bytes) {
+        if let Ok(frame) = self.encode(now, ty, id, payload) {
+            self.last_tx = now;
+            self.push_out(frame);
+        }
+    }
+
+    fn push_out(&mut self, frame: EncodedFrame) {
+        self.stats.frames_sent += 1;
+        self.outbound.push(frame);
+    }
+
+    fn closed_reason(&self) -> Option<CloseReason> {
+        self.close_reason.clone()
+    }
+
+    fn establish(&mut self, peer: Option<PeerInfo>) {
+        self.state = State::Established;
+        self.handshake_deadline = None;
+        let info = peer.unwrap_or(PeerInfo {
+            protocol_version: None,
+            authenticated: false,
+            heartbeat: false,
+        });
+        self.peer = Some(info);
+        let held: Vec<EncodedFrame> = self.held.drain().collect();
+        for frame in held {
+            self.push_out(frame);
+        }
+        self.events.push_back(Event::Connected(info));
+    }
+
+    fn on_frame(&mut self, now: Instant, message: Message) {
+        match self.state {
+            State::AwaitAck => self.on_frame_awaiting_ack(now, message),
+            State::AwaitHello => self.on_first_frame(now, message),
+            State::AwaitProof(key) => self.on_frame_awaiting_proof(now, message, key),
+            State::Established => self.on_established_frame(now, message),
+            State::Closed => {}
+        }
+    }
+
+    fn on_frame_awaiting_ack(&mut self, now: Instant, message: Message) {
+        match message.message_type() {
+            MessageType::HELLO_ACK => {}
+            MessageType::ERROR => return self.on_peer_close(message.payload()),
+            _ => return self.fail(now, CloseReason::ProtocolViolation("expected HELLO_ACK")),
+        }
+        let Some(ack) = HelloAck::parse(message.payload()) else {
+            return self.fail(now, CloseReason::ProtocolViolation("malformed HELLO_ACK"));
+        };
+        if !self.config.protocol_versions.contains(&ack.version) {
+            return self.fail(
+                now,
+                CloseReason::ProtocolViolation("server chose a version we do not speak"),
+            );
+        }
+        let transcript = Transcript {
+            client_nonce: self.nonce,
+            server_nonce: ack.nonce,
+            version: ack.version,
+            features: ack.features,
+        };
+        let authenticated = match (&self.config.pre_shared_key, ack.proof) {
+            (None, None) => false,
+            (None, Some(_)) => {
+                return self.fail(
+                    now,
+                    CloseReason::AuthFailed("the server requires a pre-shared key"),
+                );
+            }
+            (Some(_), None) => {
+                return self.fail(
+                    now,
+                    CloseReason::AuthFailed("the server did not prove the key"),
+                );
+            }
+            (Some(key), Some(proof)) => {
+                let key = key.clone();
+                if !handshake::verify(key.as_bytes(), Prover::Server, &transcript, &proof) {
+                    return self.fail(now, CloseReason::AuthFailed("the server's proof is wrong"));
+                }
+                let ours = handshake::proof(key.as_bytes(), Prover::Client, &transcript);
+                self.queue_control(now, AUTH, RequestId::NIL, Bytes::copy_from_slice(&ours));
+                true
+            }
+        };
+        self.establish(Some(PeerInfo {
+            protocol_version: Some(ack.version),
+            authenticated,
+            heartbeat: ack.features & feature::HEARTBEAT != 0,
+        }));
+    }
+
+    fn on_first_frame(&mut self, now: Instant, message: Message) {
+        if message.message_type() == MessageType::HELLO
+            && self.config.handshake != HandshakeMode::Disabled
+        {
+            return self.on_hello(now, &message);
+        }
+        if self.config.handshake == HandshakeMode::Required {
+            return self.fail(now, CloseReason::ProtocolViolation("expected HELLO"));
+        }
+        if self.config.pre_shared_key.is_some() {
+            return self.fail(
+                now,
+                CloseReason::AuthFailed("a legacy peer cannot prove the pre-shared key"),
+            );
+        }
+        self.establish(None);
+        self.on_established_frame(now, message);
+    }
+
+    fn on_hello(&mut self, now: Instant, message: &Message) {
+        let Some(hello) = Hello::parse(message.payload()) else {
+            return self.fail(
+                now,
+                CloseReason::ProtocolViolation("malformed or foreign HELLO"),
+            );
+        };
+        let (ours_min, ours_max) = (
+            *self.config.protocol_versions.start(),
+            *self.config.protocol_versions.end(),
+        );
+        let version = ours_max.min(hello.max_version);
+        if version < ours_min.max(hello.min_version) {
+            return self.fail(
+                now,
+                CloseReason::VersionMismatch {
+                    ours_min,
+                    ours_max,
+                    theirs_min: hello.min_version,
+                    theirs_max: hello.max_version,
+                },
+            );
+        }
+        let wants_auth = self.config.pre_shared_key.is_some();
+        if wants_auth && hello.features & feature::AUTH == 0 {
+            return self.fail(
+                now,
+                CloseReason::AuthFailed("the peer has no pre-shared key"),
+            );
+        }
+        let features = (self.our_features() & hello.features & feature::HEARTBEAT)
+            | if wants_auth { feature::AUTH } else { 0 };
+        let transcript = Transcript {
+            client_nonce: hello.nonce,
+            server_nonce: self.nonce,
+            version,
+            features,
+        };
+        let proof = self
+            .config
+            .pre_shared_key
+            .as_ref()
+            .map(|key| handshake::proof(key.as_bytes(), Prover::Server, &transcript));
+        let ack = HelloAck {
+            version,
+            features,
+            nonce: self.nonce,
+            proof,
+        };
+        self.queue_control(
+            now,
+            MessageType::HELLO_ACK,
+            message.request_id(),
+            ack.encode().into(),
+        );
+        if wants_auth {
+            self.state = State::AwaitProof(TranscriptKey {
+                client_nonce: hello.nonce,
+                version,
+                features,
+            });
+            self.handshake_deadline = now.checked_add(self.config.handshake_timeout);
+        } else {
+            self.establish(Some(PeerInfo {
+                protocol_version: Some(version),
+                authenticated: false,
+                heartbeat: features & feature::HEARTBEAT != 0,
+            }));
+        }
+    }
+
+    fn on_frame_awaiting_proof(&mut self, now: Instant, message: Message, key: TranscriptKey) {
+        match message.message_type() {
+            AUTH => {}
+            MessageType::ERROR => return self.on_peer_close(message.payload()),
+            _ => {
+                return self.fail(
+                    now,
+                    CloseReason::AuthFailed("a frame came before the proof"),
+                );
+            }
+        }
+        let transcript = Transcript {
+            client_nonce: key.client_nonce,
+            server_nonce: self.nonce,
+            version: key.version,
+            features: key.features,
+        };
+        let valid = self.config.pre_shared_key.as_ref().is_some_and(|k| {
+            handshake::verify(k.as_bytes(), Prover::Client, &transcript, message.payload())
+        });
+        if !valid {
+            return self.fail(now, CloseReason::AuthFailed("the client's proof is wrong"));
+        }
+        self.establish(Some(PeerInfo {
+            protocol_version: Some(key.version),
+            authenticated: true,
+            heartbeat: key.features & feature::HEARTBEAT != 0,
+        }));
+    }
+
+    fn on_established_frame(&mut self, now: Instant, message: Message) {
+        let negotiated = self.peer.is_some_and(|p| p.protocol_version.is_some());
+        let id = message.request_id();
+        match message.message_type() {
+            MessageType::PING => {
+                if self.outbound.queued_bytes() < self.config.max_outbound_bytes {
+                    self.queue_control(now, MessageType::PONG, id, Bytes::new());
+                } else {
+                    self.stats.pongs_dropped += 1;
+                }
+            }
+            MessageType::PONG => match self
+                .pending
+                .take_if(id, |a| matches!(a, Awaiting::Pong { .. }))
+            {
+                Some(Awaiting::Pong { sent_at }) => self.events.push_back(Event::Pong {
+                    request_id: id,
+                    rtt: now.saturating_duration_since(sent_at),
+                }),
+                _ => self.stats.unmatched_pongs += 1,
+            },
+            MessageType::HEARTBEAT => {}
+            MessageType::ERROR if negotiated => self.on_peer_close(message.payload()),
+            MessageType::HELLO if self.legacy_by_silence && self.stats.frames_sent == 0 => {
+                // The peer was only slow: it speaks the handshake after all.
+                self.legacy_by_silence = false;
+                self.state = State::AwaitHello;
+                self.peer = None;
+                self.on_hello(now, &message);
+            }
+            MessageType::HELLO | MessageType::HELLO_ACK | AUTH if negotiated => {
+                self.fail(
+                    now,
+                    CloseReason::ProtocolViolation("handshake frame after the handshake"),
+                );
+            }
+            _ => {
+                self.legacy_by_silence = false;
+                match self.pending.take_if(id, |a| a == Awaiting::Reply) {
+                    Some(_) => self.events.push_back(Event::Response {
+                        request_id: id,
+                        message,
+                    }),
+                    None => self.events.push_back(Event::Message(message)),
+                }
+            }
+        }
+    }
+
+    fn on_peer_close(&mut self, payload: &[u8]) {
+        let (code, reason) = handshake::parse_close(payload)
+            .unwrap_or((CloseCode::PROTOCOL_VIOLATION.0, String::new()));
+        self.outbound.clear();
+        self.close_with(CloseReason::Peer {
+            code: CloseCode(code),
+            reason,
+        });
+    }
+
+    /// Closes for a protocol failure, telling the peer why.
+    fn fail(&mut self, now: Instant, reason: CloseReason) {
+        tracing::debug!(%reason, "closing connection");
+        self.notify_close(now, reason.code(), &reason.to_string());
+        self.close_with(reason);
+    }
+
+    /// Queues the ERROR frame announcing a close, where the peer understands it:
+    /// negotiated peers always; legacy or unknown peers only for errors (a
+    /// Python peer shows an ERROR frame, which is right for "server full" but
+    /// wrong for an orderly close).
+    fn notify_close(&mut self, now: Instant, code: CloseCode, reason: &str) {
+        let negotiated = self.peer.is_some_and(|p| p.protocol_version.is_some());
+        if negotiated || code != CloseCode::NORMAL {
+            self.queue_control(
+                now,
+                MessageType::ERROR,
+                RequestId::NIL,
+                handshake::encode_close(code.0, reason).into(),
+            );
+        }
+    }
+
+    fn close_with(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.state = State::Closed;
+        self.handshake_deadline = None;
+        self.held.clear();
+        for request_id in self.pending.drain() {
+            self.events.push_back(Event::RequestFailed {
+                request_id,
+                error: RequestError::ConnectionClosed(reason.clone()),
+            });
+        }
+        self.close_reason = Some(reason.clone());
+        self.events.push_back(Event::Closed(reason));
+    }
+}
