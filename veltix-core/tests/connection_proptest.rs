@@ -144,12 +144,12 @@ proptest! {
                 for s in [Side::Client, Side::Server] {
                     let events = p.take_events(s);
                     for e in &events {
-                        if let Event::Message(m) = e {
-                            if m.payload().first() == Some(&b'Q') {
-                                let reply = Message::new(MessageType::from_code(202), tag(s, b'R', 0, 0));
-                                let now = p.now;
-                                let _ = p.conn(s).reply(now, m, reply);
-                            }
+                        if let Event::Message(m) = e
+                            && m.payload().first() == Some(&b'Q')
+                        {
+                            let reply = Message::new(MessageType::from_code(202), tag(s, b'R', 0, 0));
+                            let now = p.now;
+                            let _ = p.conn(s).reply(now, m, reply);
                         }
                     }
                     p.events(s).extend(events);

@@ -145,10 +145,10 @@ impl ConnectionConfig {
         if self.protocol_versions.is_empty() {
             return Err(ConfigError::EmptyVersionRange);
         }
-        if let (Some(heartbeat), Some(idle)) = (self.heartbeat_interval, self.idle_timeout) {
-            if heartbeat >= idle {
-                return Err(ConfigError::HeartbeatNotBelowIdle { heartbeat, idle });
-            }
+        if let (Some(heartbeat), Some(idle)) = (self.heartbeat_interval, self.idle_timeout)
+            && heartbeat >= idle
+        {
+            return Err(ConfigError::HeartbeatNotBelowIdle { heartbeat, idle });
         }
         if self.max_pending_requests == 0 {
             return Err(ConfigError::ZeroLimit("max_pending_requests"));

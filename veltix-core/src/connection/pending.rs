@@ -34,10 +34,12 @@ impl PendingTable {
     }
 
     pub(crate) fn insert(&mut self, id: RequestId, awaiting: Awaiting, deadline: Option<Instant>) {
-        if let Some(old) = self.entries.insert(id, Entry { awaiting, deadline }) {
-            if let Some(d) = old.deadline {
-                self.deadlines.remove(&(d, id));
-            }
+        if let Some(Entry {
+            deadline: Some(old),
+            ..
+        }) = self.entries.insert(id, Entry { awaiting, deadline })
+        {
+            self.deadlines.remove(&(old, id));
         }
         if let Some(d) = deadline {
             self.deadlines.insert((d, id));
