@@ -443,6 +443,32 @@ fn heartbeats_flow_on_silence_and_keep_the_connection_open() {
 }
 
 #[test]
+fn application_traffic_suppresses_heartbeats() {
+    let mut p = established();
+    let before = p.wire_to_server.len();
+    for _ in 0..12 {
+        let now = p.now;
+        p.client.send(now, app(200, b"tick")).expect("queued");
+        p.run_for(Duration::from_secs(5));
+    }
+    let sent = &p.wire_to_server[before..];
+    assert_eq!(sent.len(), 12 * (62 + 4), "only the 12 ticks, no heartbeat");
+    assert!(sent.chunks(66).all(|f| f[..2] == 200u16.to_be_bytes()));
+}
+
+#[test]
+fn a_late_hello_from_a_peer_taken_for_legacy_still_negotiates() {
+    let mut p = Pair::default_configs();
+    p.latency = Duration::from_millis(2500); // the HELLO arrives after legacy_wait
+    p.settle();
+    let server = p.take_events(Side::Server);
+    assert_eq!(server.len(), 2, "{server:?}");
+    assert!(matches!(&server[0], Event::Connected(info) if info.protocol_version.is_none()));
+    assert!(matches!(&server[1], Event::Connected(info) if info.protocol_version == Some(1)));
+    assert!(p.client.is_established() && p.server.is_established());
+}
+
+#[test]
 fn legacy_peers_are_kept_alive_with_pings() {
     let mut p = Pair::new(legacy(), legacy());
     p.settle();
@@ -715,7 +741,7 @@ fn system_types_cannot_be_sent_by_the_application() {
     ));
     let frame = EncodedFrame::new(&ping).expect("fits");
     assert!(matches!(
-        p.client.send_frame(frame),
+        p.client.send_frame(now, frame),
         Err(SendError::ReservedType(_))
     ));
 }
@@ -727,7 +753,7 @@ fn a_broadcast_frame_is_shared_not_re_encoded() {
         .with_request_id(RequestId::from_u128(9))
         .with_timestamp_ms(5);
     let frame = EncodedFrame::new(&msg).expect("fits");
-    p.client.send_frame(frame.clone()).expect("queued");
+    p.client.send_frame(p.now, frame.clone()).expect("queued");
     p.settle();
     let server = p.take_events(Side::Server);
     assert_eq!(server, vec![Event::Message(msg)]);

@@ -22,6 +22,11 @@ pub struct PeerInfo {
 #[non_exhaustive]
 pub enum Event {
     /// The connection is ready: the handshake completed, or the peer is legacy.
+    ///
+    /// A server that took a silent peer for a legacy one (after
+    /// [`legacy_wait`](crate::ConnectionConfig::legacy_wait)) reports this a
+    /// second time, with the negotiated version, if that peer's first frame
+    /// turns out to be a HELLO.
     Connected(PeerInfo),
     /// An application message from the peer (not an answer to one of our requests).
     Message(Message),

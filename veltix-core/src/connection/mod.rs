@@ -400,7 +400,7 @@ impl Connection {
         self.check_pending_room()?;
         let id = self.ids.next_id();
         let frame = self.encode(now, MessageType::PING, id, Bytes::new())?;
-        self.queue_app(frame)?;
+        self.queue_app(now, frame)?;
         self.pending.insert(
             id,
             Awaiting::Pong { sent_at: now },
@@ -413,9 +413,9 @@ impl Connection {
     ///
     /// # Errors
     /// [`SendError::ReservedType`] for system types, [`SendError::Full`], [`SendError::Closed`].
-    pub fn send_frame(&mut self, frame: EncodedFrame) -> Result<(), SendError> {
+    pub fn send_frame(&mut self, now: Instant, frame: EncodedFrame) -> Result<(), SendError> {
         MessageType::new(frame.message_type().code())?;
-        self.queue_app(frame)
+        self.queue_app(now, frame)
     }
 
     /// Forgets a pending request or ping: no event will be reported for it.
@@ -584,13 +584,13 @@ impl Connection {
     ) -> Result<(), SendError> {
         MessageType::new(message.message_type().code())?;
         let frame = self.encode(now, message.message_type(), id, message.into_payload())?;
-        self.queue_app(frame)?;
+        self.queue_app(now, frame)?;
         Ok(())
     }
 
     /// Queues an application frame under the outbound bound; held back until
     /// the handshake completes.
-    fn queue_app(&mut self, frame: EncodedFrame) -> Result<(), SendError> {
+    fn queue_app(&mut self, now: Instant, frame: EncodedFrame) -> Result<(), SendError> {
         if let Some(reason) = self.closed_reason() {
             return Err(SendError::Closed(reason));
         }
@@ -598,6 +598,7 @@ impl Connection {
             return Err(SendError::Full);
         }
         if self.state == State::Established {
+            self.last_tx = now;
             self.push_out(frame);
         } else {
             self.held.push(frame);
@@ -622,6 +623,8 @@ impl Connection {
         self.close_reason.clone()
     }
 
+    /// Held frames go out now; `last_tx` was set when the handshake frame
+    /// that completed the handshake (or nothing, for legacy) was queued.
     fn establish(&mut self, peer: Option<PeerInfo>) {
         self.state = State::Established;
         self.handshake_deadline = None;
