@@ -372,6 +372,20 @@ impl Connection {
         self.send_with_id(now, message, received.request_id())
     }
 
+    /// Answers the request with id `request_id` (what [`reply`](Self::reply)
+    /// does when the received message is no longer at hand).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn reply_to(
+        &mut self,
+        now: Instant,
+        request_id: RequestId,
+        message: Message,
+    ) -> Result<(), SendError> {
+        self.send_with_id(now, message, request_id)
+    }
+
     /// Sends `message` and awaits the peer's answer for up to `timeout`. Exactly
     /// one of [`Event::Response`] or [`Event::RequestFailed`] follows for the
     /// returned id (unless [`cancel`](Self::cancel)led).

@@ -1,0 +1,463 @@
+//! The client: connects (with a timeout), optionally reconnects with backoff,
+//! and offers send, request, ping and events or callbacks.
+
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::channel::{mpsc, oneshot};
+use futures::future::{Either, select};
+use futures::{Stream, StreamExt as _};
+use tracing::Instrument as _;
+use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
+
+use crate::driver::{Driver, Sink, SinkEvent};
+use crate::handlers::Slot;
+use crate::link::{Command, Control, Link};
+use crate::runtime::{Runtime, sleep_until};
+use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, os};
+
+type OnConnect = dyn Fn(PeerInfo) + Send + Sync;
+type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
+type OnDisconnect = dyn Fn(&CloseReason) + Send + Sync;
+
+/// A Veltix client on runtime `R`. Cheap to clone; every clone is the same
+/// connection. Dropping the last clone closes the connection.
+///
+/// Events go to the callback registered for their kind or, when none is, to
+/// the stream from [`events`](Self::events) (bounded; see [`Server`](crate::Server)).
+/// Callbacks and handlers are kept across reconnects.
+pub struct Client<R: Runtime> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.shared.server.addr)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+struct Shared<R: Runtime> {
+    runtime: R,
+    config: ClientConfig,
+    /// The server, as a peer: what callbacks get to answer it.
+    server: Peer,
+    events_rx: Mutex<Option<mpsc::Receiver<ClientEvent>>>,
+    handlers: Arc<Handlers>,
+    closing: Arc<AtomicBool>,
+    done: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+impl<R: Runtime> Drop for Shared<R> {
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::Release);
+        self.server.link.close(CloseCode::NORMAL, "client dropped");
+    }
+}
+
+#[derive(Default)]
+struct Handlers {
+    on_connect: Slot<OnConnect>,
+    on_message: Slot<OnMessage>,
+    on_disconnect: Slot<OnDisconnect>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<R: Runtime + Default> Client<R> {
+    /// Connects to `config.addr` and completes the handshake.
+    ///
+    /// # Errors
+    /// [`Error::ConnectTimeout`], the OS's connect error, or [`Error::Closed`]
+    /// when the handshake fails (version mismatch, wrong key, server full…).
+    pub async fn connect(config: ClientConfig) -> Result<Self, Error> {
+        Self::connect_on(R::default(), config).await
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// Connects on a given runtime handle.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_on(runtime: R, config: ClientConfig) -> Result<Self, Error> {
+        config.validate()?;
+        let addr = os::resolve(&config.addr)?;
+        let socket = connect(&runtime, addr, config.connect_timeout).await?;
+        let (link, ends) = Link::new(config.command_capacity);
+        let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
+        let (first_tx, first_rx) = oneshot::channel();
+        let (live, done) = mpsc::channel(0);
+        let server = Peer {
+            id: PeerId(0),
+            addr,
+            link,
+        };
+        let handlers = Arc::new(Handlers::default());
+        let closing = Arc::new(AtomicBool::new(false));
+        let task = Task {
+            runtime: runtime.clone(),
+            config: config.clone(),
+            addr,
+            server: server.clone(),
+            handlers: handlers.clone(),
+            events: events_tx,
+            first: Arc::new(Mutex::new(Some(first_tx))),
+            closing: closing.clone(),
+            _live: live,
+        };
+        runtime.spawn(
+            task.run(socket, ends.commands, ends.control)
+                .instrument(tracing::debug_span!("client", server = %addr)),
+        );
+        let client = Self {
+            shared: Arc::new(Shared {
+                runtime,
+                config,
+                server,
+                events_rx: Mutex::new(Some(events_rx)),
+                handlers,
+                closing,
+                done: Mutex::new(Some(done)),
+            }),
+        };
+        match first_rx.await {
+            Ok(Ok(_)) => Ok(client),
+            Ok(Err(err)) => Err(err),
+            Err(oneshot::Canceled) => Err(Error::NotConnected),
+        }
+    }
+
+    /// The server's address.
+    pub fn server_addr(&self) -> SocketAddr {
+        self.shared.server.addr
+    }
+
+    /// Whether the client is connected now (false while reconnecting or after close).
+    pub fn is_connected(&self) -> bool {
+        !self.shared.server.link.is_down()
+    }
+
+    /// The stream of events that have no callback. Can be taken once.
+    pub fn events(&self) -> ClientEvents {
+        let rx = lock(&self.shared.events_rx)
+            .take()
+            .unwrap_or_else(|| mpsc::channel(0).1);
+        ClientEvents { rx }
+    }
+
+    /// Calls `f` on every (re)connection. Replaces any earlier callback.
+    pub fn on_connect(&self, f: impl Fn(PeerInfo) + Send + Sync + 'static) {
+        self.shared.handlers.on_connect.set(Arc::new(f));
+    }
+
+    /// Calls `f` for every application message; `f` gets the server as a
+    /// [`Peer`] to answer with. Replaces any earlier callback.
+    pub fn on_message(&self, f: impl Fn(&Peer, Message) + Send + Sync + 'static) {
+        self.shared.handlers.on_message.set(Arc::new(f));
+    }
+
+    /// Calls `f` whenever the connection ends. Replaces any earlier callback.
+    pub fn on_disconnect(&self, f: impl Fn(&CloseReason) + Send + Sync + 'static) {
+        self.shared.handlers.on_disconnect.set(Arc::new(f));
+    }
+
+    /// Sends a message, waiting while the outbound queue is full.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`], [`Error::Closed`], [`Error::Send`].
+    pub async fn send(&self, message: Message) -> Result<(), Error> {
+        self.shared.server.send(message).await
+    }
+
+    /// Sends a message without waiting.
+    ///
+    /// # Errors
+    /// `Error::Send(SendError::Full)`, and those of [`send`](Self::send).
+    pub fn try_send(&self, message: Message) -> Result<(), Error> {
+        self.shared.server.try_send(message)
+    }
+
+    /// Answers `received`, copying its request id.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn reply(&self, received: &Message, message: Message) -> Result<(), Error> {
+        self.shared.server.reply(received, message).await
+    }
+
+    /// Sends a request and waits up to `timeout` for the answer. Dropping the
+    /// future forgets the request.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`], [`Error::Closed`] (the connection ended first), and those of [`send`](Self::send).
+    pub async fn request(&self, message: Message, timeout: Duration) -> Result<Message, Error> {
+        self.shared.server.request(message, timeout).await
+    }
+
+    /// Pings the server; the round-trip time. Times out after the idle timeout (or 10 s).
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`], [`Error::Closed`], [`Error::NotConnected`].
+    pub async fn ping(&self) -> Result<Duration, Error> {
+        let timeout = self
+            .shared
+            .config
+            .connection
+            .idle_timeout
+            .unwrap_or(Duration::from_secs(10));
+        self.shared.server.ping(timeout).await
+    }
+
+    /// Closes the connection (flushing what was queued), stops reconnecting,
+    /// and waits up to 5 s for the connection to end.
+    pub async fn close(&self) {
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared
+            .server
+            .link
+            .close(CloseCode::NORMAL, "client closed");
+        let Some(mut done) = lock(&self.shared.done).take() else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let sleep = pin!(sleep_until(&self.shared.runtime, deadline));
+        let _ = select(done.next(), sleep).await;
+    }
+}
+
+async fn connect<R: Runtime>(
+    runtime: &R,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<R::Socket, Error> {
+    let attempt = pin!(runtime.connect(addr));
+    let sleep = pin!(sleep_until(runtime, Instant::now() + timeout));
+    match select(attempt, sleep).await {
+        Either::Left((result, _)) => Ok(result?),
+        Either::Right(_) => Err(Error::ConnectTimeout),
+    }
+}
+
+/// The client's background task: drives a connection, then reconnects.
+struct Task<R: Runtime> {
+    runtime: R,
+    config: ClientConfig,
+    addr: SocketAddr,
+    server: Peer,
+    handlers: Arc<Handlers>,
+    events: mpsc::Sender<ClientEvent>,
+    /// Tells `connect` how the first handshake went.
+    first: Arc<Mutex<Option<oneshot::Sender<Result<PeerInfo, Error>>>>>,
+    closing: Arc<AtomicBool>,
+    /// Dropped when the task ends: `close` waits for that.
+    _live: mpsc::Sender<()>,
+}
+
+impl<R: Runtime> Task<R> {
+    async fn run(
+        self,
+        socket: R::Socket,
+        mut commands: mpsc::Receiver<Command>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let mut socket = Some(socket);
+        let mut last_reason = CloseReason::TransportClosed;
+        'connections: while let Some(sock) = socket.take() {
+            let now = Instant::now();
+            let conn = match os::random_seed().map_err(Error::from).and_then(|seed| {
+                Ok(Connection::new(
+                    Role::Client,
+                    self.config.connection.clone(),
+                    now,
+                    os::wall_ms(),
+                    seed,
+                )?)
+            }) {
+                Ok(conn) => conn,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot start a connection");
+                    self.fail_first(err);
+                    break;
+                }
+            };
+            self.server.link.set_down(false);
+            let sink = ClientSink {
+                server: self.server.clone(),
+                handlers: self.handlers.clone(),
+                events: self.events.clone(),
+                first: self.first.clone(),
+            };
+            let driver = Driver::with_channels(
+                conn,
+                sock,
+                self.runtime.timer(now),
+                commands,
+                control,
+                Arc::new(OnceLock::new()),
+                sink,
+                self.config.read_chunk,
+            );
+            let exit = driver.await;
+            self.server.link.set_down(true);
+            (commands, control) = (exit.commands, exit.control);
+            tracing::debug!(reason = %exit.reason, "disconnected");
+            let locally_closed = matches!(exit.reason, CloseReason::Local { .. });
+            last_reason = exit.reason;
+            let Some(reconnect) = self.config.reconnect else {
+                break;
+            };
+            let mut attempt = 0u32;
+            loop {
+                if locally_closed || self.closing.load(Ordering::Acquire) {
+                    break 'connections;
+                }
+                if reconnect.max_attempts.is_some_and(|max| attempt >= max) {
+                    tracing::warn!(attempts = attempt, "giving up reconnecting");
+                    break 'connections;
+                }
+                let delay = reconnect.delay(attempt, os::random_unit());
+                attempt += 1;
+                if !fail_commands_until(&self.runtime, &mut commands, Instant::now() + delay).await
+                {
+                    break 'connections; // every handle is gone
+                }
+                match connect(&self.runtime, self.addr, self.config.connect_timeout).await {
+                    Ok(sock) => {
+                        tracing::debug!(attempt, "reconnected");
+                        socket = Some(sock);
+                        continue 'connections;
+                    }
+                    Err(err) => tracing::debug!(attempt, error = %err, "reconnect failed"),
+                }
+            }
+        }
+        self.server.link.set_gone(last_reason.clone());
+        self.fail_first(Error::Closed(last_reason));
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            command.fail(|| Error::NotConnected);
+        }
+    }
+
+    fn fail_first(&self, err: Error) {
+        if let Some(tx) = lock(&self.first).take() {
+            let _ = tx.send(Err(err));
+        }
+    }
+}
+
+/// Answers commands with "not connected" until `deadline`; false when every
+/// handle is gone (nobody will use the client again).
+async fn fail_commands_until<R: Runtime>(
+    runtime: &R,
+    commands: &mut mpsc::Receiver<Command>,
+    deadline: Instant,
+) -> bool {
+    let mut sleep = pin!(sleep_until(runtime, deadline));
+    loop {
+        match select(commands.next(), sleep.as_mut()).await {
+            Either::Left((Some(command), _)) => command.fail(|| Error::NotConnected),
+            Either::Left((None, _)) => return false,
+            Either::Right(_) => return true,
+        }
+    }
+}
+
+struct ClientSink {
+    server: Peer,
+    handlers: Arc<Handlers>,
+    events: mpsc::Sender<ClientEvent>,
+    first: Arc<Mutex<Option<oneshot::Sender<Result<PeerInfo, Error>>>>>,
+}
+
+impl Sink for ClientSink {
+    fn try_deliver(&mut self, cx: &mut Context<'_>, event: SinkEvent) -> Result<(), SinkEvent> {
+        match &event {
+            SinkEvent::Connected(info) => {
+                tracing::debug!(?info, "connected");
+                if let Some(tx) = lock(&self.first).take() {
+                    let _ = tx.send(Ok(*info));
+                }
+            }
+            SinkEvent::Closed(reason) => {
+                if let Some(tx) = lock(&self.first).take() {
+                    let _ = tx.send(Err(Error::Closed(reason.clone())));
+                }
+            }
+            SinkEvent::Message(_) => {}
+        }
+        let event = match event {
+            SinkEvent::Connected(info) => match self.handlers.on_connect.get() {
+                Some(f) => {
+                    f(info);
+                    return Ok(());
+                }
+                None => ClientEvent::Connected(info),
+            },
+            SinkEvent::Message(message) => match self.handlers.on_message.get() {
+                Some(f) => {
+                    f(&self.server, message);
+                    return Ok(());
+                }
+                None => ClientEvent::Message(message),
+            },
+            SinkEvent::Closed(reason) => match self.handlers.on_disconnect.get() {
+                Some(f) => {
+                    f(&reason);
+                    return Ok(());
+                }
+                None => ClientEvent::Disconnected(reason),
+            },
+        };
+        match self.events.poll_ready(cx) {
+            Poll::Pending => Err(match event {
+                ClientEvent::Connected(info) => SinkEvent::Connected(info),
+                ClientEvent::Message(message) => SinkEvent::Message(message),
+                ClientEvent::Disconnected(reason) => SinkEvent::Closed(reason),
+            }),
+            Poll::Ready(Err(_)) => Ok(()),
+            Poll::Ready(Ok(())) => {
+                let _ = self.events.start_send(event);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The client's event stream (see [`Client::events`]).
+#[derive(Debug)]
+pub struct ClientEvents {
+    rx: mpsc::Receiver<ClientEvent>,
+}
+
+impl ClientEvents {
+    /// The next event; `None` once the client is gone.
+    pub async fn next(&mut self) -> Option<ClientEvent> {
+        self.rx.next().await
+    }
+}
+
+impl Stream for ClientEvents {
+    type Item = ClientEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
+        self.rx.poll_next_unpin(cx)
+    }
+}

@@ -1,0 +1,235 @@
+//! Server and client settings, validated, with defaults.
+
+use std::time::Duration;
+
+use veltix_core::{ConnectionConfig, HandshakeMode, PreSharedKey};
+
+use crate::Error;
+
+/// Settings of a [`Server`](crate::Server).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Address to bind, such as `"127.0.0.1:7000"` (port 0 picks a free port).
+    pub addr: String,
+    /// Protocol settings applied to every connection.
+    pub connection: ConnectionConfig,
+    /// Peers served at once; one more gets an ERROR frame ("server full") and
+    /// is closed. Default 10 000.
+    pub max_connections: usize,
+    /// Events buffered for the event stream before connections wait for the
+    /// application to take them. Default 1024.
+    pub event_capacity: usize,
+    /// Commands (sends, requests) buffered per peer before senders wait. Default 64.
+    pub command_capacity: usize,
+    /// Bytes read from a socket at once. Default 64 KiB.
+    pub read_chunk: usize,
+    /// How long [`Server::shutdown`](crate::Server::shutdown) waits for peers
+    /// to flush before dropping them. Default 5 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults, listening on `addr`.
+    pub fn new(addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            connection: ConnectionConfig::default(),
+            max_connections: 10_000,
+            event_capacity: 1024,
+            command_capacity: 64,
+            read_chunk: 64 * 1024,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Sets [`max_connections`](Self::max_connections).
+    #[must_use]
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets the protocol settings.
+    #[must_use]
+    pub fn connection(mut self, connection: ConnectionConfig) -> Self {
+        self.connection = connection;
+        self
+    }
+
+    /// Requires every peer to prove `key` (legacy peers are then refused).
+    #[must_use]
+    pub fn pre_shared_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.connection.pre_shared_key = Some(PreSharedKey::new(key));
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Config`] or [`Error::InvalidConfig`].
+    pub fn validate(&self) -> Result<(), Error> {
+        self.connection.validate()?;
+        for (name, value) in [
+            ("max_connections", self.max_connections),
+            ("event_capacity", self.event_capacity),
+            ("command_capacity", self.command_capacity),
+            ("read_chunk", self.read_chunk),
+        ] {
+            if value == 0 {
+                return Err(Error::InvalidConfig(name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Exponential backoff with jitter between reconnection attempts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Reconnect {
+    /// Wait before the first attempt. Default 100 ms.
+    pub initial_delay: Duration,
+    /// Longest wait between attempts. Default 10 s.
+    pub max_delay: Duration,
+    /// Growth of the wait per failed attempt. Default 2.
+    pub multiplier: f64,
+    /// Each wait is shortened by a random fraction up to this (0–1). Default 0.2.
+    pub jitter: f64,
+    /// Attempts before giving up; `None` for ever. Default `None`.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Self {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+            multiplier: 2.0,
+            jitter: 0.2,
+            max_attempts: None,
+        }
+    }
+}
+
+impl Reconnect {
+    /// The wait before attempt `attempt` (0-based), with `unit` ∈ [0, 1) drawn at random.
+    pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
+        let exp = self
+            .multiplier
+            .max(1.0)
+            .powi(i32::try_from(attempt.min(64)).unwrap_or(64));
+        let base = self.initial_delay.as_secs_f64() * exp;
+        let capped = base.min(self.max_delay.as_secs_f64());
+        let jittered = capped * (1.0 - self.jitter.clamp(0.0, 1.0) * unit.clamp(0.0, 1.0));
+        Duration::from_secs_f64(jittered.max(0.0))
+    }
+}
+
+/// Settings of a [`Client`](crate::Client).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Server address, such as `"127.0.0.1:7000"`.
+    pub addr: String,
+    /// Protocol settings.
+    pub connection: ConnectionConfig,
+    /// Time allowed for the TCP connection (the handshake has its own timeout). Default 10 s.
+    pub connect_timeout: Duration,
+    /// Reconnect after a lost connection. Default none.
+    pub reconnect: Option<Reconnect>,
+    /// Events buffered for the event stream. Default 1024.
+    pub event_capacity: usize,
+    /// Commands buffered before senders wait. Default 64.
+    pub command_capacity: usize,
+    /// Bytes read from the socket at once. Default 64 KiB.
+    pub read_chunk: usize,
+}
+
+impl ClientConfig {
+    /// Defaults, connecting to `addr`.
+    pub fn new(addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            connection: ConnectionConfig::default(),
+            connect_timeout: Duration::from_secs(10),
+            reconnect: None,
+            event_capacity: 1024,
+            command_capacity: 64,
+            read_chunk: 64 * 1024,
+        }
+    }
+
+    /// Skips the handshake, for legacy servers (Python Veltix 1.x).
+    #[must_use]
+    pub fn legacy(mut self) -> Self {
+        self.connection.handshake = HandshakeMode::Disabled;
+        self
+    }
+
+    /// Proves `key` to the server and requires the server to prove it.
+    #[must_use]
+    pub fn pre_shared_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.connection.pre_shared_key = Some(PreSharedKey::new(key));
+        self
+    }
+
+    /// Reconnects after a lost connection with this backoff.
+    #[must_use]
+    pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
+        self.reconnect = Some(reconnect);
+        self
+    }
+
+    /// Sets the protocol settings.
+    #[must_use]
+    pub fn connection(mut self, connection: ConnectionConfig) -> Self {
+        self.connection = connection;
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Config`] or [`Error::InvalidConfig`].
+    pub fn validate(&self) -> Result<(), Error> {
+        self.connection.validate()?;
+        for (name, value) in [
+            ("event_capacity", self.event_capacity),
+            ("command_capacity", self.command_capacity),
+            ("read_chunk", self.read_chunk),
+        ] {
+            if value == 0 {
+                return Err(Error::InvalidConfig(name));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters_down() {
+        let r = Reconnect::default();
+        assert_eq!(r.delay(0, 0.0), Duration::from_millis(100));
+        assert_eq!(r.delay(3, 0.0), Duration::from_millis(800));
+        assert_eq!(r.delay(30, 0.0), Duration::from_secs(10));
+        assert_eq!(r.delay(u32::MAX, 0.0), Duration::from_secs(10));
+        let jittered = r.delay(0, 0.5);
+        assert_eq!(jittered, Duration::from_millis(90));
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let mut c = ServerConfig::new("127.0.0.1:0");
+        assert!(c.validate().is_ok());
+        c.max_connections = 0;
+        assert!(matches!(
+            c.validate(),
+            Err(Error::InvalidConfig("max_connections"))
+        ));
+    }
+}

@@ -1,0 +1,435 @@
+//! The connection loop, written once for every runtime: read → feed →
+//! drain → write → sleep until `poll_timeout`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Buf as _;
+use futures::StreamExt as _;
+use futures::channel::{mpsc, oneshot};
+use veltix_core::{
+    CloseCode, CloseReason, Connection, Event, Message, PeerInfo, RequestError, RequestId,
+};
+
+use crate::Error;
+use crate::link::{Command, Control, LinkEnds};
+use crate::runtime::{Socket, Timer};
+
+/// Where a connection's events go: callbacks, the event stream, or both.
+pub(crate) trait Sink: Send + Unpin + 'static {
+    /// Delivers `event`, or hands it back when the application is not ready
+    /// for it yet (the event stream is full); the driver then stops reading
+    /// from the socket until `cx` is woken.
+    fn try_deliver(&mut self, cx: &mut Context<'_>, event: SinkEvent) -> Result<(), SinkEvent>;
+}
+
+/// The events a sink sees; request outcomes never reach it (their waiters get them).
+#[derive(Debug)]
+pub(crate) enum SinkEvent {
+    Connected(PeerInfo),
+    Message(Message),
+    Closed(CloseReason),
+}
+
+/// Most IoSlices handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+/// Work items per kind in one round, so one busy peer cannot starve a task's neighbours.
+const BATCH: usize = 64;
+/// Rounds per poll before yielding back to the runtime.
+const ROUNDS: usize = 16;
+
+/// What the driver hands back when its connection ends: the channel ends, so a
+/// reconnecting client can give them to the next connection.
+pub(crate) struct DriverExit {
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) control: mpsc::UnboundedReceiver<Control>,
+    pub(crate) reason: CloseReason,
+}
+
+enum Waiter {
+    Reply(oneshot::Sender<Result<Message, Error>>),
+    Pong(oneshot::Sender<Result<Duration, Error>>),
+}
+
+/// The future that drives one connection over one socket until it ends.
+pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
+    conn: Connection,
+    socket: S,
+    timer: T,
+    armed: Option<Instant>,
+    ends: Option<(mpsc::Receiver<Command>, mpsc::UnboundedReceiver<Control>)>,
+    gone: Arc<OnceLock<CloseReason>>,
+    /// A command taken from the channel that did not fit the outbound bound yet.
+    stalled: Option<Command>,
+    waiters: HashMap<RequestId, (u64, Waiter)>,
+    tokens: HashMap<u64, RequestId>,
+    sink: K,
+    undelivered: Option<SinkEvent>,
+    read_buf: Box<[u8]>,
+    read_closed: bool,
+    write_closed: bool,
+    commands_closed: bool,
+    /// Whether the Closed event has come out of the connection.
+    reason: Option<CloseReason>,
+}
+
+impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
+    pub(crate) fn new(
+        conn: Connection,
+        socket: S,
+        timer: T,
+        ends: LinkEnds,
+        sink: K,
+        read_chunk: usize,
+    ) -> Self {
+        Self::with_channels(
+            conn,
+            socket,
+            timer,
+            ends.commands,
+            ends.control,
+            ends.gone,
+            sink,
+            read_chunk,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)] // private; every argument is a distinct part
+    pub(crate) fn with_channels(
+        conn: Connection,
+        socket: S,
+        timer: T,
+        commands: mpsc::Receiver<Command>,
+        control: mpsc::UnboundedReceiver<Control>,
+        gone: Arc<OnceLock<CloseReason>>,
+        sink: K,
+        read_chunk: usize,
+    ) -> Self {
+        Self {
+            conn,
+            socket,
+            timer,
+            armed: None,
+            ends: Some((commands, control)),
+            gone,
+            stalled: None,
+            waiters: HashMap::new(),
+            tokens: HashMap::new(),
+            sink,
+            undelivered: None,
+            read_buf: vec![0; read_chunk].into_boxed_slice(),
+            read_closed: false,
+            write_closed: false,
+            commands_closed: false,
+            reason: None,
+        }
+    }
+
+    fn poll_control(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some((_, control)) = self.ends.as_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        for _ in 0..BATCH {
+            match control.poll_next_unpin(cx) {
+                Poll::Ready(Some(Control::Cancel(token))) => {
+                    if let Some(id) = self.tokens.remove(&token) {
+                        self.waiters.remove(&id);
+                        self.conn.cancel(id);
+                    }
+                    progress = true;
+                }
+                Poll::Ready(Some(Control::Close(code, reason))) => {
+                    self.conn.close(Instant::now(), code, &reason);
+                    progress = true;
+                }
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..BATCH {
+            if self.conn.is_closed() {
+                break;
+            }
+            let command = match self.stalled.take() {
+                Some(command) => command,
+                None => {
+                    if self.commands_closed || !self.conn.can_send(0) {
+                        break;
+                    }
+                    let Some((commands, _)) = self.ends.as_mut() else {
+                        break;
+                    };
+                    match commands.poll_next_unpin(cx) {
+                        Poll::Ready(Some(command)) => command,
+                        Poll::Ready(None) => {
+                            // Every handle is gone: nobody can use this connection any more.
+                            self.commands_closed = true;
+                            self.conn
+                                .close(Instant::now(), CloseCode::NORMAL, "handle dropped");
+                            progress = true;
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+            };
+            if !self.conn.can_send(command.payload_len()) {
+                self.stalled = Some(command);
+                break;
+            }
+            self.apply(command);
+            progress = true;
+        }
+        progress
+    }
+
+    fn apply(&mut self, command: Command) {
+        let now = Instant::now();
+        let result = match command {
+            Command::Send(message) => self.conn.send(now, message).map(drop),
+            Command::Reply(id, message) => self.conn.reply_to(now, id, message),
+            Command::Frame(frame) => self.conn.send_frame(now, frame),
+            Command::Request {
+                token,
+                message,
+                timeout,
+                reply,
+            } => {
+                match self.conn.request(now, message, timeout) {
+                    Ok(id) => self.wait(token, id, Waiter::Reply(reply)),
+                    Err(e) => drop(reply.send(Err(e.into()))),
+                }
+                Ok(())
+            }
+            Command::Ping {
+                token,
+                timeout,
+                reply,
+            } => {
+                match self.conn.ping(now, timeout) {
+                    Ok(id) => self.wait(token, id, Waiter::Pong(reply)),
+                    Err(e) => drop(reply.send(Err(e.into()))),
+                }
+                Ok(())
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(error = %err, "message not sent");
+        }
+    }
+
+    fn wait(&mut self, token: u64, id: RequestId, waiter: Waiter) {
+        self.tokens.insert(token, id);
+        self.waiters.insert(id, (token, waiter));
+    }
+
+    fn take_waiter(&mut self, id: RequestId) -> Option<Waiter> {
+        let (token, waiter) = self.waiters.remove(&id)?;
+        self.tokens.remove(&token);
+        Some(waiter)
+    }
+
+    /// Drains the connection's events; false while the sink is not ready.
+    fn deliver_events(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            let event = match self.undelivered.take() {
+                Some(event) => event,
+                None => match self.conn.poll_event() {
+                    None => return true,
+                    Some(event) => match self.route(event) {
+                        Some(event) => event,
+                        None => continue,
+                    },
+                },
+            };
+            if let Err(event) = self.sink.try_deliver(cx, event) {
+                self.undelivered = Some(event);
+                return false;
+            }
+        }
+    }
+
+    /// Completes waiters; returns what is for the sink.
+    fn route(&mut self, event: Event) -> Option<SinkEvent> {
+        match event {
+            Event::Connected(info) => return Some(SinkEvent::Connected(info)),
+            Event::Message(message) => return Some(SinkEvent::Message(message)),
+            Event::Closed(reason) => {
+                self.reason = Some(reason.clone());
+                let _ = self.gone.set(reason.clone());
+                return Some(SinkEvent::Closed(reason));
+            }
+            Event::Response {
+                request_id,
+                message,
+            } => {
+                if let Some(Waiter::Reply(tx)) = self.take_waiter(request_id) {
+                    let _ = tx.send(Ok(message));
+                }
+            }
+            Event::Pong { request_id, rtt } => {
+                if let Some(Waiter::Pong(tx)) = self.take_waiter(request_id) {
+                    let _ = tx.send(Ok(rtt));
+                }
+            }
+            Event::RequestFailed { request_id, error } => match self.take_waiter(request_id) {
+                Some(Waiter::Reply(tx)) => drop(tx.send(Err(error.into()))),
+                Some(Waiter::Pong(tx)) => drop(tx.send(Err(error.into()))),
+                None => {}
+            },
+            Event::FrameDropped(err) => {
+                tracing::debug!(error = %err, "dropped a corrupt frame");
+            }
+            other => tracing::trace!(event = ?other, "unhandled connection event"),
+        }
+        None
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..4 {
+            if self.read_closed || self.conn.is_closed() {
+                break;
+            }
+            match self.socket.poll_read(cx, &mut self.read_buf) {
+                Poll::Ready(Ok(0)) => {
+                    self.read_closed = true;
+                    self.conn.handle_transport_closed();
+                    return true;
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.conn.handle_input(Instant::now(), &self.read_buf[..n]);
+                    progress = true;
+                    if n < self.read_buf.len() {
+                        // Drained the socket for now; let events flow before reading on.
+                        break;
+                    }
+                }
+                Poll::Ready(Err(err)) => {
+                    tracing::debug!(error = %err, "read failed");
+                    self.read_closed = true;
+                    self.conn.handle_transport_closed();
+                    return true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while !self.write_closed {
+            let Some(mut transmit) = self.conn.poll_transmit() else {
+                break;
+            };
+            let written = {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let n = transmit.chunks_vectored(&mut slices);
+                self.socket.poll_write_vectored(cx, &slices[..n])
+            };
+            match written {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    transmit.advance(n);
+                    progress = true;
+                }
+                Poll::Ready(result) => {
+                    if let Err(err) = result {
+                        tracing::debug!(error = %err, "write failed");
+                    }
+                    self.write_closed = true;
+                    self.conn.handle_transport_closed();
+                    return true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.conn.poll_timeout() else {
+            self.armed = None;
+            return false;
+        };
+        if self.armed != Some(deadline) {
+            self.timer.reset(deadline);
+            self.armed = Some(deadline);
+        }
+        if self.timer.poll_expired(cx).is_pending() {
+            return false;
+        }
+        self.armed = None;
+        // A timer may fire a hair early; never let that spin.
+        self.conn.handle_timeout(Instant::now().max(deadline));
+        true
+    }
+
+    /// Closed, the Closed event (always the last) delivered, everything written.
+    fn finished(&mut self) -> bool {
+        self.reason.is_some()
+            && self.undelivered.is_none()
+            && (self.write_closed || self.conn.poll_transmit().is_none())
+    }
+}
+
+impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
+    type Output = DriverExit;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DriverExit> {
+        let this = self.get_mut();
+        for _ in 0..ROUNDS {
+            let mut progress = this.poll_control(cx);
+            progress |= this.poll_commands(cx);
+            let sink_ready = this.deliver_events(cx);
+            if sink_ready {
+                progress |= this.poll_read(cx);
+            }
+            progress |= this.poll_write(cx);
+            progress |= this.poll_timer(cx);
+            if this.finished() {
+                if !this.write_closed && this.socket.poll_shutdown(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let reason = this.reason.clone().unwrap_or(CloseReason::TransportClosed);
+                fail_waiters(&mut this.waiters, &reason);
+                let (commands, control) = this.ends.take().unwrap_or_else(|| {
+                    let (_, c) = mpsc::channel(0);
+                    let (_, u) = mpsc::unbounded();
+                    (c, u)
+                });
+                return Poll::Ready(DriverExit {
+                    commands,
+                    control,
+                    reason,
+                });
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Plenty done; let other tasks run and come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+fn fail_waiters(waiters: &mut HashMap<RequestId, (u64, Waiter)>, reason: &CloseReason) {
+    for (_, (_, waiter)) in waiters.drain() {
+        let error = RequestError::ConnectionClosed(reason.clone());
+        match waiter {
+            Waiter::Reply(tx) => drop(tx.send(Err(error.into()))),
+            Waiter::Pong(tx) => drop(tx.send(Err(error.into()))),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Events the server and client report, and the id of a server's peer.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use veltix_core::{CloseReason, Message, PeerInfo};
+
+/// A connected peer of a [`Server`](crate::Server), unique for the server's lifetime.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub(crate) u64);
+
+impl PeerId {
+    /// The number behind the id.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({})", self.0)
+    }
+}
+
+/// What happens on a [`Server`](crate::Server).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A peer completed the handshake (or was accepted as a legacy peer).
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// Its address.
+        addr: SocketAddr,
+        /// What the handshake settled.
+        info: PeerInfo,
+    },
+    /// A peer sent an application message (not an answer to a server request).
+    Message {
+        /// The sender.
+        peer: PeerId,
+        /// The message; answer it with [`Server::reply`](crate::Server::reply).
+        message: Message,
+    },
+    /// A peer's connection ended.
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// What happens on a [`Client`](crate::Client).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// Connected (again, after a reconnect) and the handshake completed.
+    Connected(PeerInfo),
+    /// The server sent an application message.
+    Message(Message),
+    /// The connection ended. With reconnect enabled, a `Connected` may follow.
+    Disconnected(CloseReason),
+}

@@ -1,0 +1,36 @@
+//! The driver shared by every Veltix runtime adapter.
+//!
+//! `veltix-core` is a sans-IO state machine; this crate runs it over real
+//! sockets. The connection loop (read → feed → drain → write → sleep until
+//! `poll_timeout`), the peer registry, broadcast fan-out, request waiters,
+//! reconnect and shutdown are written here once, against the small
+//! [`Runtime`] trait. `veltix-tokio` and `veltix-smol` each implement that trait
+//! in one short file and re-export [`Server`] and [`Client`] for their runtime,
+//! so every runtime has the same API and the same behaviour.
+//!
+//! Applications use an adapter crate, not this one.
+#![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod driver;
+mod error;
+mod event;
+mod handlers;
+mod link;
+mod os;
+mod peer;
+mod runtime;
+mod server;
+
+pub use client::{Client, ClientEvents};
+pub use config::{ClientConfig, Reconnect, ServerConfig};
+pub use error::Error;
+pub use event::{ClientEvent, PeerId, ServerEvent};
+pub use peer::Peer;
+pub use runtime::{Listener, Runtime, Socket, Timer};
+pub use server::{Server, ServerEvents};
+pub use veltix_core::{
+    CloseCode, CloseReason, ConnectionConfig, HandshakeMode, Message, MessageType, PeerInfo,
+    PreSharedKey, RequestId, SendError,
+};

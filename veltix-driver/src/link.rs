@@ -1,0 +1,273 @@
+//! The handle side of a connection: commands into its driver, answers back.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::SinkExt as _;
+use futures::channel::{mpsc, oneshot};
+use veltix_core::frame::EncodedFrame;
+use veltix_core::{CloseCode, CloseReason, Message, MessageType, RequestId, SendError};
+
+use crate::Error;
+
+/// What a handle asks its connection's driver to do. Bounded channel: when the
+/// connection's outbound queue is full the driver stops taking commands, the
+/// channel fills, and async senders wait (backpressure).
+pub(crate) enum Command {
+    Send(Message),
+    Reply(RequestId, Message),
+    Frame(EncodedFrame),
+    Request {
+        token: u64,
+        message: Message,
+        timeout: Duration,
+        reply: oneshot::Sender<Result<Message, Error>>,
+    },
+    Ping {
+        token: u64,
+        timeout: Duration,
+        reply: oneshot::Sender<Result<Duration, Error>>,
+    },
+}
+
+impl Command {
+    /// Answers a command that can no longer be carried out.
+    pub(crate) fn fail(self, error: impl Fn() -> Error) {
+        match self {
+            Self::Request { reply, .. } => drop(reply.send(Err(error()))),
+            Self::Ping { reply, .. } => drop(reply.send(Err(error()))),
+            Self::Send(_) | Self::Reply(..) | Self::Frame(_) => {
+                tracing::debug!("message dropped: not connected");
+            }
+        }
+    }
+
+    /// Payload bytes the command will queue (for the outbound bound).
+    pub(crate) fn payload_len(&self) -> usize {
+        match self {
+            Self::Send(m) | Self::Reply(_, m) | Self::Request { message: m, .. } => {
+                m.payload().len()
+            }
+            Self::Frame(f) => f.payload().len(),
+            Self::Ping { .. } => 0,
+        }
+    }
+}
+
+/// Rare, must-get-through messages: unbounded, but each one is tied to a
+/// request already accepted or to a close, so their number stays small.
+pub(crate) enum Control {
+    Cancel(u64),
+    Close(CloseCode, String),
+}
+
+/// A cloneable handle to one connection's driver.
+#[derive(Clone)]
+pub(crate) struct Link {
+    commands: mpsc::Sender<Command>,
+    control: mpsc::UnboundedSender<Control>,
+    tokens: Arc<AtomicU64>,
+    /// Set by the driver when the connection ends, so later calls can say why.
+    gone: Arc<OnceLock<CloseReason>>,
+    /// Set while a client is between connections: calls fail at once.
+    down: Arc<AtomicBool>,
+}
+
+pub(crate) struct LinkEnds {
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) control: mpsc::UnboundedReceiver<Control>,
+    pub(crate) gone: Arc<OnceLock<CloseReason>>,
+}
+
+impl Link {
+    pub(crate) fn new(capacity: usize) -> (Self, LinkEnds) {
+        let (commands, commands_rx) = mpsc::channel(capacity);
+        let (control, control_rx) = mpsc::unbounded();
+        let gone = Arc::new(OnceLock::new());
+        (
+            Self {
+                commands,
+                control,
+                tokens: Arc::new(AtomicU64::new(0)),
+                gone: gone.clone(),
+                down: Arc::new(AtomicBool::new(false)),
+            },
+            LinkEnds {
+                commands: commands_rx,
+                control: control_rx,
+                gone,
+            },
+        )
+    }
+
+    fn gone_error(&self) -> Error {
+        match self.gone.get() {
+            Some(reason) => Error::Closed(reason.clone()),
+            None => Error::NotConnected,
+        }
+    }
+
+    pub(crate) fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::Release);
+    }
+
+    pub(crate) fn set_gone(&self, reason: CloseReason) {
+        let _ = self.gone.set(reason);
+    }
+
+    async fn command(&self, command: Command) -> Result<(), Error> {
+        if self.down.load(Ordering::Acquire) {
+            return Err(Error::NotConnected);
+        }
+        let mut commands = self.commands.clone();
+        commands.send(command).await.map_err(|_| self.gone_error())
+    }
+
+    fn try_command(&self, command: Command) -> Result<(), Error> {
+        if self.down.load(Ordering::Acquire) {
+            return Err(Error::NotConnected);
+        }
+        let mut commands = self.commands.clone();
+        commands.try_send(command).map_err(|e| {
+            if e.is_full() {
+                Error::Send(SendError::Full)
+            } else {
+                self.gone_error()
+            }
+        })
+    }
+
+    pub(crate) async fn send(&self, message: Message) -> Result<(), Error> {
+        check_sendable(&message)?;
+        self.command(Command::Send(message)).await
+    }
+
+    pub(crate) fn try_send(&self, message: Message) -> Result<(), Error> {
+        check_sendable(&message)?;
+        self.try_command(Command::Send(message))
+    }
+
+    pub(crate) async fn reply(&self, to: &Message, message: Message) -> Result<(), Error> {
+        check_sendable(&message)?;
+        self.command(Command::Reply(to.request_id(), message)).await
+    }
+
+    pub(crate) fn try_reply(&self, to: &Message, message: Message) -> Result<(), Error> {
+        check_sendable(&message)?;
+        self.try_command(Command::Reply(to.request_id(), message))
+    }
+
+    pub(crate) async fn send_frame(&self, frame: EncodedFrame) -> Result<(), Error> {
+        self.command(Command::Frame(frame)).await
+    }
+
+    pub(crate) async fn request(
+        &self,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        check_sendable(&message)?;
+        let token = self.tokens.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Request {
+            token,
+            message,
+            timeout,
+            reply,
+        })
+        .await?;
+        self.await_answer(token, answer).await
+    }
+
+    pub(crate) async fn ping(&self, timeout: Duration) -> Result<Duration, Error> {
+        let token = self.tokens.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Ping {
+            token,
+            timeout,
+            reply,
+        })
+        .await?;
+        self.await_answer(token, answer).await
+    }
+
+    async fn await_answer<T>(
+        &self,
+        token: u64,
+        answer: oneshot::Receiver<Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let guard = CancelOnDrop {
+            token,
+            control: &self.control,
+            answer,
+            done: false,
+        };
+        match guard.await {
+            Ok(result) => result,
+            Err(oneshot::Canceled) => Err(self.gone_error()),
+        }
+    }
+
+    pub(crate) fn close(&self, code: CloseCode, reason: &str) {
+        // A closed channel means the connection is already gone: nothing to do.
+        let _ = self
+            .control
+            .unbounded_send(Control::Close(code, reason.to_owned()));
+    }
+
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone.get().is_some() || self.commands.is_closed()
+    }
+
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire) || self.is_gone()
+    }
+}
+
+/// The answer future of a request; dropping it before the answer tells the
+/// driver to forget the pending request at once.
+struct CancelOnDrop<'a, T> {
+    token: u64,
+    control: &'a mpsc::UnboundedSender<Control>,
+    answer: oneshot::Receiver<T>,
+    done: bool,
+}
+
+impl<T> Future for CancelOnDrop<'_, T> {
+    type Output = Result<T, oneshot::Canceled>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = Pin::new(&mut self.answer).poll(cx);
+        if result.is_ready() {
+            self.done = true;
+        }
+        result
+    }
+}
+
+impl<T> Drop for CancelOnDrop<'_, T> {
+    fn drop(&mut self) {
+        // Answered, or the driver is gone: nothing pending to cancel.
+        if !self.done && matches!(self.answer.try_recv(), Ok(None)) {
+            let _ = self.control.unbounded_send(Control::Cancel(self.token));
+        }
+    }
+}
+
+/// Refuses what the connection would refuse, before it is queued, so
+/// fire-and-forget sends still report these errors.
+fn check_sendable(message: &Message) -> Result<(), Error> {
+    MessageType::new(message.message_type().code()).map_err(|e| Error::Send(e.into()))?;
+    if u32::try_from(message.payload().len()).is_err() {
+        return Err(Error::Send(SendError::PayloadTooLong(
+            veltix_core::frame::PayloadTooLongError {
+                len: message.payload().len(),
+            },
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! What the core may not read but a driver must pass in: wall time and OS randomness.
+
+use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// 32 bytes from the OS's secure random source: handshake nonces and id seeds.
+pub(crate) fn random_seed() -> io::Result<[u8; 32]> {
+    let mut seed = [0; 32];
+    getrandom::fill(&mut seed).map_err(io::Error::other)?;
+    Ok(seed)
+}
+
+/// A random number in [0, 1), for backoff jitter.
+pub(crate) fn random_unit() -> f64 {
+    let mut bytes = [0; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    // 53 random bits → an exactly representable fraction.
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A fresh random UUID v4, for broadcast frames (which no single connection numbers).
+pub(crate) fn random_request_id() -> io::Result<veltix_core::RequestId> {
+    let mut bytes = [0; 16];
+    getrandom::fill(&mut bytes).map_err(io::Error::other)?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Ok(veltix_core::RequestId::from_bytes(bytes))
+}
+
+/// Resolves `addr` (numeric addresses resolve without a lookup).
+pub(crate) fn resolve(addr: &str) -> Result<std::net::SocketAddr, crate::Error> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| crate::Error::Resolve(addr.to_owned()))
+}

@@ -1,0 +1,100 @@
+//! A handle to one of a server's peers.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use veltix_core::{CloseCode, Message};
+
+use crate::link::Link;
+use crate::{Error, PeerId};
+
+/// A cheap, cloneable handle to one connected peer of a [`Server`](crate::Server).
+///
+/// Callbacks get one; [`Server::peer`](crate::Server::peer) finds one by id.
+/// Holding a `Peer` avoids the server's peer lookup on every send.
+#[derive(Clone)]
+pub struct Peer {
+    pub(crate) id: PeerId,
+    pub(crate) addr: SocketAddr,
+    pub(crate) link: Link,
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("id", &self.id)
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Peer {
+    /// The peer's id.
+    pub fn id(&self) -> PeerId {
+        self.id
+    }
+
+    /// The peer's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends a message, waiting while the peer's outbound queue is full.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a reserved type or oversized payload, [`Error::Closed`].
+    pub async fn send(&self, message: Message) -> Result<(), Error> {
+        self.link.send(message).await
+    }
+
+    /// Sends a message without waiting.
+    ///
+    /// # Errors
+    /// `Error::Send(SendError::Full)` when the peer's queue is full, and those of [`send`](Self::send).
+    pub fn try_send(&self, message: Message) -> Result<(), Error> {
+        self.link.try_send(message)
+    }
+
+    /// Answers `received` (copies its request id), waiting while the queue is full.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn reply(&self, received: &Message, message: Message) -> Result<(), Error> {
+        self.link.reply(received, message).await
+    }
+
+    /// Answers `received` without waiting: what a callback uses.
+    ///
+    /// # Errors
+    /// As [`try_send`](Self::try_send).
+    pub fn try_reply(&self, received: &Message, message: Message) -> Result<(), Error> {
+        self.link.try_reply(received, message)
+    }
+
+    /// Sends a request and waits up to `timeout` for the peer's answer.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`], [`Error::Closed`], and those of [`send`](Self::send).
+    pub async fn request(&self, message: Message, timeout: Duration) -> Result<Message, Error> {
+        self.link.request(message, timeout).await
+    }
+
+    /// Pings the peer; the round-trip time.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] after `timeout`, [`Error::Closed`].
+    pub async fn ping(&self, timeout: Duration) -> Result<Duration, Error> {
+        self.link.ping(timeout).await
+    }
+
+    /// Closes the connection with a reason the peer is told; queued messages are flushed first.
+    pub fn close(&self, reason: &str) {
+        self.link.close(CloseCode::NORMAL, reason);
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.link.is_gone()
+    }
+}

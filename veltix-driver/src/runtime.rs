@@ -1,0 +1,78 @@
+//! The tiny trait a runtime implements so the driver can run on it.
+//!
+//! One short file per runtime (`veltix-tokio/src/runtime.rs`,
+//! `veltix-smol/src/runtime.rs`) implements it; the connection loop, the
+//! server and the client are written once, against this trait.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// An async runtime: spawns tasks, makes timers and TCP sockets.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// A connected TCP stream.
+    type Socket: Socket;
+    /// A listening TCP socket.
+    type Listener: Listener<Socket = Self::Socket>;
+    /// A resettable timer.
+    type Timer: Timer;
+
+    /// Runs `future` to completion in the background.
+    fn spawn(&self, future: impl Future<Output = ()> + Send + 'static);
+
+    /// A timer that fires at `deadline`.
+    fn timer(&self, deadline: Instant) -> Self::Timer;
+
+    /// Binds a listener (with `SO_REUSEADDR` where the runtime does so).
+    ///
+    /// # Errors
+    /// The OS's bind error.
+    fn bind(&self, addr: SocketAddr) -> io::Result<Self::Listener>;
+
+    /// Connects to `addr` with `TCP_NODELAY` set.
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Socket>> + Send;
+}
+
+/// A connected TCP stream with `TCP_NODELAY` set.
+pub trait Socket: Send + Unpin + 'static {
+    /// Reads into `buf`; `Ok(0)` is end of stream.
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Writes from several buffers at once.
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>>;
+    /// Shuts the write half down after the last byte.
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+/// A listening TCP socket.
+pub trait Listener: Send + Unpin + 'static {
+    /// The stream type accepted connections are.
+    type Socket: Socket;
+    /// Accepts the next connection, with `TCP_NODELAY` set.
+    fn poll_accept(&mut self, cx: &mut Context<'_>)
+    -> Poll<io::Result<(Self::Socket, SocketAddr)>>;
+    /// The bound address.
+    ///
+    /// # Errors
+    /// The OS's error.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// A timer that can be moved to a new deadline without reallocating.
+pub trait Timer: Send + Unpin + 'static {
+    /// Moves the deadline.
+    fn reset(&mut self, deadline: Instant);
+    /// Ready once the deadline has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+/// Waits until `deadline` on `runtime`.
+pub(crate) async fn sleep_until<R: Runtime>(runtime: &R, deadline: Instant) {
+    let mut timer = runtime.timer(deadline);
+    std::future::poll_fn(|cx| timer.poll_expired(cx)).await;
+}

@@ -1,0 +1,515 @@
+//! The server: accepts peers, drives each on its own task, and offers send,
+//! broadcast, request, ping, peer listing and graceful shutdown.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::channel::{mpsc, oneshot};
+use futures::future::{Either, join_all, select};
+use futures::{Stream, StreamExt as _};
+use tracing::Instrument as _;
+use veltix_core::frame::EncodedFrame;
+use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
+
+use crate::driver::{Driver, Sink, SinkEvent};
+use crate::handlers::Slot;
+use crate::link::Link;
+use crate::runtime::{Listener, Runtime, sleep_until};
+use crate::{Error, Peer, PeerId, ServerConfig, ServerEvent, os};
+
+type OnConnect = dyn Fn(&Peer, PeerInfo) + Send + Sync;
+type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
+type OnDisconnect = dyn Fn(PeerId, &CloseReason) + Send + Sync;
+
+/// A Veltix server on runtime `R`. Cheap to clone; every clone is the same server.
+///
+/// Events go to the callback registered for their kind
+/// ([`on_connect`](Self::on_connect), [`on_message`](Self::on_message),
+/// [`on_disconnect`](Self::on_disconnect)) or, when none is, to the stream
+/// from [`events`](Self::events). That stream is bounded: a server with
+/// neither a message callback nor a reader of its events stops reading from
+/// its peers once the stream is full. Callbacks run on the connection's task
+/// and must not block; use the `try_` methods or spawn from them.
+///
+/// The server runs until [`shutdown`](Self::shutdown), even when every handle
+/// is dropped.
+pub struct Server<R: Runtime> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R: Runtime> Clone for Server<R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Server<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.shared.local_addr)
+            .field("peers", &lock(&self.shared.peers).len())
+            .finish()
+    }
+}
+
+struct PeerSlot {
+    peer: Peer,
+    established: bool,
+}
+
+struct Shared<R: Runtime> {
+    runtime: R,
+    config: ServerConfig,
+    local_addr: SocketAddr,
+    peers: Mutex<HashMap<PeerId, PeerSlot>>,
+    next_peer: AtomicU64,
+    events_tx: mpsc::Sender<ServerEvent>,
+    events_rx: Mutex<Option<mpsc::Receiver<ServerEvent>>>,
+    on_connect: Slot<OnConnect>,
+    on_message: Slot<OnMessage>,
+    on_disconnect: Slot<OnDisconnect>,
+    stop_accept: Mutex<Option<oneshot::Sender<()>>>,
+    /// Cloned into every connection task; dropped at shutdown, so `all_done`
+    /// ends once the last task has.
+    live: Mutex<Option<mpsc::Sender<()>>>,
+    all_done: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+/// Locks, recovering from poisoning: every critical section here leaves the
+/// map consistent even if a thread panicked inside it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<R: Runtime + Default> Server<R> {
+    /// Binds `config.addr` and starts accepting peers on the default runtime handle.
+    ///
+    /// # Errors
+    /// Invalid settings, an unresolvable address, or the OS's bind error.
+    pub async fn bind(config: ServerConfig) -> Result<Self, Error> {
+        Self::bind_on(R::default(), config).await
+    }
+}
+
+impl<R: Runtime> Server<R> {
+    /// Binds on a given runtime handle.
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind).
+    pub async fn bind_on(runtime: R, config: ServerConfig) -> Result<Self, Error> {
+        config.validate()?;
+        let addr = os::resolve(&config.addr)?;
+        let listener = runtime.bind(addr)?;
+        let local_addr = listener.local_addr()?;
+        let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (live, all_done) = mpsc::channel(0);
+        let shared = Arc::new(Shared {
+            runtime,
+            config,
+            local_addr,
+            peers: Mutex::new(HashMap::new()),
+            next_peer: AtomicU64::new(1),
+            events_tx,
+            events_rx: Mutex::new(Some(events_rx)),
+            on_connect: Slot::default(),
+            on_message: Slot::default(),
+            on_disconnect: Slot::default(),
+            stop_accept: Mutex::new(Some(stop_tx)),
+            live: Mutex::new(Some(live)),
+            all_done: Mutex::new(Some(all_done)),
+        });
+        tracing::info!(%local_addr, "listening");
+        let accepting = shared.clone();
+        shared.runtime.spawn(
+            accept_loop(accepting, listener, stop_rx)
+                .instrument(tracing::info_span!("server", %local_addr)),
+        );
+        Ok(Self { shared })
+    }
+
+    /// The address the server is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// The stream of events that have no callback. Can be taken once; later
+    /// calls get a stream that ends at once.
+    pub fn events(&self) -> ServerEvents {
+        let rx = lock(&self.shared.events_rx)
+            .take()
+            .unwrap_or_else(|| mpsc::channel(0).1);
+        ServerEvents { rx }
+    }
+
+    /// Calls `f` when a peer has connected (handshake done). Replaces any earlier callback.
+    pub fn on_connect(&self, f: impl Fn(&Peer, PeerInfo) + Send + Sync + 'static) {
+        self.shared.on_connect.set(Arc::new(f));
+    }
+
+    /// Calls `f` for every application message. Replaces any earlier callback.
+    pub fn on_message(&self, f: impl Fn(&Peer, Message) + Send + Sync + 'static) {
+        self.shared.on_message.set(Arc::new(f));
+    }
+
+    /// Calls `f` when a peer's connection has ended. Replaces any earlier callback.
+    pub fn on_disconnect(&self, f: impl Fn(PeerId, &CloseReason) + Send + Sync + 'static) {
+        self.shared.on_disconnect.set(Arc::new(f));
+    }
+
+    /// A handle to a connected peer.
+    pub fn peer(&self, id: PeerId) -> Option<Peer> {
+        lock(&self.shared.peers)
+            .get(&id)
+            .map(|slot| slot.peer.clone())
+    }
+
+    /// The connected peers (handshake done), in order of connection.
+    pub fn peers(&self) -> Vec<Peer> {
+        let mut peers: Vec<Peer> = lock(&self.shared.peers)
+            .values()
+            .filter(|slot| slot.established)
+            .map(|slot| slot.peer.clone())
+            .collect();
+        peers.sort_by_key(Peer::id);
+        peers
+    }
+
+    fn require(&self, id: PeerId) -> Result<Peer, Error> {
+        self.peer(id).ok_or(Error::UnknownPeer(id))
+    }
+
+    /// Sends to one peer, waiting while its outbound queue is full.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPeer`], and those of [`Peer::send`].
+    pub async fn send(&self, peer: PeerId, message: Message) -> Result<(), Error> {
+        self.require(peer)?.send(message).await
+    }
+
+    /// Sends to one peer without waiting.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPeer`], and those of [`Peer::try_send`].
+    pub fn try_send(&self, peer: PeerId, message: Message) -> Result<(), Error> {
+        self.require(peer)?.try_send(message)
+    }
+
+    /// Answers `received` from `peer`, copying its request id.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn reply(
+        &self,
+        peer: PeerId,
+        received: &Message,
+        message: Message,
+    ) -> Result<(), Error> {
+        self.require(peer)?.reply(received, message).await
+    }
+
+    /// Sends a request to `peer` and waits up to `timeout` for its answer.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`], [`Error::Closed`], [`Error::UnknownPeer`], and those of [`send`](Self::send).
+    pub async fn request(
+        &self,
+        peer: PeerId,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        self.require(peer)?.request(message, timeout).await
+    }
+
+    /// Pings `peer`; the round-trip time. Times out after the connection's
+    /// idle timeout (or 10 s without one).
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`], [`Error::Closed`], [`Error::UnknownPeer`].
+    pub async fn ping(&self, peer: PeerId) -> Result<Duration, Error> {
+        let timeout = self
+            .shared
+            .config
+            .connection
+            .idle_timeout
+            .unwrap_or(Duration::from_secs(10));
+        self.require(peer)?.ping(timeout).await
+    }
+
+    /// Sends `message` to every connected peer but those in `except`. The frame
+    /// is encoded and hashed once and shared by all. Waits while any
+    /// recipient's queue is full (recipients are served concurrently, so one
+    /// slow peer does not delay the others). Returns how many peers it was queued for.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a reserved type or oversized payload.
+    pub async fn broadcast(&self, message: Message, except: &[PeerId]) -> Result<usize, Error> {
+        veltix_core::MessageType::new(message.message_type().code())
+            .map_err(|e| Error::Send(e.into()))?;
+        let message = message
+            .with_request_id(os::random_request_id()?)
+            .with_timestamp_ms(os::wall_ms());
+        let frame = EncodedFrame::new(&message).map_err(|e| Error::Send(e.into()))?;
+        let recipients: Vec<Peer> = self
+            .peers()
+            .into_iter()
+            .filter(|p| !except.contains(&p.id))
+            .collect();
+        let sends = recipients
+            .iter()
+            .map(|peer| peer.link.send_frame(frame.clone()));
+        Ok(join_all(sends)
+            .await
+            .into_iter()
+            .filter(Result::is_ok)
+            .count())
+    }
+
+    /// Closes one peer's connection, telling it `reason`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPeer`].
+    pub fn close_peer(&self, peer: PeerId, reason: &str) -> Result<(), Error> {
+        self.require(peer)?.close(reason);
+        Ok(())
+    }
+
+    /// Stops accepting, tells every peer the server is shutting down, lets
+    /// each flush what was queued, and waits for all connections to end, up to
+    /// [`ServerConfig::shutdown_timeout`]. Later calls return at once.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] when some peers had not finished by the deadline.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        if let Some(stop) = lock(&self.shared.stop_accept).take() {
+            let _ = stop.send(());
+        }
+        drop(lock(&self.shared.live).take());
+        let peers: Vec<Peer> = lock(&self.shared.peers)
+            .values()
+            .map(|s| s.peer.clone())
+            .collect();
+        for peer in &peers {
+            peer.link.close(CloseCode::SHUTDOWN, "server shutting down");
+        }
+        let Some(mut all_done) = lock(&self.shared.all_done).take() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        let sleep = pin!(sleep_until(&self.shared.runtime, deadline));
+        match select(all_done.next(), sleep).await {
+            Either::Left(_) => {
+                tracing::info!("shut down");
+                Ok(())
+            }
+            Either::Right(_) => {
+                tracing::warn!(
+                    remaining = lock(&self.shared.peers).len(),
+                    "shutdown deadline passed"
+                );
+                Err(Error::TimedOut)
+            }
+        }
+    }
+}
+
+async fn accept_loop<R: Runtime>(
+    shared: Arc<Shared<R>>,
+    mut listener: R::Listener,
+    mut stop: oneshot::Receiver<()>,
+) {
+    loop {
+        let accept = pin!(std::future::poll_fn(|cx| listener.poll_accept(cx)));
+        match select(accept, &mut stop).await {
+            Either::Left((Ok((socket, addr)), _)) => start_peer(&shared, socket, addr),
+            Either::Left((Err(err), _)) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %err, "accept failed");
+                sleep_until(&shared.runtime, Instant::now() + Duration::from_millis(50)).await;
+            }
+            Either::Right(_) => break,
+        }
+    }
+    tracing::debug!("stopped accepting");
+}
+
+fn start_peer<R: Runtime>(
+    shared: &Arc<Shared<R>>,
+    socket: <R as Runtime>::Socket,
+    addr: SocketAddr,
+) {
+    let Some(live) = lock(&shared.live).clone() else {
+        return; // shutting down
+    };
+    let now = Instant::now();
+    let seed = match os::random_seed() {
+        Ok(seed) => seed,
+        Err(err) => {
+            tracing::error!(error = %err, "no OS randomness; refusing the connection");
+            return;
+        }
+    };
+    let mut conn = match Connection::new(
+        Role::Server,
+        shared.config.connection.clone(),
+        now,
+        os::wall_ms(),
+        seed,
+    ) {
+        Ok(conn) => conn,
+        Err(err) => {
+            tracing::error!(error = %err, "invalid connection settings");
+            return;
+        }
+    };
+    let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
+    let (link, ends) = Link::new(shared.config.command_capacity);
+    let peer = Peer { id, addr, link };
+    let admitted = {
+        let mut peers = lock(&shared.peers);
+        let room = peers.len() < shared.config.max_connections;
+        if room {
+            peers.insert(
+                id,
+                PeerSlot {
+                    peer: peer.clone(),
+                    established: false,
+                },
+            );
+        }
+        room
+    };
+    let timer = shared.runtime.timer(now);
+    let read_chunk = shared.config.read_chunk;
+    let span = tracing::debug_span!("peer", id = id.0, %addr);
+    if admitted {
+        tracing::debug!(parent: &span, "accepted");
+        let sink = ServerSink {
+            peer,
+            shared: shared.clone(),
+            events: shared.events_tx.clone(),
+        };
+        let driver = Driver::new(conn, socket, timer, ends, sink, read_chunk);
+        shared.runtime.spawn(
+            async move {
+                let exit = driver.await;
+                tracing::debug!(reason = %exit.reason, "connection ended");
+                drop(live);
+            }
+            .instrument(span),
+        );
+    } else {
+        tracing::warn!(parent: &span, max = shared.config.max_connections, "server full; refusing peer");
+        conn.close(now, CloseCode::SERVER_FULL, "server is full");
+        let driver = Driver::new(conn, socket, timer, ends, Discard, read_chunk);
+        shared.runtime.spawn(
+            async move {
+                driver.await;
+                drop(live);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// Routes one server peer's events to callbacks or the event stream.
+struct ServerSink<R: Runtime> {
+    peer: Peer,
+    shared: Arc<Shared<R>>,
+    events: mpsc::Sender<ServerEvent>,
+}
+
+impl<R: Runtime> Sink for ServerSink<R> {
+    fn try_deliver(&mut self, cx: &mut Context<'_>, event: SinkEvent) -> Result<(), SinkEvent> {
+        let id = self.peer.id;
+        // Side effects first; they are idempotent, since a full stream makes
+        // the driver offer the same event again later.
+        match &event {
+            SinkEvent::Connected(info) => {
+                if let Some(slot) = lock(&self.shared.peers).get_mut(&id) {
+                    slot.established = true;
+                }
+                tracing::debug!(?info, "connected");
+            }
+            // Gone from the peer list before anyone hears it left.
+            SinkEvent::Closed(reason) => {
+                lock(&self.shared.peers).remove(&id);
+                tracing::debug!(%reason, "disconnected");
+            }
+            SinkEvent::Message(_) => {}
+        }
+        let event = match event {
+            SinkEvent::Connected(info) => match self.shared.on_connect.get() {
+                Some(f) => return Ok(f(&self.peer, info)),
+                None => ServerEvent::Connected {
+                    peer: id,
+                    addr: self.peer.addr,
+                    info,
+                },
+            },
+            SinkEvent::Message(message) => match self.shared.on_message.get() {
+                Some(f) => return Ok(f(&self.peer, message)),
+                None => ServerEvent::Message { peer: id, message },
+            },
+            SinkEvent::Closed(reason) => match self.shared.on_disconnect.get() {
+                Some(f) => return Ok(f(id, &reason)),
+                None => ServerEvent::Disconnected { peer: id, reason },
+            },
+        };
+        match self.events.poll_ready(cx) {
+            Poll::Pending => Err(back(event)),
+            // The application dropped the stream: nobody wants these.
+            Poll::Ready(Err(_)) => Ok(()),
+            Poll::Ready(Ok(())) => {
+                let _ = self.events.start_send(event);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The sink event a server event was made from, to offer again later.
+fn back(event: ServerEvent) -> SinkEvent {
+    match event {
+        ServerEvent::Connected { info, .. } => SinkEvent::Connected(info),
+        ServerEvent::Message { message, .. } => SinkEvent::Message(message),
+        ServerEvent::Disconnected { reason, .. } => SinkEvent::Closed(reason),
+    }
+}
+
+/// For a peer refused because the server is full: nothing reaches the application.
+struct Discard;
+
+impl Sink for Discard {
+    fn try_deliver(&mut self, _: &mut Context<'_>, _: SinkEvent) -> Result<(), SinkEvent> {
+        Ok(())
+    }
+}
+
+/// The server's event stream (see [`Server::events`]).
+#[derive(Debug)]
+pub struct ServerEvents {
+    rx: mpsc::Receiver<ServerEvent>,
+}
+
+impl ServerEvents {
+    /// The next event; `None` once the server is gone.
+    pub async fn next(&mut self) -> Option<ServerEvent> {
+        self.rx.next().await
+    }
+}
+
+impl Stream for ServerEvents {
+    type Item = ServerEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ServerEvent>> {
+        self.rx.poll_next_unpin(cx)
+    }
+}
