@@ -21,6 +21,8 @@ use crate::runtime::{Runtime, sleep_until};
 use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, os};
 
 type OnConnect = dyn Fn(PeerInfo) + Send + Sync;
+/// Where the task tells `connect` how the first handshake went.
+type FirstOutcome = Arc<Mutex<Option<oneshot::Sender<Result<PeerInfo, Error>>>>>;
 type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
 type OnDisconnect = dyn Fn(&CloseReason) + Send + Sync;
 
@@ -264,7 +266,7 @@ struct Task<R: Runtime> {
     handlers: Arc<Handlers>,
     events: mpsc::Sender<ClientEvent>,
     /// Tells `connect` how the first handshake went.
-    first: Arc<Mutex<Option<oneshot::Sender<Result<PeerInfo, Error>>>>>,
+    first: FirstOutcome,
     closing: Arc<AtomicBool>,
     /// Dropped when the task ends: `close` waits for that.
     _live: mpsc::Sender<()>,
@@ -384,7 +386,7 @@ struct ClientSink {
     server: Peer,
     handlers: Arc<Handlers>,
     events: mpsc::Sender<ClientEvent>,
-    first: Arc<Mutex<Option<oneshot::Sender<Result<PeerInfo, Error>>>>>,
+    first: FirstOutcome,
 }
 
 impl Sink for ClientSink {

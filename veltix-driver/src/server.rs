@@ -447,7 +447,10 @@ impl<R: Runtime> Sink for ServerSink<R> {
         }
         let event = match event {
             SinkEvent::Connected(info) => match self.shared.on_connect.get() {
-                Some(f) => return Ok(f(&self.peer, info)),
+                Some(f) => {
+                    f(&self.peer, info);
+                    return Ok(());
+                }
                 None => ServerEvent::Connected {
                     peer: id,
                     addr: self.peer.addr,
@@ -455,11 +458,17 @@ impl<R: Runtime> Sink for ServerSink<R> {
                 },
             },
             SinkEvent::Message(message) => match self.shared.on_message.get() {
-                Some(f) => return Ok(f(&self.peer, message)),
+                Some(f) => {
+                    f(&self.peer, message);
+                    return Ok(());
+                }
                 None => ServerEvent::Message { peer: id, message },
             },
             SinkEvent::Closed(reason) => match self.shared.on_disconnect.get() {
-                Some(f) => return Ok(f(id, &reason)),
+                Some(f) => {
+                    f(id, &reason);
+                    return Ok(());
+                }
                 None => ServerEvent::Disconnected { peer: id, reason },
             },
         };
