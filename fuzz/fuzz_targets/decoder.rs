@@ -12,8 +12,8 @@
 //! - every yielded message re-encodes to the very bytes it was read from,
 //!   whose hash field equals `payload_hash(payload)`, and its payload is
 //!   within the limit;
-//! - after a fatal error the decoder returns the same error on every call and
-//!   leaves the buffer alone;
+//! - a fatal error changes neither the buffer's length nor its capacity, and
+//!   after it the decoder returns the same error on every call;
 //! - while the decoder is live, the buffer never holds more than one maximal
 //!   frame plus one chunk;
 //! - at the end, the bytes left in the buffer (plus a pending header) are
@@ -216,6 +216,7 @@ fuzz_target!(|input: Input| {
             chunk.len()
         );
         loop {
+            let (len, capacity) = (buf.len(), buf.capacity());
             match decoder.decode(&mut buf) {
                 Ok(None) => break,
                 Ok(Some(message)) => {
@@ -229,12 +230,11 @@ fuzz_target!(|input: Input| {
                 }
                 Err(err) => {
                     let is_fatal = err.is_fatal();
-                    assert_eq!(
-                        is_fatal,
-                        matches!(err, DecodeError::PayloadTooLarge { .. })
-                    );
+                    assert_eq!(is_fatal, matches!(err, DecodeError::PayloadTooLarge { .. }));
                     got.push(Outcome::Error(err.clone()));
                     if is_fatal {
+                        // Refused on the header alone: nothing consumed or reserved.
+                        assert_eq!((buf.len(), buf.capacity()), (len, capacity));
                         fatal = Some(err);
                         break;
                     }
@@ -252,7 +252,9 @@ fuzz_target!(|input: Input| {
         Outcome::Error(_) => None,
     });
     for (message, range) in messages.zip(&want.frames) {
-        let wire = EncodedFrame::new(message).expect("small payload").to_bytes();
+        let wire = EncodedFrame::new(message)
+            .expect("small payload")
+            .to_bytes();
         assert_eq!(&wire[..], &stream[range.clone()]);
     }
 
@@ -269,7 +271,11 @@ fuzz_target!(|input: Input| {
         }
         None => {
             assert_eq!(decoder.decode(&mut buf), Ok(None));
-            let pending = if decoder.is_mid_frame() { HEADER_LEN } else { 0 };
+            let pending = if decoder.is_mid_frame() {
+                HEADER_LEN
+            } else {
+                0
+            };
             assert_eq!(decoder.is_mid_frame(), left >= HEADER_LEN);
             assert_eq!(buf.len() + pending, left);
         }
