@@ -1,0 +1,104 @@
+//! The smol implementation of the driver's runtime trait.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use smol::Async;
+use smol::io::{AsyncRead, AsyncWrite};
+use veltix_driver::{Listener, Runtime, Socket, Timer};
+
+/// smol's global executor, reactor and timers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Smol;
+
+/// A smol TCP stream with `TCP_NODELAY`.
+#[derive(Debug)]
+pub struct SmolSocket(Async<TcpStream>);
+
+/// A smol TCP listener.
+#[derive(Debug)]
+pub struct SmolListener(Async<TcpListener>);
+
+/// A smol timer that is reset in place.
+#[derive(Debug)]
+pub struct SmolTimer(smol::Timer);
+
+impl Runtime for Smol {
+    type Socket = SmolSocket;
+    type Listener = SmolListener;
+    type Timer = SmolTimer;
+
+    fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
+        smol::spawn(future).detach();
+    }
+
+    fn timer(&self, deadline: Instant) -> SmolTimer {
+        SmolTimer(smol::Timer::at(deadline))
+    }
+
+    fn bind(&self, addr: SocketAddr) -> io::Result<SmolListener> {
+        // std's bind sets SO_REUSEADDR on Unix.
+        Ok(SmolListener(Async::new(TcpListener::bind(addr)?)?))
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<SmolSocket> {
+        let stream = Async::<TcpStream>::connect(addr).await?;
+        stream.get_ref().set_nodelay(true)?;
+        Ok(SmolSocket(stream))
+    }
+}
+
+impl Socket for SmolSocket {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+impl Listener for SmolListener {
+    type Socket = SmolSocket;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(SmolSocket, SocketAddr)>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, addr)) => {
+                    stream.set_nodelay(true)?;
+                    return Poll::Ready(Ok((SmolSocket(Async::new(stream)?), addr)));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.0.poll_readable(cx))?
+                }
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().local_addr()
+    }
+}
+
+impl Timer for SmolTimer {
+    fn reset(&mut self, deadline: Instant) {
+        self.0.set_at(deadline);
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}
