@@ -24,8 +24,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall_ms = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
     let start = Instant::now();
     // A real driver takes these bytes from the OS's secure random source.
-    let mut client = Connection::new(Role::Client, ConnectionConfig::default(), start, wall_ms, [1; 32])?;
-    let mut server = Connection::new(Role::Server, ConnectionConfig::default(), start, wall_ms, [2; 32])?;
+    let mut client = Connection::new(
+        Role::Client,
+        ConnectionConfig::default(),
+        start,
+        wall_ms,
+        [1; 32],
+    )?;
+    let mut server = Connection::new(
+        Role::Server,
+        ConnectionConfig::default(),
+        start,
+        wall_ms,
+        [2; 32],
+    )?;
     let echo = MessageType::new(200)?;
 
     let rounds = 10_000;
@@ -33,7 +45,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut answered = 0;
     for i in 0..rounds {
         let now = Instant::now();
-        client.request(now, Message::new(echo, format!("request {i}")), Duration::from_secs(5))?;
+        client.request(
+            now,
+            Message::new(echo, format!("request {i}")),
+            Duration::from_secs(5),
+        )?;
         pump(&mut client, &mut server, now);
         while let Some(event) = server.poll_event() {
             if let Event::Message(msg) = event {
