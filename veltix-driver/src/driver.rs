@@ -42,6 +42,11 @@ const MAX_IOVECS: usize = 64;
 const BATCH: usize = 64;
 /// Rounds per poll before yielding back to the runtime.
 const ROUNDS: usize = 16;
+/// After a close, how long the driver keeps flushing our last frames and
+/// draining the peer's, so a close frame is not lost to a TCP reset (closing
+/// a socket with unread input resets it). Bounded, so a peer that neither
+/// reads nor closes cannot hold a task.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// What the driver hands back when its connection ends: the channel ends, so a
 /// reconnecting client can give them to the next connection.
@@ -76,6 +81,9 @@ pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
     commands_closed: bool,
     /// Whether the Closed event has come out of the connection.
     reason: Option<CloseReason>,
+    /// Set with `reason`: when lingering ends.
+    linger_until: Option<Instant>,
+    shutdown_sent: bool,
 }
 
 impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
@@ -127,6 +135,8 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             write_closed: false,
             commands_closed: false,
             reason: None,
+            linger_until: None,
+            shutdown_sent: false,
         }
     }
 
@@ -266,6 +276,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             Event::Message(message) => return Some(SinkEvent::Message(message)),
             Event::Closed(reason) => {
                 self.reason = Some(reason.clone());
+                self.linger_until = Instant::now().checked_add(LINGER);
                 let _ = self.gone.set(reason.clone());
                 return Some(SinkEvent::Closed(reason));
             }
@@ -358,7 +369,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.conn.poll_timeout() else {
+        let Some(deadline) = self.linger_until.or_else(|| self.conn.poll_timeout()) else {
             self.armed = None;
             return false;
         };
@@ -370,9 +381,26 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             return false;
         }
         self.armed = None;
+        if self.linger_until.is_some() {
+            // Lingered long enough: give up on the peer.
+            self.read_closed = true;
+            self.write_closed = true;
+            return true;
+        }
         // A timer may fire a hair early; never let that spin.
         self.conn.handle_timeout(Instant::now().max(deadline));
         true
+    }
+
+    /// While lingering: reads and discards until the peer closes.
+    fn drain_reads(&mut self, cx: &mut Context<'_>) {
+        while !self.read_closed {
+            match self.socket.poll_read(cx, &mut self.read_buf) {
+                Poll::Ready(Ok(0) | Err(_)) => self.read_closed = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => break,
+            }
+        }
     }
 
     /// Closed, the Closed event (always the last) delivered, everything written.
@@ -391,14 +419,24 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
         for _ in 0..ROUNDS {
             let mut progress = this.poll_control(cx);
             progress |= this.poll_commands(cx);
-            let sink_ready = this.deliver_events(cx);
-            if sink_ready {
-                progress |= this.poll_read(cx);
+            if this.deliver_events(cx) && this.poll_read(cx) {
+                progress = true;
+                // Dispatch before writing: a server must list a peer as
+                // connected before the HELLO_ACK that lets it send goes out.
+                this.deliver_events(cx);
             }
             progress |= this.poll_write(cx);
             progress |= this.poll_timer(cx);
             if this.finished() {
-                if !this.write_closed && this.socket.poll_shutdown(cx).is_pending() {
+                if !this.write_closed && !this.shutdown_sent {
+                    if this.socket.poll_shutdown(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.shutdown_sent = true;
+                }
+                this.drain_reads(cx);
+                if !this.read_closed && !this.write_closed {
+                    // Woken by the peer's end of stream or the linger timer.
                     return Poll::Pending;
                 }
                 let reason = this.reason.clone().unwrap_or(CloseReason::TransportClosed);
