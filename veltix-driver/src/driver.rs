@@ -75,7 +75,8 @@ pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
     tokens: HashMap<u64, RequestId>,
     sink: K,
     undelivered: Option<SinkEvent>,
-    read_buf: Box<[u8]>,
+    /// Bytes read at once; the buffer itself is per thread (see [`with_scratch`]).
+    read_chunk: usize,
     read_closed: bool,
     write_closed: bool,
     commands_closed: bool,
@@ -130,7 +131,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             tokens: HashMap::new(),
             sink,
             undelivered: None,
-            read_buf: vec![0; read_chunk].into_boxed_slice(),
+            read_chunk,
             read_closed: false,
             write_closed: false,
             commands_closed: false,
@@ -312,16 +313,23 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             if self.read_closed || self.conn.is_closed() {
                 break;
             }
-            match self.socket.poll_read(cx, &mut self.read_buf) {
+            let (socket, conn) = (&mut self.socket, &mut self.conn);
+            let read = with_scratch(self.read_chunk, |buf| {
+                let read = socket.poll_read(cx, buf);
+                if let Poll::Ready(Ok(n)) = read {
+                    conn.handle_input(Instant::now(), &buf[..n]);
+                }
+                read
+            });
+            match read {
                 Poll::Ready(Ok(0)) => {
                     self.read_closed = true;
                     self.conn.handle_transport_closed();
                     return true;
                 }
                 Poll::Ready(Ok(n)) => {
-                    self.conn.handle_input(Instant::now(), &self.read_buf[..n]);
                     progress = true;
-                    if n < self.read_buf.len() {
+                    if n < self.read_chunk {
                         // Drained the socket for now; let events flow before reading on.
                         break;
                     }
@@ -395,7 +403,8 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     /// While lingering: reads and discards until the peer closes.
     fn drain_reads(&mut self, cx: &mut Context<'_>) {
         while !self.read_closed {
-            match self.socket.poll_read(cx, &mut self.read_buf) {
+            let socket = &mut self.socket;
+            match with_scratch(self.read_chunk, |buf| socket.poll_read(cx, buf)) {
                 Poll::Ready(Ok(0) | Err(_)) => self.read_closed = true,
                 Poll::Ready(Ok(_)) => {}
                 Poll::Pending => break,
@@ -460,6 +469,27 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
         cx.waker().wake_by_ref();
         Poll::Pending
     }
+}
+
+thread_local! {
+    /// One read buffer per thread, not per connection: what is read is copied
+    /// into the connection at once, so the buffer is free again before any
+    /// other task runs on this thread. An idle connection then costs no read buffer.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer of `len` bytes (a fresh one if
+/// it is somehow in use already).
+fn with_scratch<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0; len]),
+    })
 }
 
 fn fail_waiters(waiters: &mut HashMap<RequestId, (u64, Waiter)>, reason: &CloseReason) {
