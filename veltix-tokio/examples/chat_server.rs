@@ -1,0 +1,44 @@
+//! A chat server: relays every line a client sends to all the other clients
+//! (a broadcast that excludes the sender), prefixed with the sender's id.
+//! Relaying from one loop keeps lines in the order they arrived.
+//!
+//! `cargo run -p veltix-tokio --example chat_server -- [--addr 127.0.0.1:7000]`
+//! — then start a few `chat_client`s. Ctrl-C shuts it down.
+
+mod common;
+
+use veltix_tokio::{Error, Message, MessageType, Server, ServerConfig, ServerEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let mut args = common::Args::from_env();
+    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
+    args.finish("chat_server [--addr HOST:PORT]");
+    let chat = MessageType::new(200).expect("200 is a user type");
+
+    let server = Server::bind(ServerConfig::new(addr)).await?;
+    println!("listening on {}", server.local_addr());
+    let mut events = server.events();
+    let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        let event = tokio::select! {
+            event = events.next() => event,
+            _ = &mut stop => None,
+        };
+        match event {
+            Some(ServerEvent::Connected { peer, addr, .. }) => {
+                println!("{peer} joined from {addr}")
+            }
+            Some(ServerEvent::Message { peer, message }) => {
+                let line = format!("{peer}: {}", String::from_utf8_lossy(message.payload()));
+                if let Err(err) = server.broadcast(Message::new(chat, line), &[peer]).await {
+                    eprintln!("cannot relay {peer}'s line: {err}");
+                }
+            }
+            Some(ServerEvent::Disconnected { peer, reason }) => println!("{peer} left ({reason})"),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    server.shutdown().await
+}

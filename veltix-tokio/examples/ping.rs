@@ -1,0 +1,105 @@
+//! Ping in both directions: the server pings each client as it connects, and
+//! the client pings the server; every round-trip time is printed.
+//!
+//! By default one process runs both ends (the server on `127.0.0.1:0` unless
+//! `--addr` is given), prints both directions and exits:
+//!
+//! ```text
+//! cargo run --release -p veltix-tokio --example ping
+//! ```
+//!
+//! Or run the ends apart (`--addr` then defaults to `127.0.0.1:7000`):
+//! `--server` serves until Ctrl-C, pinging each client that connects;
+//! `--client` connects, pings `--count` times `--interval` ms apart, and exits
+//! (`--no-handshake` for a legacy server such as Python Veltix 1.x).
+
+mod common;
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use futures::channel::mpsc;
+use veltix_tokio::{Client, ClientConfig, Error, Server, ServerConfig};
+
+const USAGE: &str = "ping [--server | --client] [--addr HOST:PORT] [--count N] [--interval MS] \
+                     [--no-handshake]";
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let mut args = common::Args::from_env();
+    let (server_only, client_only) = (args.flag("--server"), args.flag("--client"));
+    let default_addr = if server_only || client_only {
+        "127.0.0.1:7000"
+    } else {
+        "127.0.0.1:0"
+    };
+    let addr: String = args.value("--addr", default_addr.to_owned());
+    let count: u32 = args.value("--count", 5);
+    let interval = Duration::from_millis(args.value("--interval", 200));
+    let legacy = args.flag("--no-handshake");
+    args.finish(USAGE);
+    if server_only && client_only {
+        eprintln!("--server and --client exclude each other\nusage: {USAGE}");
+        std::process::exit(2);
+    }
+
+    if client_only {
+        ping_server(addr, count, interval, legacy)
+            .await?
+            .close()
+            .await;
+        return Ok(());
+    }
+    let (server, mut pinged) = serve(addr).await?;
+    println!("listening on {}", server.local_addr());
+    if server_only {
+        tokio::signal::ctrl_c().await?;
+    } else {
+        let client = ping_server(server.local_addr().to_string(), count, interval, legacy).await?;
+        // Stay connected until the server's ping of this client has ended.
+        let _ = tokio::time::timeout(TIMEOUT, pinged.next()).await;
+        client.close().await;
+    }
+    server.shutdown().await
+}
+
+/// A server that pings every client once it has connected; the receiver
+/// hears of each ping that has ended.
+async fn serve(addr: String) -> Result<(Server, mpsc::UnboundedReceiver<()>), Error> {
+    let server = Server::bind(ServerConfig::new(addr)).await?;
+    let (done, pinged) = mpsc::unbounded();
+    server.on_connect(move |peer, _| {
+        // Callbacks must not wait: the ping runs on its own task.
+        let (peer, done) = (peer.clone(), done.clone());
+        tokio::spawn(async move {
+            match peer.ping(TIMEOUT).await {
+                Ok(rtt) => println!("server → client {}: {rtt:.1?}", peer.id()),
+                Err(err) => println!("server → client {}: {err}", peer.id()),
+            }
+            let _ = done.unbounded_send(());
+        });
+    });
+    Ok((server, pinged))
+}
+
+/// Connects and pings the server `count` times; the client stays connected.
+async fn ping_server(
+    addr: String,
+    count: u32,
+    interval: Duration,
+    legacy: bool,
+) -> Result<Client, Error> {
+    let config = ClientConfig::new(addr);
+    let client = Client::connect(if legacy { config.legacy() } else { config }).await?;
+    for i in 0..count {
+        if i > 0 {
+            tokio::time::sleep(interval).await;
+        }
+        match client.ping().await {
+            Ok(rtt) => println!("client → server {}: {rtt:.1?}", client.server_addr()),
+            Err(err) => println!("client → server {}: {err}", client.server_addr()),
+        }
+    }
+    Ok(client)
+}
