@@ -188,6 +188,23 @@ fn a_client_without_the_key_is_refused() {
 }
 
 #[test]
+fn a_key_without_the_handshake_is_refused_at_construction() {
+    let mut config = with_key(b"secret");
+    config.handshake = HandshakeMode::Disabled;
+    let made = veltix_core::Connection::new(
+        veltix_core::Role::Server,
+        config,
+        std::time::Instant::now(),
+        0,
+        [0; 32],
+    );
+    assert!(matches!(
+        made,
+        Err(veltix_core::ConfigError::KeyWithoutHandshake)
+    ));
+}
+
+#[test]
 fn a_client_with_a_key_refuses_a_server_without_one() {
     let mut p = Pair::new(with_key(b"secret"), ConnectionConfig::default());
     p.settle();

@@ -134,6 +134,9 @@ pub enum ConfigError {
     /// An empty pre-shared key.
     #[error("the pre-shared key is empty")]
     EmptyKey,
+    /// A pre-shared key is proven in the handshake, which is disabled.
+    #[error("a pre-shared key needs the handshake, which is disabled")]
+    KeyWithoutHandshake,
 }
 
 impl ConnectionConfig {
@@ -156,12 +159,13 @@ impl ConnectionConfig {
         if self.max_outbound_bytes == 0 {
             return Err(ConfigError::ZeroLimit("max_outbound_bytes"));
         }
-        if self
-            .pre_shared_key
-            .as_ref()
-            .is_some_and(|k| k.as_bytes().is_empty())
-        {
-            return Err(ConfigError::EmptyKey);
+        if let Some(key) = &self.pre_shared_key {
+            if key.as_bytes().is_empty() {
+                return Err(ConfigError::EmptyKey);
+            }
+            if self.handshake == HandshakeMode::Disabled {
+                return Err(ConfigError::KeyWithoutHandshake);
+            }
         }
         Ok(())
     }

@@ -1,0 +1,280 @@
+//! Fuzzes two `Connection`s wired together — both roles, with or without a
+//! key, with or without the handshake — under arbitrary operations, arbitrary
+//! chunking of the bytes between them, and arbitrary hostile bytes injected
+//! into either side.
+//!
+//! Invariants checked:
+//! - nothing panics;
+//! - every request and ping gets exactly one outcome (response/pong, timeout,
+//!   or connection closed) unless cancelled, and none gets two;
+//! - `Closed` is reported at most once and nothing follows it;
+//! - a server holding a key never delivers an application message from a
+//!   peer that did not authenticate;
+//! - queued outbound bytes stay within the bound (plus one frame);
+//! - after `handle_timeout(now)`, `poll_timeout()` is never at or before `now`
+//!   (a driver sleeping on it cannot spin).
+#![no_main]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use arbitrary::Arbitrary;
+use bytes::Buf;
+use libfuzzer_sys::fuzz_target;
+use veltix_core::{
+    CloseCode, Connection, ConnectionConfig, Event, HandshakeMode, Message, MessageType,
+    PreSharedKey, RequestId, Role,
+};
+
+#[derive(Debug, Clone, Copy, Arbitrary)]
+enum Mode {
+    Required,
+    AcceptLegacy,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Copy, Arbitrary, PartialEq, Eq)]
+enum Side {
+    Client,
+    Server,
+}
+
+#[derive(Debug, Arbitrary)]
+enum Op {
+    Send { side: Side, code: u16, len: u8 },
+    Request { side: Side, timeout_ms: u16 },
+    Ping { side: Side, timeout_ms: u16 },
+    Cancel { side: Side, nth: u8 },
+    ReplyLast { side: Side },
+    Advance { ms: u16 },
+    Deliver { to: Side, max: u16 },
+    Inject { to: Side, bytes: Vec<u8> },
+    Close { side: Side, code: u16 },
+    TransportClosed { side: Side },
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    client_key: Option<[u8; 3]>,
+    server_key: Option<[u8; 3]>,
+    client_mode: Mode,
+    server_mode: Mode,
+    max_outbound: u16,
+    max_pending: u8,
+    ops: Vec<Op>,
+}
+
+fn config(mode: Mode, key: Option<[u8; 3]>, input: &Input) -> ConnectionConfig {
+    let mut c = ConnectionConfig::default();
+    c.handshake = match mode {
+        Mode::Required => HandshakeMode::Required,
+        Mode::AcceptLegacy => HandshakeMode::AcceptLegacy,
+        Mode::Disabled => HandshakeMode::Disabled,
+    };
+    c.pre_shared_key = key.map(PreSharedKey::new);
+    c.max_outbound_bytes = usize::from(input.max_outbound).max(1);
+    c.max_pending_requests = usize::from(input.max_pending).max(1);
+    c.max_payload = 4096;
+    c.handshake_timeout = Duration::from_millis(500);
+    c.legacy_wait = Duration::from_millis(200);
+    c.idle_timeout = Some(Duration::from_secs(3));
+    c.heartbeat_interval = Some(Duration::from_secs(1));
+    c
+}
+
+/// Everything the fuzzer learns about one side.
+#[derive(Default)]
+struct Ledger {
+    /// Issued request/ping ids → outcomes seen.
+    issued: BTreeMap<RequestId, u32>,
+    cancelled: Vec<RequestId>,
+    order: Vec<RequestId>,
+    closed: u32,
+    authenticated: bool,
+    last_message: Option<Message>,
+}
+
+struct World {
+    now: Instant,
+    client: Connection,
+    server: Connection,
+    to_client: Vec<u8>,
+    to_server: Vec<u8>,
+    ledgers: [Ledger; 2],
+    server_has_key: bool,
+    max_outbound: usize,
+}
+
+impl World {
+    fn conn(&mut self, side: Side) -> &mut Connection {
+        match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        }
+    }
+
+    fn ledger(&mut self, side: Side) -> &mut Ledger {
+        &mut self.ledgers[side as usize]
+    }
+
+    /// Drains outputs of both sides and checks the event invariants.
+    fn drain(&mut self) {
+        for side in [Side::Client, Side::Server] {
+            let bound = self.max_outbound + 62 + 4096;
+            assert!(
+                self.conn(side).queued_bytes() <= bound.max(64 * 1024),
+                "outbound unbounded"
+            );
+            let mut out = Vec::new();
+            while let Some(mut t) = self.conn(side).poll_transmit() {
+                let b = t.copy_to_bytes(t.remaining());
+                out.extend_from_slice(&b);
+            }
+            match side {
+                Side::Client => self.to_server.extend_from_slice(&out),
+                Side::Server => self.to_client.extend_from_slice(&out),
+            }
+            while let Some(event) = self.conn(side).poll_event() {
+                let server_has_key = self.server_has_key;
+                let ledger = self.ledger(side);
+                assert_eq!(ledger.closed, 0, "an event after Closed: {event:?}");
+                match event {
+                    Event::Connected(info) => ledger.authenticated = info.authenticated,
+                    Event::Message(m) => {
+                        if side == Side::Server && server_has_key {
+                            assert!(ledger.authenticated, "message from an unauthenticated peer");
+                        }
+                        ledger.last_message = Some(m);
+                    }
+                    Event::Response { request_id, .. }
+                    | Event::Pong { request_id, .. }
+                    | Event::RequestFailed { request_id, .. } => {
+                        let seen = ledger
+                            .issued
+                            .get_mut(&request_id)
+                            .expect("outcome for an id never issued");
+                        *seen += 1;
+                        assert_eq!(*seen, 1, "two outcomes for one request");
+                        assert!(
+                            !ledger.cancelled.contains(&request_id),
+                            "outcome after cancel"
+                        );
+                    }
+                    Event::Closed(_) => ledger.closed += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, to: Side, max: usize) {
+        let queue = match to {
+            Side::Client => &mut self.to_client,
+            Side::Server => &mut self.to_server,
+        };
+        let n = max.min(queue.len());
+        let chunk: Vec<u8> = queue.drain(..n).collect();
+        let now = self.now;
+        self.conn(to).handle_input(now, &chunk);
+    }
+
+    fn tick(&mut self) {
+        let now = self.now;
+        for side in [Side::Client, Side::Server] {
+            if self.conn(side).poll_timeout().is_some_and(|t| t <= now) {
+                self.conn(side).handle_timeout(now);
+                if let Some(t) = self.conn(side).poll_timeout() {
+                    assert!(t > now, "poll_timeout not after handle_timeout's now");
+                }
+            }
+        }
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let start = Instant::now();
+    let client_config = config(input.client_mode, input.client_key, &input);
+    let server_config = config(input.server_mode, input.server_key, &input);
+    let server_has_key = server_config.pre_shared_key.is_some();
+    let max_outbound = client_config.max_outbound_bytes;
+    // Contradictory settings (a key with the handshake disabled) are refused here.
+    let (Ok(client), Ok(server)) = (
+        Connection::new(Role::Client, client_config, start, 1, [1; 32]),
+        Connection::new(Role::Server, server_config, start, 1, [2; 32]),
+    ) else {
+        return;
+    };
+    let mut w = World {
+        now: start,
+        client,
+        server,
+        to_client: Vec::new(),
+        to_server: Vec::new(),
+        ledgers: Default::default(),
+        server_has_key,
+        max_outbound,
+    };
+    for op in input.ops.iter().take(256) {
+        let now = w.now;
+        match *op {
+            Op::Send { side, code, len } => {
+                let m = Message::new(MessageType::from_code(code), vec![0xab; usize::from(len)]);
+                let _ = w.conn(side).send(now, m);
+            }
+            Op::Request { side, timeout_ms } => {
+                let m = Message::new(MessageType::from_code(300), &b"q"[..]);
+                if let Ok(id) =
+                    w.conn(side)
+                        .request(now, m, Duration::from_millis(timeout_ms.into()))
+                {
+                    w.ledger(side).issued.insert(id, 0);
+                    w.ledger(side).order.push(id);
+                }
+            }
+            Op::Ping { side, timeout_ms } => {
+                if let Ok(id) = w
+                    .conn(side)
+                    .ping(now, Duration::from_millis(timeout_ms.into()))
+                {
+                    w.ledger(side).issued.insert(id, 0);
+                    w.ledger(side).order.push(id);
+                }
+            }
+            Op::Cancel { side, nth } => {
+                let order = &w.ledger(side).order;
+                if !order.is_empty() {
+                    let id = order[usize::from(nth) % order.len()];
+                    if w.conn(side).cancel(id) {
+                        w.ledger(side).cancelled.push(id);
+                    }
+                }
+            }
+            Op::ReplyLast { side } => {
+                if let Some(m) = w.ledger(side).last_message.clone() {
+                    let r = Message::new(MessageType::from_code(301), &b"a"[..]);
+                    let _ = w.conn(side).reply(now, &m, r);
+                }
+            }
+            Op::Advance { ms } => w.now += Duration::from_millis(ms.into()),
+            Op::Deliver { to, max } => w.deliver(to, usize::from(max).max(1)),
+            Op::Inject { to, ref bytes } => w.conn(to).handle_input(now, bytes),
+            Op::Close { side, code } => w.conn(side).close(now, CloseCode(code), "fuzz"),
+            Op::TransportClosed { side } => w.conn(side).handle_transport_closed(),
+        }
+        w.tick();
+        w.drain();
+    }
+    // End: both sides close; every request not cancelled has exactly one outcome.
+    let now = w.now;
+    w.client.close(now, CloseCode::NORMAL, "end");
+    w.server.handle_transport_closed();
+    w.drain();
+    for side in [Side::Client, Side::Server] {
+        let ledger = w.ledger(side);
+        assert_eq!(ledger.closed, 1, "{side:?} closed {} times", ledger.closed);
+        for (id, seen) in &ledger.issued {
+            let want = u32::from(!ledger.cancelled.contains(id));
+            assert_eq!(*seen, want, "{side:?} request {id} had {seen} outcomes");
+        }
+    }
+});
