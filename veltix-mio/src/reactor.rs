@@ -1,0 +1,421 @@
+//! The event-loop thread: one `mio::Poll`, the sockets it watches, the timers
+//! whose earliest deadline bounds its sleep, and the ready queue of the
+//! executor (see `executor.rs`) whose tasks it runs between polls.
+//!
+//! # Waking without lost wake-ups
+//!
+//! mio is edge-triggered: a readiness event is reported once, when the state
+//! changes. Each socket direction therefore keeps a *tick* that the loop
+//! bumps on every event, and an [`AtomicWaker`]. An operation reads the tick,
+//! tries the syscall and, only if that returned `WouldBlock`, registers its
+//! waker and reads the tick again: if it moved, an event came in between and
+//! the operation is retried at once; otherwise the next event will find the
+//! waker. This holds on any thread, so a socket may be polled from the loop
+//! (driver tasks) or from a caller blocked in `block_on` (a connect).
+//!
+//! Timers are entries in a `BTreeMap` ordered by deadline; the first one
+//! bounds `Poll::poll`. Anyone who hands the loop work (a task to run, an
+//! earlier deadline) while it sleeps writes to its `mio::Waker`; a `sleeping`
+//! flag, checked after the work is published, keeps that to one syscall per sleep.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::task::AtomicWaker;
+use mio::event::Source;
+use mio::{Events, Interest, Registry, Token};
+
+use crate::executor::Task;
+
+/// The token of the loop's own `mio::Waker`; sockets use their slot index.
+const WAKE: Token = Token(usize::MAX);
+
+thread_local! {
+    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is a veltix-mio event loop (where blocking would deadlock).
+pub(crate) fn on_loop_thread() -> bool {
+    ON_LOOP.with(Cell::get)
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing runs user code under these locks, so a poisoned one still holds valid data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The process-wide loop, started on first use.
+pub(crate) fn global() -> Arc<Core> {
+    static GLOBAL: OnceLock<Arc<Core>> = OnceLock::new();
+    GLOBAL
+        .get_or_init(|| {
+            Core::start("veltix-mio")
+                .unwrap_or_else(|err| panic!("veltix-mio: cannot start the event loop: {err}"))
+        })
+        .clone()
+}
+
+/// What every handle of one event loop shares with the loop thread.
+pub(crate) struct Core {
+    registry: Registry,
+    waker: mio::Waker,
+    /// Set while the loop is about to block in `poll`: whoever then publishes
+    /// work for it must write to `waker`.
+    sleeping: AtomicBool,
+    ready: Mutex<VecDeque<Arc<Task>>>,
+    sources: Mutex<Sources>,
+    timers: Mutex<Timers>,
+}
+
+impl Core {
+    /// Creates the poll and starts the loop thread.
+    fn start(name: &str) -> io::Result<Arc<Self>> {
+        let poll = mio::Poll::new()?;
+        let core = Arc::new(Self {
+            registry: poll.registry().try_clone()?,
+            waker: mio::Waker::new(poll.registry(), WAKE)?,
+            sleeping: AtomicBool::new(false),
+            ready: Mutex::new(VecDeque::new()),
+            sources: Mutex::new(Sources::default()),
+            timers: Mutex::new(Timers::default()),
+        });
+        let looping = core.clone();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || looping.run(poll))?;
+        Ok(core)
+    }
+
+    /// The loop: run ready tasks, fire due timers, sleep in `poll` until an
+    /// event, a wake-up or the earliest deadline, dispatch events; repeat.
+    fn run(&self, mut poll: mio::Poll) {
+        ON_LOOP.with(|on| on.set(true));
+        let mut events = Events::with_capacity(1024);
+        let mut batch = VecDeque::new();
+        let mut due = Vec::new();
+        loop {
+            // Only the tasks ready now: one that wakes itself waits for the next round.
+            std::mem::swap(&mut *lock(&self.ready), &mut batch);
+            for task in batch.drain(..) {
+                task.run();
+            }
+            self.fire_timers(&mut due);
+
+            self.sleeping.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let timeout = if lock(&self.ready).is_empty() {
+                lock(&self.timers)
+                    .entries
+                    .first_key_value()
+                    .map(|((deadline, _), _)| deadline.saturating_duration_since(Instant::now()))
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(err) = poll.poll(&mut events, timeout) {
+                if err.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(error = %err, "mio poll failed");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            self.sleeping.store(false, Ordering::SeqCst);
+            self.dispatch(&events);
+        }
+    }
+
+    fn dispatch(&self, events: &Events) {
+        let sources = lock(&self.sources);
+        for event in events {
+            if event.token() == WAKE {
+                continue;
+            }
+            // A token freed (and maybe reused) since the poll: at worst a spurious wake.
+            let Some(Some(readiness)) = sources.slots.get(event.token().0) else {
+                continue;
+            };
+            let error = event.is_error();
+            if event.is_readable() || event.is_read_closed() || error {
+                readiness.read.fire();
+            }
+            if event.is_writable() || event.is_write_closed() || error {
+                readiness.write.fire();
+            }
+        }
+    }
+
+    fn fire_timers(&self, due: &mut Vec<Arc<TimerSlot>>) {
+        let now = Instant::now();
+        {
+            let mut timers = lock(&self.timers);
+            while let Some(entry) = timers.entries.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                due.push(entry.remove());
+            }
+        }
+        for slot in due.drain(..) {
+            slot.fired.store(true, Ordering::Release);
+            slot.waker.wake();
+        }
+    }
+
+    /// Makes sure the loop looks at new work: writes to its waker if it sleeps.
+    fn notify(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleeping.swap(false, Ordering::SeqCst) {
+            if let Err(err) = self.waker.wake() {
+                tracing::error!(error = %err, "cannot wake the mio event loop");
+            }
+        }
+    }
+
+    /// Queues a task to be polled on the loop thread.
+    pub(crate) fn schedule(&self, task: Arc<Task>) {
+        lock(&self.ready).push_back(task);
+        self.notify();
+    }
+
+    /// Adds a timer entry, replacing `old`; wakes the loop if it is now the earliest.
+    fn insert_timer(
+        &self,
+        old: Option<TimerKey>,
+        deadline: Instant,
+        slot: &Arc<TimerSlot>,
+    ) -> TimerKey {
+        let (key, earliest) = {
+            let mut timers = lock(&self.timers);
+            if let Some(old) = old {
+                timers.entries.remove(&old);
+            }
+            let key = (deadline, timers.next_id);
+            timers.next_id += 1;
+            let earliest = timers
+                .entries
+                .first_key_value()
+                .is_none_or(|(first, _)| key < *first);
+            timers.entries.insert(key, slot.clone());
+            (key, earliest)
+        };
+        if earliest {
+            self.notify();
+        }
+        key
+    }
+
+    fn remove_timer(&self, key: TimerKey) {
+        lock(&self.timers).entries.remove(&key);
+    }
+}
+
+/// Sockets by token: their readiness, shared with the `Registered` that owns them.
+#[derive(Default)]
+struct Sources {
+    slots: Vec<Option<Arc<Readiness>>>,
+    free: Vec<usize>,
+}
+
+impl Sources {
+    fn insert(&mut self, readiness: Arc<Readiness>) -> usize {
+        match self.free.pop() {
+            Some(index) => {
+                self.slots[index] = Some(readiness);
+                index
+            }
+            None => {
+                self.slots.push(Some(readiness));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, index: usize) {
+        if self.slots.get_mut(index).and_then(Option::take).is_some() {
+            self.free.push(index);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Readiness {
+    read: Edge,
+    write: Edge,
+}
+
+/// One direction of one socket: events seen so far, and who waits for the next.
+#[derive(Default)]
+struct Edge {
+    tick: AtomicU64,
+    waker: AtomicWaker,
+}
+
+impl Edge {
+    fn fire(&self) {
+        self.tick.fetch_add(1, Ordering::SeqCst);
+        self.waker.wake();
+    }
+}
+
+/// Which readiness an operation waits for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+/// A mio source registered (readable and writable, edge-triggered) with a
+/// loop; deregistered when dropped.
+pub(crate) struct Registered<S: Source> {
+    source: S,
+    token: Token,
+    readiness: Arc<Readiness>,
+    core: Arc<Core>,
+}
+
+impl<S: Source> Registered<S> {
+    pub(crate) fn new(core: &Arc<Core>, mut source: S) -> io::Result<Self> {
+        let readiness = Arc::new(Readiness::default());
+        // In the table before the registration, so no event finds an empty slot.
+        let token = Token(lock(&core.sources).insert(readiness.clone()));
+        if let Err(err) =
+            core.registry
+                .register(&mut source, token, Interest::READABLE | Interest::WRITABLE)
+        {
+            lock(&core.sources).remove(token.0);
+            return Err(err);
+        }
+        Ok(Self {
+            source,
+            token,
+            readiness,
+            core: core.clone(),
+        })
+    }
+
+    pub(crate) fn get(&self) -> &S {
+        &self.source
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`; when it does, leaves
+    /// the waker for the next readiness event in `direction` and returns `Pending`.
+    pub(crate) fn poll_io<T>(
+        &self,
+        direction: Direction,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&S) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        let edge = match direction {
+            Direction::Read => &self.readiness.read,
+            Direction::Write => &self.readiness.write,
+        };
+        loop {
+            let seen = edge.tick.load(Ordering::SeqCst);
+            match op(&self.source) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    edge.waker.register(cx.waker());
+                    if edge.tick.load(Ordering::SeqCst) == seen {
+                        return Poll::Pending;
+                    }
+                    // An event arrived since the attempt: try again now.
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+impl<S: Source> Drop for Registered<S> {
+    fn drop(&mut self) {
+        if let Err(err) = self.core.registry.deregister(&mut self.source) {
+            tracing::debug!(error = %err, "deregister failed");
+        }
+        lock(&self.core.sources).remove(self.token.0);
+    }
+}
+
+/// A timer entry: deadline, then a sequence number that makes it unique.
+type TimerKey = (Instant, u64);
+
+#[derive(Default)]
+struct Timers {
+    entries: BTreeMap<TimerKey, Arc<TimerSlot>>,
+    next_id: u64,
+}
+
+/// What the loop wakes when a timer entry is due.
+#[derive(Default)]
+struct TimerSlot {
+    fired: AtomicBool,
+    waker: AtomicWaker,
+}
+
+/// A resettable deadline on a loop.
+///
+/// Moving the deadline later leaves the earlier entry in place: it fires,
+/// the timer sees it is not due yet and files a new entry. So a deadline
+/// pushed back on every message (idle, heartbeat) costs no lock per message.
+pub(crate) struct Deadline {
+    core: Arc<Core>,
+    deadline: Instant,
+    slot: Arc<TimerSlot>,
+    key: Option<TimerKey>,
+}
+
+impl Deadline {
+    pub(crate) fn new(core: Arc<Core>, deadline: Instant) -> Self {
+        Self {
+            core,
+            deadline,
+            slot: Arc::new(TimerSlot::default()),
+            key: None,
+        }
+    }
+
+    pub(crate) fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        // An entry later than the new deadline would wake us too late.
+        if self.key.is_some_and(|(at, _)| at > deadline) {
+            self.cancel();
+        }
+    }
+
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            self.cancel();
+            return Poll::Ready(());
+        }
+        if self.key.is_some() {
+            self.slot.waker.register(cx.waker());
+            if !self.slot.fired.load(Ordering::Acquire) {
+                return Poll::Pending; // the entry in place will wake us
+            }
+        }
+        self.slot.fired.store(false, Ordering::Release);
+        self.slot.waker.register(cx.waker());
+        self.key = Some(self.core.insert_timer(self.key, self.deadline, &self.slot));
+        Poll::Pending
+    }
+
+    fn cancel(&mut self) {
+        if let Some(key) = self.key.take() {
+            if !self.slot.fired.load(Ordering::Acquire) {
+                self.core.remove_timer(key);
+            }
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
