@@ -7,7 +7,70 @@
 //!
 //! - [`frame`]: the classic wire format — [`frame::EncodedFrame`] and the
 //!   streaming [`frame::Decoder`], usable on their own.
+//! - [`Connection`]: the protocol state machine for one peer — handshake,
+//!   authentication, requests, ping, heartbeat, limits, close.
 //! - [`Message`], [`MessageType`], [`RequestId`]: the values on the wire.
+//!
+//! # Run loop
+//!
+//! A driver owns the transport and one [`Connection`] per peer, and repeats:
+//!
+//! 1. feed what the transport read to [`Connection::handle_input`];
+//! 2. apply the application's mutators ([`Connection::send`],
+//!    [`Connection::request`], [`Connection::ping`], …);
+//! 3. write what [`Connection::poll_transmit`] hands out;
+//! 4. dispatch every [`Connection::poll_event`];
+//! 5. sleep until input arrives or [`Connection::poll_timeout`] passes, then
+//!    call [`Connection::handle_timeout`].
+//!
+//! Every call takes the driver's `now`; the connection never reads a clock.
+//! Two connections wired back to back in memory, with time moved by hand:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bytes::Buf;
+//! use veltix_core::{Connection, ConnectionConfig, Event, Message, MessageType, Role};
+//!
+//! let start = Instant::now(); // the driver's clock; the core never reads one
+//! let config = ConnectionConfig::default();
+//! let mut client = Connection::new(Role::Client, config.clone(), start, 0, [1; 32])?;
+//! let mut server = Connection::new(Role::Server, config, start, 0, [2; 32])?;
+//!
+//! // Move every queued byte from one side to the other.
+//! fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
+//!     while let Some(mut t) = from.poll_transmit() {
+//!         let bytes = t.copy_to_bytes(t.remaining());
+//!         to.handle_input(now, &bytes);
+//!     }
+//! }
+//!
+//! let chat = MessageType::new(200)?;
+//! // Sent before the handshake is over: held back, then released in order.
+//! let id = client.request(start, Message::new(chat, "hi"), Duration::from_secs(5))?;
+//! let mut now = start;
+//! for _ in 0..3 {
+//!     now += Duration::from_millis(1);
+//!     pump(&mut client, &mut server, now);
+//!     while let Some(event) = server.poll_event() {
+//!         if let Event::Message(msg) = event {
+//!             server.reply(now, &msg, Message::new(chat, "hello back"))?;
+//!         }
+//!     }
+//!     pump(&mut server, &mut client, now);
+//! }
+//! let mut answered = false;
+//! while let Some(event) = client.poll_event() {
+//!     if let Event::Response { request_id, message } = event {
+//!         assert_eq!(request_id, id);
+//!         assert_eq!(&message.payload()[..], b"hello back");
+//!         answered = true;
+//!     }
+//! }
+//! assert!(answered);
+//! // The next timer (the heartbeat, after 10 s of send-silence) is in the future.
+//! assert!(client.poll_timeout() > Some(now));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod connection;

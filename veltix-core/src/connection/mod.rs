@@ -79,50 +79,8 @@ pub(crate) const AUTH: MessageType = MessageType::from_code(12);
 ///
 /// # Example
 ///
-/// Two connections wired back to back in memory, with virtual time:
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use bytes::Buf;
-/// use veltix_core::{Connection, ConnectionConfig, Event, Message, MessageType, Role};
-///
-/// let start = Instant::now(); // the driver's clock; the core never reads one
-/// let config = ConnectionConfig::default();
-/// let mut client = Connection::new(Role::Client, config.clone(), start, 0, [1; 32])?;
-/// let mut server = Connection::new(Role::Server, config, start, 0, [2; 32])?;
-///
-/// // Move every queued byte from one side to the other, then drain events.
-/// fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
-///     while let Some(mut t) = from.poll_transmit() {
-///         let bytes = t.copy_to_bytes(t.remaining());
-///         to.handle_input(now, &bytes);
-///     }
-/// }
-///
-/// let chat = MessageType::new(200)?;
-/// let id = client.request(start, Message::new(chat, "hi"), Duration::from_secs(5))?;
-/// let mut now = start;
-/// for _ in 0..3 {
-///     now += Duration::from_millis(1);
-///     pump(&mut client, &mut server, now);
-///     while let Some(event) = server.poll_event() {
-///         if let Event::Message(msg) = event {
-///             server.reply(now, &msg, Message::new(chat, "hello back"))?;
-///         }
-///     }
-///     pump(&mut server, &mut client, now);
-/// }
-/// let mut answered = false;
-/// while let Some(event) = client.poll_event() {
-///     if let Event::Response { request_id, message } = event {
-///         assert_eq!(request_id, id);
-///         assert_eq!(&message.payload()[..], b"hello back");
-///         answered = true;
-///     }
-/// }
-/// assert!(answered);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
+/// The [crate documentation](crate#run-loop) drives two connections against
+/// each other in memory.
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
@@ -228,7 +186,7 @@ impl Connection {
         };
         let mode = conn.config.handshake;
         match (role, mode) {
-            (_, HandshakeMode::Disabled) => conn.establish(None),
+            (_, HandshakeMode::Disabled) => conn.establish(now, None),
             (Role::Client, _) => {
                 conn.state = State::AwaitAck;
                 conn.handshake_deadline = now.checked_add(conn.config.handshake_timeout);
@@ -311,7 +269,7 @@ impl Connection {
                     return;
                 }
                 self.legacy_by_silence = true;
-                self.establish(None);
+                self.establish(now, None);
             } else {
                 self.fail(now, CloseReason::HandshakeTimeout);
                 return;
@@ -639,7 +597,7 @@ impl Connection {
 
     /// Held frames go out now; `last_tx` was set when the handshake frame
     /// that completed the handshake (or nothing, for legacy) was queued.
-    fn establish(&mut self, peer: Option<PeerInfo>) {
+    fn establish(&mut self, now: Instant, peer: Option<PeerInfo>) {
         self.state = State::Established;
         self.handshake_deadline = None;
         let info = peer.unwrap_or(PeerInfo {
@@ -649,6 +607,9 @@ impl Connection {
         });
         self.peer = Some(info);
         let held: Vec<EncodedFrame> = self.held.drain().collect();
+        if !held.is_empty() {
+            self.last_tx = now;
+        }
         for frame in held {
             self.push_out(frame);
         }
@@ -710,11 +671,14 @@ impl Connection {
                 true
             }
         };
-        self.establish(Some(PeerInfo {
-            protocol_version: Some(ack.version),
-            authenticated,
-            heartbeat: ack.features & feature::HEARTBEAT != 0,
-        }));
+        self.establish(
+            now,
+            Some(PeerInfo {
+                protocol_version: Some(ack.version),
+                authenticated,
+                heartbeat: ack.features & feature::HEARTBEAT != 0,
+            }),
+        );
     }
 
     fn on_first_frame(&mut self, now: Instant, message: Message) {
@@ -732,7 +696,7 @@ impl Connection {
                 CloseReason::AuthFailed("a legacy peer cannot prove the pre-shared key"),
             );
         }
-        self.establish(None);
+        self.establish(now, None);
         self.on_established_frame(now, message);
     }
 
@@ -799,11 +763,14 @@ impl Connection {
             });
             self.handshake_deadline = now.checked_add(self.config.handshake_timeout);
         } else {
-            self.establish(Some(PeerInfo {
-                protocol_version: Some(version),
-                authenticated: false,
-                heartbeat: features & feature::HEARTBEAT != 0,
-            }));
+            self.establish(
+                now,
+                Some(PeerInfo {
+                    protocol_version: Some(version),
+                    authenticated: false,
+                    heartbeat: features & feature::HEARTBEAT != 0,
+                }),
+            );
         }
     }
 
@@ -830,11 +797,14 @@ impl Connection {
         if !valid {
             return self.fail(now, CloseReason::AuthFailed("the client's proof is wrong"));
         }
-        self.establish(Some(PeerInfo {
-            protocol_version: Some(key.version),
-            authenticated: true,
-            heartbeat: key.features & feature::HEARTBEAT != 0,
-        }));
+        self.establish(
+            now,
+            Some(PeerInfo {
+                protocol_version: Some(key.version),
+                authenticated: true,
+                heartbeat: key.features & feature::HEARTBEAT != 0,
+            }),
+        );
     }
 
     fn on_established_frame(&mut self, now: Instant, message: Message) {
