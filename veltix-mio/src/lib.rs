@@ -1,17 +1,87 @@
-//! Veltix on mio (docs to come).
+//! Veltix on mio, in two layers.
+//!
+//! # Threaded: a blocking [`Server`] and [`Client`]
+//!
+//! The closest thing to Python Veltix. Our event-loop thread (one
+//! `mio::Poll`, started on first use) runs every socket, timer and protocol
+//! state machine; your threads call blocking methods with the same names as
+//! `veltix-tokio`'s, and your callbacks run on a Veltix worker thread:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use veltix_mio::{Client, ClientConfig, Message, MessageType, Server, ServerConfig};
+//!
+//! # fn main() -> Result<(), veltix_mio::Error> {
+//! let server = Server::bind(ServerConfig::new("127.0.0.1:7000"))?;
+//! server.on_message(|peer, message| {
+//!     let answer = Message::new(message.message_type(), message.payload().clone());
+//!     let _ = peer.reply(&message, answer);
+//! });
+//!
+//! let client = Client::connect(ClientConfig::new("127.0.0.1:7000"))?;
+//! let kind = MessageType::new(200).expect("user types start at 200");
+//! let reply = client.request(Message::new(kind, "hello"), Duration::from_secs(1))?;
+//! assert_eq!(&reply.payload()[..], b"hello");
+//! println!("ping: {:?}", client.ping()?);
+//! client.close();
+//! server.shutdown()?;
+//! # Ok(()) }
+//! ```
+//!
+//! - **Callbacks** (`on_connect`, `on_message`, `on_disconnect`) run on the
+//!   Veltix worker thread, one at a time, in the order the events happened —
+//!   never on the event loop, so a slow callback delays later callbacks but
+//!   not the network. A callback may block, and may call `request`, `ping`,
+//!   `send` or `broadcast` itself: answers reach the waiting caller directly,
+//!   not through the event queue the worker is busy with.
+//! - **Blocking calls** (`request(msg, timeout)`, `ping()`, `send`, …) block
+//!   the calling thread and may be made from any thread but the event loop
+//!   (they panic there rather than deadlock).
+//! - Events without a callback go to the blocking iterator from `events()`.
+//!
+//! # Embedded: [`MioConnection`] in your own `mio::Poll`
+//!
+//! For a program that already has an event loop: a [`MioConnection`] is a
+//! sans-IO `veltix_core::Connection` plus a `mio` TCP stream. You register it
+//! with your token, hand it the events for that token and the deadline from
+//! its `poll_timeout`, and drain its events — no thread, no allocation per
+//! message, nothing hidden. See its calling contract, and
+//! `examples/embed.rs` for one `Poll` serving a listener and many
+//! connections.
+//!
+//! # Async on our loop
+//!
+//! [`Mio`] implements the driver's runtime trait, so [`AsyncServer`] and
+//! [`AsyncClient`] are the async server and client of `veltix-tokio` and
+//! `veltix-smol` — the same driver code — on the mio event loop. The threaded
+//! API is built on them ([`Server::as_async`], [`Client::as_async`]).
 #![forbid(unsafe_code)]
 
+mod client;
+mod embed;
 mod executor;
+mod peer;
 mod reactor;
 mod runtime;
+mod server;
+mod worker;
 
+pub use client::{Client, ClientEvents};
+pub use embed::MioConnection;
+pub use peer::Peer;
 pub use runtime::{Mio, MioListener, MioSocket, MioTimer};
+pub use server::{Server, ServerEvents};
+pub use worker::Events;
 
-/// The async server of `veltix-driver` on the mio event loop.
+pub use veltix_core::{Connection, Event, Role};
+pub use veltix_driver::{
+    ClientConfig, ClientEvent, CloseCode, CloseReason, ConnectionConfig, Error, HandshakeMode,
+    Message, MessageType, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId, SendError,
+    ServerConfig, ServerEvent,
+};
+
+/// The async server of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).
 pub type AsyncServer = veltix_driver::Server<Mio>;
-/// The async client of `veltix-driver` on the mio event loop.
+
+/// The async client of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).
 pub type AsyncClient = veltix_driver::Client<Mio>;
-/// Threaded server (to come).
-pub type Server = AsyncServer;
-/// Threaded client (to come).
-pub type Client = AsyncClient;

@@ -116,11 +116,11 @@ impl Core {
             } else {
                 Some(Duration::ZERO)
             };
-            if let Err(err) = poll.poll(&mut events, timeout) {
-                if err.kind() != io::ErrorKind::Interrupted {
-                    tracing::error!(error = %err, "mio poll failed");
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+            if let Err(err) = poll.poll(&mut events, timeout)
+                && err.kind() != io::ErrorKind::Interrupted
+            {
+                tracing::error!(error = %err, "mio poll failed");
+                std::thread::sleep(Duration::from_millis(10));
             }
             self.sleeping.store(false, Ordering::SeqCst);
             self.dispatch(&events);
@@ -167,10 +167,10 @@ impl Core {
     /// Makes sure the loop looks at new work: writes to its waker if it sleeps.
     fn notify(&self) {
         fence(Ordering::SeqCst);
-        if self.sleeping.swap(false, Ordering::SeqCst) {
-            if let Err(err) = self.waker.wake() {
-                tracing::error!(error = %err, "cannot wake the mio event loop");
-            }
+        if self.sleeping.swap(false, Ordering::SeqCst)
+            && let Err(err) = self.waker.wake()
+        {
+            tracing::error!(error = %err, "cannot wake the mio event loop");
         }
     }
 
@@ -406,10 +406,11 @@ impl Deadline {
     }
 
     fn cancel(&mut self) {
-        if let Some(key) = self.key.take() {
-            if !self.slot.fired.load(Ordering::Acquire) {
-                self.core.remove_timer(key);
-            }
+        // A fired entry is out of the table already.
+        if let Some(key) = self.key.take()
+            && !self.slot.fired.load(Ordering::Acquire)
+        {
+            self.core.remove_timer(key);
         }
     }
 }

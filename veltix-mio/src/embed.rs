@@ -1,0 +1,325 @@
+//! A Veltix connection for an event loop you own: a core [`Connection`] and
+//! a `mio` TCP stream, registered in your `mio::Poll` with your token.
+
+use std::io::{self, IoSlice, Read as _, Write as _};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Buf as _;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use veltix_core::{
+    CloseCode, Connection, ConnectionConfig, Event, Message, RequestId, Role, SendError,
+};
+
+use crate::Error;
+
+/// Bytes read from the socket at once.
+const READ_CHUNK: usize = 16 * 1024;
+/// Most slices handed to one vectored write.
+const WRITE_SLICES: usize = 64;
+
+/// One Veltix connection over a `mio` TCP stream, driven by your own loop.
+///
+/// # Calling contract
+///
+/// Register it once with [`register`](Self::register) (readable and
+/// writable, edge-triggered, under your token). Then, with `now` read from
+/// one monotonic clock that never goes backwards:
+///
+/// 1. **Inputs.** For every `mio` event with its token, call
+///    [`handle_event`](Self::handle_event): it reads until the socket has
+///    nothing more (`WouldBlock`), feeds the bytes to the connection, and
+///    writes what the connection queued until the socket takes no more. When
+///    the instant from [`poll_timeout`](Self::poll_timeout) has passed, call
+///    [`handle_timeout`](Self::handle_timeout).
+/// 2. **Mutators**, any time: [`send`](Self::send), [`request`](Self::request),
+///    [`ping`](Self::ping), [`reply`](Self::reply), [`close`](Self::close).
+///    Each writes at once what the socket takes; the rest goes out on the
+///    next writable event.
+/// 3. **Outputs**, after every input or mutator: [`poll_event`](Self::poll_event)
+///    until `None`, then [`poll_timeout`](Self::poll_timeout), the deadline
+///    to fold into the timeout of your next `Poll::poll` (the earliest over
+///    all your connections).
+///
+/// When [`is_finished`](Self::is_finished) is true (closed, everything
+/// flushed, the write half shut), [`deregister`](Self::deregister) it and
+/// drop it.
+///
+/// Everything runs on your thread, so nothing here blocks or spawns; a
+/// message callback is simply your code between `poll_event` calls. Reading
+/// to `WouldBlock` is what edge-triggered readiness requires; a peer that
+/// floods is bounded by the connection's limits, not by fairness between
+/// your connections.
+///
+/// See `examples/embed.rs` for one `Poll` serving a listener and many
+/// connections, with timers.
+#[derive(Debug)]
+pub struct MioConnection {
+    conn: Connection,
+    stream: TcpStream,
+    buf: Box<[u8]>,
+    /// A `connect` still in progress: nothing may be written yet.
+    connecting: bool,
+    read_closed: bool,
+    write_closed: bool,
+    /// The write half was shut after the last byte of a closed connection.
+    shut: bool,
+}
+
+impl MioConnection {
+    /// Drives `conn` over `stream`, which may be connected (accepted) or
+    /// still connecting (from [`TcpStream::connect`]). Sets `TCP_NODELAY`
+    /// once connected.
+    pub fn new(conn: Connection, stream: TcpStream) -> Self {
+        let connecting = stream.peer_addr().is_err();
+        if !connecting {
+            nodelay(&stream);
+        }
+        Self {
+            conn,
+            stream,
+            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            connecting,
+            read_closed: false,
+            write_closed: false,
+            shut: false,
+        }
+    }
+
+    /// The server side of an accepted stream, with a handshake nonce from the OS.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for unworkable settings, [`Error::Io`] without OS randomness.
+    pub fn accept(
+        stream: TcpStream,
+        config: ConnectionConfig,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        Ok(Self::new(fresh(Role::Server, config, now)?, stream))
+    }
+
+    /// Starts a non-blocking connect to `addr`; the client side, whose HELLO
+    /// goes out once the connection is up.
+    ///
+    /// # Errors
+    /// As [`accept`](Self::accept), and the OS's connect error.
+    pub fn connect(
+        addr: SocketAddr,
+        config: ConnectionConfig,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let conn = fresh(Role::Client, config, now)?;
+        Ok(Self::new(conn, TcpStream::connect(addr)?))
+    }
+
+    /// Registers the stream in `registry` under `token` (readable and writable).
+    ///
+    /// # Errors
+    /// The OS's error.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(
+            &mut self.stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    /// Removes the stream from `registry`.
+    ///
+    /// # Errors
+    /// The OS's error.
+    pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.deregister(&mut self.stream)
+    }
+
+    /// Handles one readiness event for this connection's token.
+    pub fn handle_event(&mut self, now: Instant, event: &mio::event::Event) {
+        if self.connecting {
+            self.check_connected();
+        }
+        if !self.connecting && (event.is_readable() || event.is_read_closed() || event.is_error()) {
+            self.read(now);
+        }
+        self.flush();
+    }
+
+    /// Runs the connection's timers due at `now` (handshake, idle, heartbeat, request deadlines).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.conn.handle_timeout(now);
+        self.flush();
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.conn.poll_event()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None`: no timer.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// Closed, flushed and shut: deregister and drop it.
+    pub fn is_finished(&self) -> bool {
+        self.conn.is_closed() && (self.shut || self.write_closed)
+    }
+
+    /// Queues an application message; returns its request id.
+    ///
+    /// # Errors
+    /// [`SendError`]: reserved type, queue full, payload too long, closed.
+    pub fn send(&mut self, now: Instant, message: Message) -> Result<RequestId, SendError> {
+        let id = self.conn.send(now, message)?;
+        self.flush();
+        Ok(id)
+    }
+
+    /// Sends a request; [`Event::Response`] or [`Event::RequestFailed`] follows for the id.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), and [`SendError::TooManyPending`].
+    pub fn request(
+        &mut self,
+        now: Instant,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<RequestId, SendError> {
+        let id = self.conn.request(now, message, timeout)?;
+        self.flush();
+        Ok(id)
+    }
+
+    /// Sends a PING; [`Event::Pong`] with the round-trip time or
+    /// [`Event::RequestFailed`] follows for the id.
+    ///
+    /// # Errors
+    /// As [`request`](Self::request).
+    pub fn ping(&mut self, now: Instant, timeout: Duration) -> Result<RequestId, SendError> {
+        let id = self.conn.ping(now, timeout)?;
+        self.flush();
+        Ok(id)
+    }
+
+    /// Answers `received`, copying its request id.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn reply(
+        &mut self,
+        now: Instant,
+        received: &Message,
+        message: Message,
+    ) -> Result<(), SendError> {
+        self.conn.reply(now, received, message)?;
+        self.flush();
+        Ok(())
+    }
+
+    /// Closes the connection, telling the peer `code` and `reason` after what
+    /// is already queued.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) {
+        self.conn.close(now, code, reason);
+        self.flush();
+    }
+
+    /// The protocol state machine (for its state and counters).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The socket.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn check_connected(&mut self) {
+        let state = match self.stream.take_error() {
+            Ok(Some(err)) | Err(err) => Err(err),
+            Ok(None) => self.stream.peer_addr().map(drop),
+        };
+        match state {
+            Ok(()) => {
+                self.connecting = false;
+                nodelay(&self.stream);
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotConnected => {} // still connecting
+            Err(err) => {
+                tracing::debug!(error = %err, "connect failed");
+                self.transport_closed();
+            }
+        }
+    }
+
+    /// Reads until the socket has nothing more (edge-triggered readiness).
+    fn read(&mut self, now: Instant) {
+        while !self.read_closed && !self.conn.is_closed() {
+            match (&self.stream).read(&mut self.buf) {
+                Ok(0) => self.transport_closed(),
+                Ok(n) => self.conn.handle_input(now, &self.buf[..n]),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    tracing::debug!(error = %err, "read failed");
+                    self.transport_closed();
+                }
+            }
+        }
+    }
+
+    /// Writes what is queued until the socket takes no more; shuts the write
+    /// half once a closed connection has nothing left.
+    fn flush(&mut self) {
+        if self.connecting || self.write_closed {
+            return;
+        }
+        while let Some(mut transmit) = self.conn.poll_transmit() {
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+            let count = transmit.chunks_vectored(&mut slices);
+            match (&self.stream).write_vectored(&slices[..count]) {
+                Ok(0) => {
+                    self.transport_closed();
+                    return;
+                }
+                Ok(n) => transmit.advance(n),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    tracing::debug!(error = %err, "write failed");
+                    self.transport_closed();
+                    return;
+                }
+            }
+        }
+        if self.conn.is_closed() && !self.shut {
+            self.shut = true;
+            // The peer may be gone already; either way we are done writing.
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+    }
+
+    fn transport_closed(&mut self) {
+        self.read_closed = true;
+        self.write_closed = true;
+        self.connecting = false;
+        self.conn.handle_transport_closed();
+    }
+}
+
+/// A new connection with a nonce and id seed from the OS.
+fn fresh(role: Role, config: ConnectionConfig, now: Instant) -> Result<Connection, Error> {
+    let mut random = [0; 32];
+    getrandom::fill(&mut random).map_err(io::Error::other)?;
+    let wall_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis().try_into().unwrap_or(u64::MAX));
+    Ok(Connection::new(role, config, now, wall_ms, random)?)
+}
+
+fn nodelay(stream: &TcpStream) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+    }
+}

@@ -1,0 +1,351 @@
+//! The threaded server: the async server of `veltix-driver` on the mio event
+//! loop, with blocking methods and callbacks on Veltix worker threads.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use veltix_driver::{
+    CloseReason, Error, Message, PeerId, PeerInfo, ServerConfig, ServerEvent,
+    ServerEvents as AsyncEvents,
+};
+
+use crate::reactor::lock;
+use crate::worker::{Events, Feed, Stoppable, Workers, block_on, forward};
+use crate::{AsyncServer, Peer};
+
+/// The blocking iterator of a threaded server's events (see [`Server::events`]).
+pub type ServerEvents = Events<ServerEvent>;
+
+type OnConnect = dyn Fn(&Peer, PeerInfo) + Send + Sync;
+type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
+type OnDisconnect = dyn Fn(PeerId, &CloseReason) + Send + Sync;
+
+#[derive(Default)]
+struct Callbacks {
+    connect: Option<Arc<OnConnect>>,
+    message: Option<Arc<OnMessage>>,
+    disconnect: Option<Arc<OnDisconnect>>,
+}
+
+/// A Veltix server on a mio event-loop thread, with blocking methods, closest
+/// to Python Veltix. Cheap to clone; every clone is the same server.
+///
+/// Sockets, timers and the protocol run on the event loop (the same driver
+/// as `veltix-tokio` and `veltix-smol`). Events go to the callback
+/// registered for their kind or, when none is, to the iterator from
+/// [`events`](Self::events).
+///
+/// # Callbacks
+/// Callbacks run on a Veltix worker thread, one at a time, in the order the
+/// events happened (per peer, and across peers as the loop saw them), never
+/// on the event loop. They may block: a callback may call
+/// [`request`](Peer::request), [`ping`](Peer::ping), [`send`](Peer::send) or
+/// [`broadcast`](Self::broadcast), and the answer arrives even though the
+/// callback holds the only worker, because answers do not go through the
+/// event queue. While a callback blocks, later events wait in the queue
+/// ([`ServerConfig::event_capacity`]); if it fills, connections stop reading
+/// until the worker catches up, so keep blocking calls in callbacks short
+/// (every one of them has a timeout). [`bind_with_workers`](Self::bind_with_workers)
+/// runs several workers, at the cost of ordering.
+///
+/// The server runs until [`shutdown`](Self::shutdown), even when every handle is dropped.
+///
+/// Every method may be called from any thread except the event loop (that
+/// is, not from a task of [`AsyncServer`] or [`AsyncClient`](crate::AsyncClient);
+/// they panic there rather than deadlock).
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    server: AsyncServer,
+    callbacks: Arc<RwLock<Callbacks>>,
+    events: Mutex<Option<mpsc::Receiver<ServerEvent>>>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    workers: Workers,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Server").field(&self.inner.server).finish()
+    }
+}
+
+impl Server {
+    /// Binds `config.addr` and starts serving, with one worker thread for callbacks.
+    ///
+    /// # Errors
+    /// [`Error::Config`], [`Error::InvalidConfig`], the OS's bind error.
+    pub fn bind(config: ServerConfig) -> Result<Self, Error> {
+        Self::bind_with_workers(config, 1)
+    }
+
+    /// Binds with `workers` threads for callbacks. With more than one,
+    /// callbacks run concurrently and events may be handled out of order.
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind); [`Error::InvalidConfig`] for zero workers.
+    pub fn bind_with_workers(config: ServerConfig, workers: usize) -> Result<Self, Error> {
+        if workers == 0 {
+            return Err(Error::InvalidConfig("workers"));
+        }
+        let capacity = config.event_capacity;
+        let shutdown_timeout = config.shutdown_timeout;
+        let server = block_on(AsyncServer::bind(config))?;
+        let (to_events, events) = mpsc::sync_channel(capacity);
+        let (stop, stop_rx) = oneshot::channel();
+        let callbacks = Arc::new(RwLock::new(Callbacks::default()));
+        let feed = ServerFeed {
+            events: Stoppable::new(server.events(), Some(stop_rx)),
+            server: server.clone(),
+            peers: HashMap::new(),
+            callbacks: callbacks.clone(),
+            to_events,
+        };
+        let workers = match Workers::start("veltix-mio-worker", workers, feed) {
+            Ok(workers) => workers,
+            Err(err) => {
+                let _ = block_on(server.shutdown());
+                return Err(err.into());
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                server,
+                callbacks,
+                events: Mutex::new(Some(events)),
+                stop: Mutex::new(Some(stop)),
+                workers,
+                shutdown_timeout,
+            }),
+        })
+    }
+
+    /// The async server underneath, for code that wants to `.await`.
+    pub fn as_async(&self) -> &AsyncServer {
+        &self.inner.server
+    }
+
+    /// The address the server is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.server.local_addr()
+    }
+
+    /// The events that have no callback, as a blocking iterator. Can be
+    /// taken once; later calls get an iterator that ends at once.
+    pub fn events(&self) -> ServerEvents {
+        lock(&self.inner.events)
+            .take()
+            .map_or_else(Events::ended, Events::new)
+    }
+
+    fn set(&self, f: impl FnOnce(&mut Callbacks)) {
+        f(&mut self
+            .inner
+            .callbacks
+            .write()
+            .unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Calls `f` on the worker when a peer has connected (handshake done).
+    /// Replaces any earlier callback.
+    pub fn on_connect(&self, f: impl Fn(&Peer, PeerInfo) + Send + Sync + 'static) {
+        self.set(|c| c.connect = Some(Arc::new(f)));
+    }
+
+    /// Calls `f` on the worker for every application message. Replaces any earlier callback.
+    pub fn on_message(&self, f: impl Fn(&Peer, Message) + Send + Sync + 'static) {
+        self.set(|c| c.message = Some(Arc::new(f)));
+    }
+
+    /// Calls `f` on the worker when a peer's connection has ended. Replaces any earlier callback.
+    pub fn on_disconnect(&self, f: impl Fn(PeerId, &CloseReason) + Send + Sync + 'static) {
+        self.set(|c| c.disconnect = Some(Arc::new(f)));
+    }
+
+    /// A handle to a connected peer.
+    pub fn peer(&self, id: PeerId) -> Option<Peer> {
+        self.inner.server.peer(id).map(Peer::new)
+    }
+
+    /// The connected peers (handshake done), in order of connection.
+    pub fn peers(&self) -> Vec<Peer> {
+        self.inner
+            .server
+            .peers()
+            .into_iter()
+            .map(Peer::new)
+            .collect()
+    }
+
+    /// Sends to one peer, waiting while its outbound queue is full.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPeer`], and those of [`Peer::send`].
+    pub fn send(&self, peer: PeerId, message: Message) -> Result<(), Error> {
+        block_on(self.inner.server.send(peer, message))
+    }
+
+    /// Sends to one peer without waiting.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPeer`], and those of [`Peer::try_send`].
+    pub fn try_send(&self, peer: PeerId, message: Message) -> Result<(), Error> {
+        self.inner.server.try_send(peer, message)
+    }
+
+    /// Answers `received` from `peer`, copying its request id.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn reply(&self, peer: PeerId, received: &Message, message: Message) -> Result<(), Error> {
+        block_on(self.inner.server.reply(peer, received, message))
+    }
+
+    /// Sends a request to `peer` and waits up to `timeout` for its answer.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`], [`Error::Closed`], [`Error::UnknownPeer`], and those of [`send`](Self::send).
+    pub fn request(
+        &self,
+        peer: PeerId,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        block_on(self.inner.server.request(peer, message, timeout))
+    }
+
+    /// Pings `peer`; the round-trip time. Times out after the connection's
+    /// idle timeout (or 10 s without one).
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`], [`Error::Closed`], [`Error::UnknownPeer`].
+    pub fn ping(&self, peer: PeerId) -> Result<Duration, Error> {
+        block_on(self.inner.server.ping(peer))
+    }
+
+    /// Sends `message` to every connected peer but those in `except`, encoded
+    /// once; waits while a recipient's queue is full. Returns how many peers
+    /// it was queued for.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a reserved type or oversized payload.
+    pub fn broadcast(&self, message: Message, except: &[PeerId]) -> Result<usize, Error> {
+        block_on(self.inner.server.broadcast(message, except))
+    }
+
+    /// Closes one peer's connection, telling it `reason`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPeer`].
+    pub fn close_peer(&self, peer: PeerId, reason: &str) -> Result<(), Error> {
+        self.inner.server.close_peer(peer, reason)
+    }
+
+    /// Stops accepting, tells every peer the server is shutting down, lets
+    /// each flush, and waits (up to [`ServerConfig::shutdown_timeout`]) for
+    /// the connections to end; then lets the worker run the callbacks of the
+    /// events that are left (such as the last `on_disconnect`s) and waits for
+    /// it as long again, unless called from a callback. The event iterator
+    /// ends after the last event. Later calls return at once.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] when some peers, or the worker, had not finished by the deadline.
+    pub fn shutdown(&self) -> Result<(), Error> {
+        let result = block_on(self.inner.server.shutdown());
+        if let Some(stop) = lock(&self.inner.stop).take() {
+            let _ = stop.send(());
+        }
+        let drained = self.inner.workers.is_current()
+            || self
+                .inner
+                .workers
+                .wait(Instant::now() + self.inner.shutdown_timeout);
+        match result {
+            Ok(()) if !drained => Err(Error::TimedOut),
+            other => other,
+        }
+    }
+}
+
+/// What the workers of one server read: the driver's events, turned into
+/// callback jobs or forwarded to the iterator.
+struct ServerFeed {
+    events: Stoppable<AsyncEvents>,
+    server: AsyncServer,
+    /// Peers seen connecting, so their messages find a handle even after the
+    /// server has dropped them from its list.
+    peers: HashMap<PeerId, Peer>,
+    callbacks: Arc<RwLock<Callbacks>>,
+    to_events: mpsc::SyncSender<ServerEvent>,
+}
+
+enum ServerJob {
+    Connect(Arc<OnConnect>, Peer, PeerInfo),
+    Message(Arc<OnMessage>, Peer, Message),
+    Disconnect(Arc<OnDisconnect>, PeerId, CloseReason),
+}
+
+impl ServerFeed {
+    fn peer(&self, id: PeerId, addr: Option<SocketAddr>) -> Peer {
+        match self.peers.get(&id) {
+            Some(peer) => peer.clone(),
+            None => match self.server.peer(id) {
+                Some(peer) => Peer::new(peer),
+                None => Peer::gone(id, addr.unwrap_or_else(|| self.server.local_addr())),
+            },
+        }
+    }
+}
+
+impl Feed for ServerFeed {
+    type Job = ServerJob;
+
+    fn next_job(&mut self) -> Option<ServerJob> {
+        loop {
+            let event = self.events.next()?;
+            // The peer table follows the events in order, whoever handles them.
+            let callbacks = self.callbacks.read().unwrap_or_else(|e| e.into_inner());
+            let job = match &event {
+                ServerEvent::Connected { peer, addr, info } => {
+                    let handle = self.peer(*peer, Some(*addr));
+                    self.peers.insert(*peer, handle.clone());
+                    callbacks
+                        .connect
+                        .clone()
+                        .map(|f| ServerJob::Connect(f, handle, *info))
+                }
+                ServerEvent::Message { peer, message } => callbacks
+                    .message
+                    .clone()
+                    .map(|f| ServerJob::Message(f, self.peer(*peer, None), message.clone())),
+                ServerEvent::Disconnected { peer, reason } => {
+                    self.peers.remove(peer);
+                    callbacks
+                        .disconnect
+                        .clone()
+                        .map(|f| ServerJob::Disconnect(f, *peer, reason.clone()))
+                }
+                _ => None,
+            };
+            drop(callbacks);
+            match job {
+                Some(job) => return Some(job),
+                None => forward(&self.to_events, event, self.events.stopping()),
+            }
+        }
+    }
+
+    fn run(job: ServerJob) {
+        match job {
+            ServerJob::Connect(f, peer, info) => f(&peer, info),
+            ServerJob::Message(f, peer, message) => f(&peer, message),
+            ServerJob::Disconnect(f, peer, reason) => f(peer, &reason),
+        }
+    }
+}
