@@ -21,11 +21,8 @@ async fn main() -> Result<(), Error> {
     // one must not keep the process alive once the server has gone.
     let (mut tx, mut lines) = mpsc::channel::<String>(16);
     std::thread::spawn(move || {
-        for line in std::io::stdin().lines().map_while(Result::ok) {
-            if block_on(tx.send(line)).is_err() {
-                break;
-            }
-        }
+        let mut stdin = std::io::stdin().lines().map_while(Result::ok);
+        stdin.try_for_each(|line| block_on(tx.send(line)))
     });
     loop {
         tokio::select! {
@@ -34,8 +31,13 @@ async fn main() -> Result<(), Error> {
                 None => break,
             },
             event = events.next() => match event {
-                Some(ClientEvent::Message(m)) => println!("{}", String::from_utf8_lossy(m.payload())),
-                Some(ClientEvent::Disconnected(reason)) => { println!("disconnected: {reason}"); break }
+                Some(ClientEvent::Message(m)) => {
+                    println!("{}", String::from_utf8_lossy(m.payload()));
+                }
+                Some(ClientEvent::Disconnected(reason)) => {
+                    println!("disconnected: {reason}");
+                    break;
+                }
                 Some(_) => {}
                 None => break,
             },

@@ -1,6 +1,7 @@
 //! A chat server: relays every line a client sends to all the other clients
 //! (a broadcast that excludes the sender), prefixed with the sender's id.
-//! Relaying from one loop keeps lines in the order they arrived.
+//! Relaying from one loop keeps lines in the order they arrived; the price is
+//! that a client whose queue is full holds up the relay until it has room.
 //!
 //! `cargo run -p veltix-tokio --example chat_server -- [--addr 127.0.0.1:7000]`
 //! — then start a few `chat_client`s. Ctrl-C shuts it down.
