@@ -11,7 +11,8 @@
 //! Or run the ends apart (`--addr` then defaults to `127.0.0.1:7000`):
 //! `--server` serves until Ctrl-C, pinging each client that connects;
 //! `--client` connects, pings `--count` times `--interval` ms apart, and exits
-//! (`--no-handshake` for a legacy server such as Python Veltix 1.x).
+//! (`--no-handshake` for a legacy server such as Python Veltix 1.x). A failed
+//! client ping ends the program with an error status.
 
 mod common;
 
@@ -83,7 +84,8 @@ async fn serve(addr: String) -> Result<(Server, mpsc::UnboundedReceiver<()>), Er
     Ok((server, pinged))
 }
 
-/// Connects and pings the server `count` times; the client stays connected.
+/// Connects and pings the server `count` times, stopping at the first
+/// failure; the client stays connected.
 async fn ping_server(
     addr: String,
     count: u32,
@@ -96,10 +98,8 @@ async fn ping_server(
         if i > 0 {
             tokio::time::sleep(interval).await;
         }
-        match client.ping().await {
-            Ok(rtt) => println!("client → server {}: {rtt:.1?}", client.server_addr()),
-            Err(err) => println!("client → server {}: {err}", client.server_addr()),
-        }
+        let rtt = client.ping().await?;
+        println!("client → server {}: {rtt:.1?}", client.server_addr());
     }
     Ok(client)
 }
