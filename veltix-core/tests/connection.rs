@@ -267,6 +267,29 @@ fn legacy_peers_are_refused_when_a_key_or_the_handshake_is_required() {
 }
 
 #[test]
+fn legacy_peers_get_an_error_frame_for_errors_only() {
+    for (code, sent) in [
+        (CloseCode::NORMAL, false),
+        (CloseCode::SHUTDOWN, false),
+        (CloseCode::SERVER_FULL, true),
+    ] {
+        let mut p = Pair::new(legacy(), ConnectionConfig::default());
+        let now = p.now;
+        p.client.send(now, app(200, b"hi")).expect("queued");
+        p.settle();
+        let before = p.wire_to_client.len();
+        let now = p.now;
+        p.server.close(now, code, "bye");
+        p.settle();
+        let frames = &p.wire_to_client[before..];
+        assert_eq!(!frames.is_empty(), sent, "{code:?}");
+        if sent {
+            assert_eq!(&frames[..2], &20u16.to_be_bytes());
+        }
+    }
+}
+
+#[test]
 fn a_legacy_client_talks_to_a_legacy_server() {
     let mut p = Pair::new(legacy(), legacy());
     let now = p.now;

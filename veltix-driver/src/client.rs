@@ -16,7 +16,7 @@ use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 
 use crate::driver::{Driver, Sink, SinkEvent};
 use crate::handlers::Slot;
-use crate::link::{Command, Control, Link};
+use crate::link::{CommandRx, Control, Link};
 use crate::runtime::{Runtime, sleep_until};
 use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, os};
 
@@ -60,6 +60,7 @@ struct Shared<R: Runtime> {
     server: Peer,
     events_rx: Mutex<Option<mpsc::Receiver<ClientEvent>>>,
     handlers: Arc<Handlers>,
+    events_taken: Arc<AtomicBool>,
     closing: Arc<AtomicBool>,
     done: Mutex<Option<mpsc::Receiver<()>>>,
 }
@@ -113,6 +114,7 @@ impl<R: Runtime> Client<R> {
         };
         let handlers = Arc::new(Handlers::default());
         let closing = Arc::new(AtomicBool::new(false));
+        let events_taken = Arc::new(AtomicBool::new(false));
         let task = Task {
             runtime: runtime.clone(),
             config: config.clone(),
@@ -120,6 +122,7 @@ impl<R: Runtime> Client<R> {
             server: server.clone(),
             handlers: handlers.clone(),
             events: events_tx,
+            events_taken: events_taken.clone(),
             first: Arc::new(Mutex::new(Some(first_tx))),
             closing: closing.clone(),
             _live: live,
@@ -135,6 +138,7 @@ impl<R: Runtime> Client<R> {
                 server,
                 events_rx: Mutex::new(Some(events_rx)),
                 handlers,
+                events_taken,
                 closing,
                 done: Mutex::new(Some(done)),
             }),
@@ -158,6 +162,7 @@ impl<R: Runtime> Client<R> {
 
     /// The stream of events that have no callback. Can be taken once.
     pub fn events(&self) -> ClientEvents {
+        self.shared.events_taken.store(true, Ordering::Release);
         let rx = lock(&self.shared.events_rx)
             .take()
             .unwrap_or_else(|| mpsc::channel(0).1);
@@ -265,6 +270,7 @@ struct Task<R: Runtime> {
     server: Peer,
     handlers: Arc<Handlers>,
     events: mpsc::Sender<ClientEvent>,
+    events_taken: Arc<AtomicBool>,
     /// Tells `connect` how the first handshake went.
     first: FirstOutcome,
     closing: Arc<AtomicBool>,
@@ -276,7 +282,7 @@ impl<R: Runtime> Task<R> {
     async fn run(
         self,
         socket: R::Socket,
-        mut commands: mpsc::Receiver<Command>,
+        mut commands: CommandRx,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         let mut socket = Some(socket);
@@ -304,6 +310,7 @@ impl<R: Runtime> Task<R> {
                 server: self.server.clone(),
                 handlers: self.handlers.clone(),
                 events: self.events.clone(),
+                events_taken: self.events_taken.clone(),
                 first: self.first.clone(),
             };
             let driver = Driver::with_channels(
@@ -369,7 +376,7 @@ impl<R: Runtime> Task<R> {
 /// handle is gone (nobody will use the client again).
 async fn fail_commands_until<R: Runtime>(
     runtime: &R,
-    commands: &mut mpsc::Receiver<Command>,
+    commands: &mut CommandRx,
     deadline: Instant,
 ) -> bool {
     let mut sleep = pin!(sleep_until(runtime, deadline));
@@ -386,6 +393,7 @@ struct ClientSink {
     server: Peer,
     handlers: Arc<Handlers>,
     events: mpsc::Sender<ClientEvent>,
+    events_taken: Arc<AtomicBool>,
     first: FirstOutcome,
 }
 
@@ -429,6 +437,16 @@ impl Sink for ClientSink {
             },
         };
         match self.events.poll_ready(cx) {
+            // Nobody will ever read a stream that was never taken: drop rather
+            // than stall the connection (events before it is taken are kept
+            // up to the stream's capacity).
+            Poll::Pending if !self.events_taken.load(Ordering::Acquire) => {
+                tracing::debug!(
+                    ?event,
+                    "event dropped: no callback, and the event stream was never taken"
+                );
+                Ok(())
+            }
             Poll::Pending => Err(match event {
                 ClientEvent::Connected(info) => SinkEvent::Connected(info),
                 ClientEvent::Message(message) => SinkEvent::Message(message),

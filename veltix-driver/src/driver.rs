@@ -17,7 +17,7 @@ use veltix_core::{
 };
 
 use crate::Error;
-use crate::link::{Command, Control, LinkEnds};
+use crate::link::{Command, CommandRx, Control, LinkEnds};
 use crate::runtime::{Socket, Timer};
 
 /// Where a connection's events go: callbacks, the event stream, or both.
@@ -51,7 +51,7 @@ const LINGER: Duration = Duration::from_secs(2);
 /// What the driver hands back when its connection ends: the channel ends, so a
 /// reconnecting client can give them to the next connection.
 pub(crate) struct DriverExit {
-    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) commands: CommandRx,
     pub(crate) control: mpsc::UnboundedReceiver<Control>,
     pub(crate) reason: CloseReason,
 }
@@ -67,7 +67,7 @@ pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
     socket: S,
     timer: T,
     armed: Option<Instant>,
-    ends: Option<(mpsc::Receiver<Command>, mpsc::UnboundedReceiver<Control>)>,
+    ends: Option<(CommandRx, mpsc::UnboundedReceiver<Control>)>,
     gone: Arc<OnceLock<CloseReason>>,
     /// A command taken from the channel that did not fit the outbound bound yet.
     stalled: Option<Command>,
@@ -79,7 +79,10 @@ pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
     read_chunk: usize,
     read_closed: bool,
     write_closed: bool,
-    commands_closed: bool,
+    /// A close asked for by a handle, applied once every command accepted
+    /// before it has been queued (or at the deadline, for a peer that does
+    /// not read).
+    closing: Option<(CloseCode, String, Instant)>,
     /// Whether the Closed event has come out of the connection.
     reason: Option<CloseReason>,
     /// Set with `reason`: when lingering ends.
@@ -113,7 +116,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         conn: Connection,
         socket: S,
         timer: T,
-        commands: mpsc::Receiver<Command>,
+        commands: CommandRx,
         control: mpsc::UnboundedReceiver<Control>,
         gone: Arc<OnceLock<CloseReason>>,
         sink: K,
@@ -134,7 +137,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             read_chunk,
             read_closed: false,
             write_closed: false,
-            commands_closed: false,
+            closing: None,
             reason: None,
             linger_until: None,
             shutdown_sent: false,
@@ -142,11 +145,11 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     }
 
     fn poll_control(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some((_, control)) = self.ends.as_mut() else {
-            return false;
-        };
         let mut progress = false;
         for _ in 0..BATCH {
+            let Some((commands, control)) = self.ends.as_mut() else {
+                break;
+            };
             match control.poll_next_unpin(cx) {
                 Poll::Ready(Some(Control::Cancel(token))) => {
                     if let Some(id) = self.tokens.remove(&token) {
@@ -156,7 +159,13 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     progress = true;
                 }
                 Poll::Ready(Some(Control::Close(code, reason))) => {
-                    self.conn.close(Instant::now(), code, &reason);
+                    if self.closing.is_none() && !self.conn.is_closed() {
+                        // Later sends fail at once; those already accepted
+                        // are still received, queued and flushed before the close.
+                        commands.close();
+                        let deadline = Instant::now() + LINGER;
+                        self.closing = Some((code, reason, deadline));
+                    }
                     progress = true;
                 }
                 Poll::Ready(None) | Poll::Pending => break,
@@ -174,7 +183,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             let command = match self.stalled.take() {
                 Some(command) => command,
                 None => {
-                    if self.commands_closed || !self.conn.can_send(0) {
+                    if !self.conn.can_send(0) {
                         break;
                     }
                     let Some((commands, _)) = self.ends.as_mut() else {
@@ -183,10 +192,13 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     match commands.poll_next_unpin(cx) {
                         Poll::Ready(Some(command)) => command,
                         Poll::Ready(None) => {
-                            // Every handle is gone: nobody can use this connection any more.
-                            self.commands_closed = true;
-                            self.conn
-                                .close(Instant::now(), CloseCode::NORMAL, "handle dropped");
+                            // Drained after a close request, or every handle is
+                            // gone and nobody can use this connection any more.
+                            let (code, reason) = match self.closing.take() {
+                                Some((code, reason, _)) => (code, reason),
+                                None => (CloseCode::NORMAL, "handle dropped".to_owned()),
+                            };
+                            self.conn.close(Instant::now(), code, &reason);
                             progress = true;
                             break;
                         }
@@ -377,7 +389,12 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.linger_until.or_else(|| self.conn.poll_timeout()) else {
+        let close_by = self.closing.as_ref().map(|c| c.2);
+        let next = match (self.conn.poll_timeout(), close_by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(deadline) = self.linger_until.or(next) else {
             self.armed = None;
             return false;
         };
@@ -395,8 +412,15 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             self.write_closed = true;
             return true;
         }
+        let now = Instant::now().max(deadline);
+        if let Some((code, reason, _)) = self.closing.take_if(|c| c.2 <= now) {
+            // The peer did not read what was queued before the close in time.
+            self.stalled = None;
+            self.conn.close(now, code, &reason);
+            return true;
+        }
         // A timer may fire a hair early; never let that spin.
-        self.conn.handle_timeout(Instant::now().max(deadline));
+        self.conn.handle_timeout(now);
         true
     }
 
@@ -451,7 +475,8 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
                 let reason = this.reason.clone().unwrap_or(CloseReason::TransportClosed);
                 fail_waiters(&mut this.waiters, &reason);
                 let (commands, control) = this.ends.take().unwrap_or_else(|| {
-                    let (_, c) = mpsc::channel(0);
+                    let (_, c) = async_channel::bounded(1);
+                    let c: CommandRx = Box::pin(c);
                     let (_, u) = mpsc::unbounded();
                     (c, u)
                 });

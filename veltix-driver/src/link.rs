@@ -7,16 +7,16 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::SinkExt as _;
 use futures::channel::{mpsc, oneshot};
 use veltix_core::frame::EncodedFrame;
 use veltix_core::{CloseCode, CloseReason, Message, MessageType, RequestId, SendError};
 
 use crate::Error;
 
-/// What a handle asks its connection's driver to do. Bounded channel: when the
-/// connection's outbound queue is full the driver stops taking commands, the
-/// channel fills, and async senders wait (backpressure).
+/// What a handle asks its connection's driver to do. Bounded channel (one
+/// shared bound, however many handles): when the connection's outbound queue
+/// is full the driver stops taking commands, the channel fills, async senders
+/// wait and `try_` senders get `Full` (backpressure).
 pub(crate) enum Command {
     Send(Message),
     Reply(RequestId, Message),
@@ -58,6 +58,9 @@ impl Command {
     }
 }
 
+/// The driver's end of the command channel (pinned: the receiver is `!Unpin`).
+pub(crate) type CommandRx = Pin<Box<async_channel::Receiver<Command>>>;
+
 /// Rare, must-get-through messages: unbounded, but each one is tied to a
 /// request already accepted or to a close, so their number stays small.
 pub(crate) enum Control {
@@ -68,7 +71,7 @@ pub(crate) enum Control {
 /// A cloneable handle to one connection's driver.
 #[derive(Clone)]
 pub(crate) struct Link {
-    commands: mpsc::Sender<Command>,
+    commands: async_channel::Sender<Command>,
     control: mpsc::UnboundedSender<Control>,
     tokens: Arc<AtomicU64>,
     /// Set by the driver when the connection ends, so later calls can say why.
@@ -78,14 +81,14 @@ pub(crate) struct Link {
 }
 
 pub(crate) struct LinkEnds {
-    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) commands: CommandRx,
     pub(crate) control: mpsc::UnboundedReceiver<Control>,
     pub(crate) gone: Arc<OnceLock<CloseReason>>,
 }
 
 impl Link {
     pub(crate) fn new(capacity: usize) -> (Self, LinkEnds) {
-        let (commands, commands_rx) = mpsc::channel(capacity);
+        let (commands, commands_rx) = async_channel::bounded(capacity);
         let (control, control_rx) = mpsc::unbounded();
         let gone = Arc::new(OnceLock::new());
         (
@@ -97,7 +100,7 @@ impl Link {
                 down: Arc::new(AtomicBool::new(false)),
             },
             LinkEnds {
-                commands: commands_rx,
+                commands: Box::pin(commands_rx),
                 control: control_rx,
                 gone,
             },
@@ -123,21 +126,19 @@ impl Link {
         if self.down.load(Ordering::Acquire) {
             return Err(Error::NotConnected);
         }
-        let mut commands = self.commands.clone();
-        commands.send(command).await.map_err(|_| self.gone_error())
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| self.gone_error())
     }
 
     fn try_command(&self, command: Command) -> Result<(), Error> {
         if self.down.load(Ordering::Acquire) {
             return Err(Error::NotConnected);
         }
-        let mut commands = self.commands.clone();
-        commands.try_send(command).map_err(|e| {
-            if e.is_full() {
-                Error::Send(SendError::Full)
-            } else {
-                self.gone_error()
-            }
+        self.commands.try_send(command).map_err(|e| match e {
+            async_channel::TrySendError::Full(_) => Error::Send(SendError::Full),
+            async_channel::TrySendError::Closed(_) => self.gone_error(),
         })
     }
 

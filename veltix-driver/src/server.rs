@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -72,6 +72,7 @@ struct Shared<R: Runtime> {
     next_peer: AtomicU64,
     events_tx: mpsc::Sender<ServerEvent>,
     events_rx: Mutex<Option<mpsc::Receiver<ServerEvent>>>,
+    events_taken: AtomicBool,
     on_connect: Slot<OnConnect>,
     on_message: Slot<OnMessage>,
     on_disconnect: Slot<OnDisconnect>,
@@ -119,6 +120,7 @@ impl<R: Runtime> Server<R> {
             next_peer: AtomicU64::new(1),
             events_tx,
             events_rx: Mutex::new(Some(events_rx)),
+            events_taken: AtomicBool::new(false),
             on_connect: Slot::default(),
             on_message: Slot::default(),
             on_disconnect: Slot::default(),
@@ -143,6 +145,7 @@ impl<R: Runtime> Server<R> {
     /// The stream of events that have no callback. Can be taken once; later
     /// calls get a stream that ends at once.
     pub fn events(&self) -> ServerEvents {
+        self.shared.events_taken.store(true, Ordering::Release);
         let rx = lock(&self.shared.events_rx)
             .take()
             .unwrap_or_else(|| mpsc::channel(0).1);
@@ -473,6 +476,16 @@ impl<R: Runtime> Sink for ServerSink<R> {
             },
         };
         match self.events.poll_ready(cx) {
+            // Nobody will ever read a stream that was never taken: drop rather
+            // than stall the connection (events before it is taken are kept
+            // up to the stream's capacity).
+            Poll::Pending if !self.shared.events_taken.load(Ordering::Acquire) => {
+                tracing::debug!(
+                    ?event,
+                    "event dropped: no callback, and the event stream was never taken"
+                );
+                Ok(())
+            }
             Poll::Pending => Err(back(event)),
             // The application dropped the stream: nobody wants these.
             Poll::Ready(Err(_)) => Ok(()),

@@ -876,10 +876,11 @@ impl Connection {
     /// Queues the ERROR frame announcing a close, where the peer understands it:
     /// negotiated peers always; legacy or unknown peers only for errors (a
     /// Python peer shows an ERROR frame, which is right for "server full" but
-    /// wrong for an orderly close).
+    /// wrong for an orderly close or a shutdown).
     fn notify_close(&mut self, now: Instant, code: CloseCode, reason: &str) {
         let negotiated = self.peer.is_some_and(|p| p.protocol_version.is_some());
-        if negotiated || code != CloseCode::NORMAL {
+        let orderly = code == CloseCode::NORMAL || code == CloseCode::SHUTDOWN;
+        if negotiated || !orderly {
             self.queue_control(
                 now,
                 MessageType::ERROR,
