@@ -313,6 +313,17 @@ fn a_legacy_client_talks_to_a_legacy_server() {
         .any(|e| matches!(e, Event::Response { request_id, message } if *request_id == id && message.payload() == "a")));
 }
 
+/// The type codes of the frames in a byte stream.
+fn frame_types(mut wire: &[u8]) -> Vec<u16> {
+    let mut types = Vec::new();
+    while wire.len() >= 62 {
+        let len = u32::from_be_bytes(wire[2..6].try_into().expect("4 bytes")) as usize;
+        types.push(u16::from_be_bytes([wire[0], wire[1]]));
+        wire = &wire[(62 + len).min(wire.len())..];
+    }
+    types
+}
+
 fn established() -> Pair {
     let mut p = Pair::default_configs();
     p.settle();
@@ -509,6 +520,24 @@ fn a_late_hello_from_a_peer_taken_for_legacy_still_negotiates() {
 }
 
 #[test]
+fn a_peer_with_a_short_idle_timeout_is_kept_fed() {
+    // The server closes after 1 s without a frame; the client would only
+    // heartbeat every 10 s, but learns the server's idle timeout in the handshake.
+    let mut server = ConnectionConfig::default();
+    server.idle_timeout = Some(Duration::from_secs(1));
+    server.heartbeat_interval = Some(Duration::from_millis(300));
+    let mut p = Pair::new(ConnectionConfig::default(), server);
+    p.settle();
+    p.run_for(Duration::from_secs(20));
+    assert!(p.client.is_established() && p.server.is_established());
+    let heartbeats = frame_types(&p.wire_to_server)
+        .iter()
+        .filter(|&&t| t == 2)
+        .count();
+    assert!(heartbeats >= 20 * 3 - 1, "{heartbeats} heartbeats in 20 s");
+}
+
+#[test]
 fn legacy_peers_are_kept_alive_with_pings() {
     let mut p = Pair::new(legacy(), legacy());
     p.settle();
@@ -540,8 +569,8 @@ fn a_silent_peer_is_closed_by_the_idle_timeout() {
         !server_info.heartbeat,
         "the quiet client did not offer heartbeats"
     );
-    // The client stops reading: it never answers the server's keep-alive PINGs.
-    p.deaf = Some(Side::Client);
+    // The client goes dead: nothing it sends reaches the server any more.
+    p.deaf = Some(Side::Server);
     let t0 = p.now;
     p.run_for(Duration::from_secs(29));
     assert!(p.server.is_established());

@@ -20,8 +20,8 @@ pub(crate) mod feature {
     pub(crate) const AUTH: u32 = 1 << 1;
 }
 
-const HELLO_LEN: usize = 4 + 1 + 2 + 2 + 4 + NONCE_LEN;
-const ACK_LEN: usize = 4 + 1 + 2 + 4 + NONCE_LEN;
+const HELLO_LEN: usize = 4 + 1 + 2 + 2 + 4 + NONCE_LEN + 4;
+const ACK_LEN: usize = 4 + 1 + 2 + 4 + NONCE_LEN + 4;
 
 /// Client → server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,9 @@ pub(crate) struct Hello {
     pub(crate) max_version: u16,
     pub(crate) features: u32,
     pub(crate) nonce: [u8; NONCE_LEN],
+    /// The sender's idle timeout in ms (0: none), so the receiver can keep
+    /// it fed. Optional on the wire (absent reads as 0).
+    pub(crate) idle_ms: u32,
 }
 
 /// Server → client.
@@ -40,6 +43,8 @@ pub(crate) struct HelloAck {
     pub(crate) nonce: [u8; NONCE_LEN],
     /// Present iff `features` has [`feature::AUTH`].
     pub(crate) proof: Option<[u8; PROOF_LEN]>,
+    /// As in [`Hello`].
+    pub(crate) idle_ms: u32,
 }
 
 impl Hello {
@@ -51,6 +56,7 @@ impl Hello {
         out.extend_from_slice(&self.max_version.to_be_bytes());
         out.extend_from_slice(&self.features.to_be_bytes());
         out.extend_from_slice(&self.nonce);
+        out.extend_from_slice(&self.idle_ms.to_be_bytes());
         out
     }
 
@@ -62,6 +68,7 @@ impl Hello {
             max_version: r.u16()?,
             features: r.u32()?,
             nonce: r.array()?,
+            idle_ms: r.u32().unwrap_or(0),
         };
         // Longer payloads are allowed: a later layout may append fields.
         Some(hello)
@@ -79,6 +86,7 @@ impl HelloAck {
         if let Some(proof) = &self.proof {
             out.extend_from_slice(proof);
         }
+        out.extend_from_slice(&self.idle_ms.to_be_bytes());
         out
     }
 
@@ -98,6 +106,7 @@ impl HelloAck {
             features,
             nonce,
             proof,
+            idle_ms: r.u32().unwrap_or(0),
         })
     }
 }
@@ -212,11 +221,15 @@ mod tests {
             max_version: 3,
             features: feature::HEARTBEAT | feature::AUTH,
             nonce: [9; 32],
+            idle_ms: 30_000,
         };
         let bytes = hello.encode();
         assert_eq!(bytes.len(), HELLO_LEN);
         assert_eq!(Hello::parse(&bytes), Some(hello));
-        assert_eq!(Hello::parse(&bytes[..HELLO_LEN - 1]), None);
+        assert_eq!(Hello::parse(&bytes[..HELLO_LEN - 5]), None);
+        // Without the optional idle timeout: still a HELLO.
+        let short = Hello::parse(&bytes[..HELLO_LEN - 4]).expect("parses");
+        assert_eq!(short.idle_ms, 0);
         // Python Veltix 1.4's HELLO: [u16 len]["1.4.0"].
         assert_eq!(Hello::parse(b"\x00\x051.4.0"), None);
     }
@@ -228,6 +241,7 @@ mod tests {
             features: feature::AUTH,
             nonce: [1; 32],
             proof: Some([2; 32]),
+            idle_ms: 7,
         };
         assert_eq!(HelloAck::parse(&ack.encode()), Some(ack.clone()));
         let plain = HelloAck {

@@ -103,6 +103,8 @@ pub struct Connection {
     last_tx: Instant,
     /// Legacy mode was entered because the peer stayed silent; a HELLO may still come.
     legacy_by_silence: bool,
+    /// The peer's idle timeout, learned in the handshake.
+    peer_idle: Option<Duration>,
     close_reason: Option<CloseReason>,
     stats: ConnectionStats,
 }
@@ -180,6 +182,7 @@ impl Connection {
             last_rx: now,
             last_tx: now,
             legacy_by_silence: false,
+            peer_idle: None,
             close_reason: None,
             stats: ConnectionStats::default(),
             config,
@@ -195,6 +198,7 @@ impl Connection {
                     max_version: *conn.config.protocol_versions.end(),
                     features: conn.our_features(),
                     nonce: conn.nonce,
+                    idle_ms: conn.idle_ms(),
                 };
                 conn.queue_control(
                     now,
@@ -518,7 +522,26 @@ impl Connection {
         if self.state != State::Established {
             return None;
         }
-        self.last_tx.checked_add(self.config.heartbeat_interval?)
+        self.last_tx.checked_add(self.heartbeat_interval()?)
+    }
+
+    /// Our heartbeat interval, shortened so the peer's idle timeout (if it
+    /// told us one) sees at least three keep-alives; never below 100 ms, so a
+    /// peer cannot make us flood it.
+    fn heartbeat_interval(&self) -> Option<Duration> {
+        const FLOOR: Duration = Duration::from_millis(100);
+        let for_peer = self.peer_idle.map(|idle| (idle / 3).max(FLOOR));
+        match (self.config.heartbeat_interval, for_peer) {
+            (Some(ours), Some(theirs)) => Some(ours.min(theirs)),
+            (ours, theirs) => ours.or(theirs),
+        }
+    }
+
+    /// Our idle timeout as sent in the handshake (ms, 0 for none).
+    fn idle_ms(&self) -> u32 {
+        self.config.idle_timeout.map_or(0, |d| {
+            u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+        })
     }
 
     fn check_pending_room(&self) -> Result<(), SendError> {
@@ -635,6 +658,7 @@ impl Connection {
         let Some(ack) = HelloAck::parse(message.payload()) else {
             return self.fail(now, CloseReason::ProtocolViolation("malformed HELLO_ACK"));
         };
+        self.peer_idle = (ack.idle_ms > 0).then(|| Duration::from_millis(ack.idle_ms.into()));
         if !self.config.protocol_versions.contains(&ack.version) {
             return self.fail(
                 now,
@@ -707,6 +731,7 @@ impl Connection {
                 CloseReason::ProtocolViolation("malformed or foreign HELLO"),
             );
         };
+        self.peer_idle = (hello.idle_ms > 0).then(|| Duration::from_millis(hello.idle_ms.into()));
         let (ours_min, ours_max) = (
             *self.config.protocol_versions.start(),
             *self.config.protocol_versions.end(),
@@ -748,6 +773,7 @@ impl Connection {
             features,
             nonce: self.nonce,
             proof,
+            idle_ms: self.idle_ms(),
         };
         self.queue_control(
             now,
