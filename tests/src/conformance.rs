@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,12 +24,12 @@ use futures::future::{Either, join_all, select};
 use veltix_core::PROTOCOL_VERSION;
 use veltix_driver::{
     Client, ClientEvent, CloseCode, CloseReason, Error, Message, PeerId, Reconnect, Runtime,
-    Server, ServerEvent,
+    SendError, Server, ServerEvent,
 };
 
 use crate::raw::{self, Ending, RawPeer};
 use crate::support::{
-    DATA, ECHO, STEP, big_payload, bind, client_config, connect, echo_server, eventually,
+    BIG, DATA, ECHO, STEP, big_payload, bind, client_config, connect, echo_server, eventually,
     expect_client_message, expect_connected, expect_disconnected, expect_message, finishes_within,
     msg, next_client_event, next_server_event, on_thread, read_numbered, seq_of, seq_payload,
     server_config, sleep, spawn, within,
@@ -56,7 +56,7 @@ macro_rules! conformance_tests {
             peers_lists_connected_peers_with_addresses,
             close_peer_tells_the_client_why,
             max_connections_refuses_the_extra_peer,
-            graceful_shutdown_tells_peers_and_closes_listener,
+            graceful_shutdown_flushes_and_tells_peers,
             reconnect_keeps_callbacks,
             pre_shared_key_accepted,
             pre_shared_key_wrong_or_missing_is_refused,
@@ -66,7 +66,16 @@ macro_rules! conformance_tests {
             silent_legacy_peer_is_served_after_legacy_wait,
             server_send_waits_for_a_non_reading_peer,
             client_send_waits_for_a_non_reading_server,
+            server_try_send_reports_full_for_a_non_reading_peer,
+            client_try_send_reports_full_for_a_non_reading_server,
+            close_peer_flushes_every_accepted_message,
+            client_close_flushes_every_accepted_message,
             callbacks_without_event_stream_do_not_stall,
+            message_callback_alone_does_not_leak_closed_peers,
+            connect_failures_are_reported,
+            dropping_every_client_handle_closes_the_connection,
+            reconnect_gives_up_after_max_attempts,
+            limits_are_enforced_end_to_end,
         }
     };
 }
@@ -423,11 +432,15 @@ pub async fn pending_requests_fail_when_the_server_closes_the_peer<R: Runtime + 
         })
     };
     within::<R, _>(STEP, "the client hears the request", heard.next()).await;
-    let closed_at = Instant::now();
     within::<R, _>(STEP, "client close", client.close()).await;
+    let closed_at = Instant::now();
     let result = within::<R, _>(STEP, "server request failing", asking).await;
     assert!(matches!(result, Err(Error::Closed(_))), "{result:?}");
-    assert!(closed_at.elapsed() < Duration::from_secs(2));
+    let took = closed_at.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "failed {took:?} after the client closed"
+    );
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -826,13 +839,10 @@ pub async fn max_connections_refuses_the_extra_peer<R: Runtime + Default>() {
         .expect("shutdown");
 }
 
-/// `shutdown` tells every peer the server is shutting down (code 8) after
-/// the messages it flushes, in order and without gaps; it returns once all
+/// `shutdown` flushes every message `send` accepted before it, then tells
+/// every peer the server is shutting down (code 8); it returns once all
 /// peers are gone, and the listener is closed.
-///
-/// That *every* message accepted by `send` is flushed is checked by
-/// `driver_bugs::shutdown_flushes_every_accepted_message`, which fails today.
-pub async fn graceful_shutdown_tells_peers_and_closes_listener<R: Runtime + Default>() {
+pub async fn graceful_shutdown_flushes_and_tells_peers<R: Runtime + Default>() {
     const N: u32 = 200;
     let server = bind::<R>(server_config()).await;
     let addr = server.local_addr();
@@ -847,7 +857,7 @@ pub async fn graceful_shutdown_tells_peers_and_closes_listener<R: Runtime + Defa
         peers.push(peer);
     }
     // Queue messages (the clients read them from their event streams), then
-    // shut down at once.
+    // shut down at once: whatever `send` accepted must still arrive.
     for i in 0..N {
         for peer in &peers {
             within::<R, _>(
@@ -876,7 +886,10 @@ pub async fn graceful_shutdown_tells_peers_and_closes_listener<R: Runtime + Defa
                 other => panic!("unexpected {other:?}"),
             }
         };
-        assert!(next <= N);
+        assert_eq!(
+            next, N,
+            "every message accepted by send() arrived before the close"
+        );
         match reason {
             CloseReason::Peer { code, .. } => assert_eq!(code, CloseCode::SHUTDOWN),
             other => panic!("expected Peer {{ code: SHUTDOWN }}, got {other:?}"),
@@ -928,7 +941,14 @@ pub async fn reconnect_keeps_callbacks<R: Runtime + Default>() {
     within::<R, _>(STEP, "send", first.send(peer, msg(DATA, "one")))
         .await
         .expect("send");
-    assert_eq!(next_heard::<R>(&mut heard).await, "message one");
+    // `connect` returns as the handshake completes, while the driver is
+    // still routing that first Connected event: it reaches either the event
+    // stream or the on_connect callback registered just now.
+    let mut first_heard = next_heard::<R>(&mut heard).await;
+    if first_heard == "connect" {
+        first_heard = next_heard::<R>(&mut heard).await;
+    }
+    assert_eq!(first_heard, "message one");
 
     within::<R, _>(STEP, "shutdown", first.shutdown())
         .await
@@ -1319,7 +1339,7 @@ pub async fn server_send_waits_for_a_non_reading_peer<R: Runtime + Default>() {
 
 /// Client → a server that never reads: the same on the client side.
 pub async fn client_send_waits_for_a_non_reading_server<R: Runtime + Default>() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (go_tx, go_rx) = std::sync::mpsc::channel::<u32>();
     let reader = on_thread::<R, _>(Duration::from_secs(20), "non-reading server", move || {
@@ -1348,6 +1368,274 @@ pub async fn client_send_waits_for_a_non_reading_server<R: Runtime + Default>() 
         .expect("the waiting send went through once the server read");
     within::<R, _>(Duration::from_secs(20), "reader", reader).await;
     within::<R, _>(STEP, "client close", client.close()).await;
+}
+
+/// What [`fill_until_full`] learned.
+struct Filled {
+    accepted: u32,
+    full_at: Instant,
+}
+
+/// Calls `try_send` with numbered 16 KiB payloads until it has answered
+/// `Full` for 300 ms in a row (a transient `Full` while the driver catches
+/// up is retried). Other errors fail the test.
+async fn fill_until_full<R: Runtime + Default>(
+    mut try_send: impl FnMut(Message) -> Result<(), Error>,
+) -> Filled {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut accepted = 0u32;
+    let mut full_since: Option<Instant> = None;
+    loop {
+        assert!(
+            accepted < MAX_ACCEPTED,
+            "try_send accepted {accepted} messages ({} MiB) for a peer that reads \
+             nothing and never said Full: the command queue is not bounded",
+            (accepted as usize * BIG) >> 20
+        );
+        assert!(
+            Instant::now() < deadline,
+            "try_send never stayed Full ({accepted} accepted)"
+        );
+        match try_send(msg(DATA, big_payload(accepted))) {
+            Ok(()) => {
+                accepted += 1;
+                full_since = None;
+            }
+            Err(Error::Send(SendError::Full)) => {
+                let since = *full_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_millis(300) {
+                    return Filled {
+                        accepted,
+                        full_at: since,
+                    };
+                }
+                sleep::<R>(Duration::from_millis(5)).await;
+            }
+            Err(other) => panic!("try_send failed with {other:?}"),
+        }
+    }
+}
+
+/// Far more than the bounds can hold (command queue, outbound queue, kernel
+/// buffers: a few MiB): 32 MiB of 16 KiB messages.
+const MAX_ACCEPTED: u32 = 2048;
+
+/// Server → a peer that never reads: `try_send` ends up answering
+/// `Send(Full)` (memory stays bounded), `send().await` waits instead of
+/// failing, and once the peer reads, everything arrives in order.
+pub async fn server_try_send_reports_full_for_a_non_reading_peer<R: Runtime + Default>() {
+    let mut config = server_config();
+    config.connection.max_outbound_bytes = 256 * 1024;
+    config.connection.idle_timeout = None; // the peer is silent on purpose
+    let server = bind::<R>(config).await;
+    let addr = server.local_addr();
+    let mut events = server.events();
+
+    // A legacy raw peer: one frame in, then it stops reading until told.
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<u32>();
+    let reader = on_thread::<R, _>(Duration::from_secs(20), "non-reading peer", move || {
+        let mut raw = RawPeer::connect_with_recv_buffer(addr, 16 * 1024).expect("connect");
+        raw.send(DATA, 1, b"hi").expect("send");
+        let Ok(expected) = go_rx.recv_timeout(Duration::from_secs(15)) else {
+            return; // the test failed before it wanted the peer to read
+        };
+        read_numbered(&mut raw, expected);
+    });
+    let reader = Box::pin(reader);
+    let (peer, _, _) = expect_connected::<R>(&mut events).await;
+    let _ = expect_message::<R>(&mut events).await;
+
+    let filled = fill_until_full::<R>(|m| server.try_send(peer, m)).await;
+    assert!(filled.accepted > 0);
+
+    // send().await waits while the peer does not read …
+    let waiting = {
+        let server = server.clone();
+        let n = filled.accepted;
+        spawn::<R, _>(async move { server.send(peer, msg(DATA, big_payload(n))).await })
+    };
+    let mut waiting = Box::pin(waiting);
+    assert!(
+        finishes_within::<R, _>(Duration::from_millis(300), &mut waiting)
+            .await
+            .is_none(),
+        "send().await returned although the peer reads nothing"
+    );
+    assert!(filled.full_at.elapsed() >= Duration::from_millis(300));
+    // … and completes once it does.
+    go_tx.send(filled.accepted + 1).expect("reader alive");
+    within::<R, _>(STEP, "waiting send", waiting)
+        .await
+        .expect("the waiting send went through");
+    within::<R, _>(Duration::from_secs(20), "reader", reader).await;
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// Client → a server that never reads: the same backpressure on the client
+/// side (`Client::try_send`, `Client::send`).
+pub async fn client_try_send_reports_full_for_a_non_reading_server<R: Runtime + Default>() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<u32>();
+    let reader = Box::pin(on_thread::<R, _>(
+        Duration::from_secs(20),
+        "non-reading server",
+        move || {
+            let (stream, _) = listener.accept().expect("accept");
+            let mut raw = RawPeer::from_stream(stream);
+            let Ok(expected) = go_rx.recv_timeout(Duration::from_secs(15)) else {
+                return; // the test failed before it wanted the server to read
+            };
+            read_numbered(&mut raw, expected);
+        },
+    ));
+    let mut config = client_config(addr).legacy(); // the raw server speaks no handshake
+    config.connection.max_outbound_bytes = 256 * 1024;
+    config.connection.idle_timeout = None;
+    config.connection.heartbeat_interval = None;
+    let client = connect::<R>(config).await;
+
+    let filled = fill_until_full::<R>(|m| client.try_send(m)).await;
+    assert!(filled.accepted > 0);
+    let waiting = {
+        let client = client.clone();
+        let n = filled.accepted;
+        spawn::<R, _>(async move { client.send(msg(DATA, big_payload(n))).await })
+    };
+    let mut waiting = Box::pin(waiting);
+    assert!(
+        finishes_within::<R, _>(Duration::from_millis(300), &mut waiting)
+            .await
+            .is_none(),
+        "send().await returned although the server reads nothing"
+    );
+    go_tx.send(filled.accepted + 1).expect("reader alive");
+    within::<R, _>(STEP, "waiting send", waiting)
+        .await
+        .expect("the waiting send went through");
+    within::<R, _>(Duration::from_secs(20), "reader", reader).await;
+    within::<R, _>(STEP, "client close", client.close()).await;
+}
+
+const FLUSH_N: u32 = 500;
+
+/// Every message accepted before `close_peer` reaches the client before the close.
+pub async fn close_peer_flushes_every_accepted_message<R: Runtime + Default>() {
+    let server = bind::<R>(server_config()).await;
+    let mut events = server.events();
+    let client = connect::<R>(client_config(server.local_addr())).await;
+    let mut client_events = client.events();
+    let (peer, _, _) = expect_connected::<R>(&mut events).await;
+    for i in 0..FLUSH_N {
+        within::<R, _>(STEP, "send", server.send(peer, msg(DATA, seq_payload(i))))
+            .await
+            .expect("send");
+    }
+    server.close_peer(peer, "done").expect("close_peer");
+    let (received, reason) = count_until_disconnected::<R>(&mut client_events).await;
+    assert_eq!(
+        received, FLUSH_N,
+        "messages accepted by send() before close_peer() were dropped"
+    );
+    assert_eq!(reason.code(), CloseCode::NORMAL, "{reason:?}");
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// Every message `Client::send` accepted before `Client::close` reaches the server.
+pub async fn client_close_flushes_every_accepted_message<R: Runtime + Default>() {
+    let server = bind::<R>(server_config()).await;
+    let mut events = server.events();
+    let client = connect::<R>(client_config(server.local_addr())).await;
+    let (peer, _, _) = expect_connected::<R>(&mut events).await;
+    for i in 0..FLUSH_N {
+        within::<R, _>(STEP, "send", client.send(msg(DATA, seq_payload(i))))
+            .await
+            .expect("send");
+    }
+    within::<R, _>(STEP, "client close", client.close()).await;
+    let mut received = 0;
+    loop {
+        match next_server_event::<R>(&mut events).await {
+            veltix_driver::ServerEvent::Message {
+                peer: from,
+                message,
+            } => {
+                assert_eq!(from, peer);
+                assert_eq!(seq_of(&message), received, "in order, none skipped");
+                received += 1;
+            }
+            veltix_driver::ServerEvent::Disconnected { .. } => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        received, FLUSH_N,
+        "messages accepted by send() before close() were dropped"
+    );
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// Counts the numbered messages (checking their order) until the client is disconnected.
+async fn count_until_disconnected<R: Runtime + Default>(
+    events: &mut veltix_driver::ClientEvents,
+) -> (u32, CloseReason) {
+    let mut received = 0;
+    loop {
+        match next_client_event::<R>(events).await {
+            ClientEvent::Connected(_) => {}
+            ClientEvent::Message(m) => {
+                assert_eq!(seq_of(&m), received, "in order, none skipped");
+                received += 1;
+            }
+            ClientEvent::Disconnected(reason) => return (received, reason),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// A server with an `on_message` callback only (like the demo) whose event
+/// stream nobody takes: the connect and disconnect events, which have no
+/// callback, must not keep it from finishing the connections of peers that
+/// left, nor from shutting down.
+pub async fn message_callback_alone_does_not_leak_closed_peers<R: Runtime + Default>() {
+    let mut config = server_config();
+    config.event_capacity = 2;
+    let server = bind::<R>(config).await;
+    server.on_message(|peer, m| {
+        let _ = peer.try_reply(&m, msg(DATA, m.payload().clone()));
+    });
+    let addr = server.local_addr();
+    for i in 0..6u128 {
+        on_thread::<R, _>(STEP, "a peer that leaves", move || {
+            let mut raw = RawPeer::connect(addr).expect("connect");
+            raw.send(DATA, i, b"ping?").expect("send");
+            let echo = raw
+                .next_app_frame(Duration::from_secs(2))
+                .expect("read")
+                .expect("open");
+            assert_eq!(echo.request_id().to_u128(), i);
+            raw.stream()
+                .shutdown(std::net::Shutdown::Write)
+                .expect("shutdown");
+            match raw.next_frame(Duration::from_secs(2)) {
+                Ok(None) => {}
+                other => panic!(
+                    "peer {i}: the server did not close the connection of a peer \
+                     that left ({other:?})"
+                ),
+            }
+        })
+        .await;
+    }
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("every connection task has ended");
 }
 
 /// With every kind of event handled by a callback and nobody taking the
@@ -1423,6 +1711,233 @@ pub async fn callbacks_without_event_stream_do_not_stall<R: Runtime + Default>()
     })
     .await;
     assert!(server.peers().is_empty());
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// `Client::connect` fails cleanly: nothing listening (an I/O error), a
+/// server that never answers the handshake (closed with a handshake
+/// timeout, after the configured time), a full server (its close reason).
+pub async fn connect_failures_are_reported<R: Runtime + Default>() {
+    // Nothing listens on a port just released.
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+    };
+    let result = within::<R, _>(
+        STEP,
+        "connect to nothing",
+        Client::<R>::connect(client_config(addr)),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(Error::Io(_))),
+        "{:?}",
+        result.map(|_| ())
+    );
+
+    // A server that accepts and says nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mute = on_thread::<R, _>(STEP, "mute server", move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut raw = RawPeer::from_stream(stream);
+        let hello = raw
+            .next_frame(Duration::from_secs(2))
+            .expect("read")
+            .expect("a HELLO");
+        assert_eq!(
+            hello.message_type().code(),
+            10,
+            "the client speaks first, with HELLO"
+        );
+        raw.read_until_closed(Duration::from_secs(3))
+    });
+    let mut config = client_config(addr);
+    config.connection.handshake_timeout = Duration::from_millis(400);
+    let started = Instant::now();
+    let result = within::<R, _>(
+        STEP,
+        "connect to a mute server",
+        Client::<R>::connect(config),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(result, Err(Error::Closed(CloseReason::HandshakeTimeout))),
+        "{:?}",
+        result.map(|_| ())
+    );
+    assert!(
+        waited >= Duration::from_millis(400),
+        "gave up early, after {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(2),
+        "gave up late, after {waited:?}"
+    );
+    let closed = mute.await;
+    assert_eq!(
+        closed.close_code(),
+        Some(CloseCode::HANDSHAKE_TIMEOUT.0),
+        "the client says why it leaves: {:?}",
+        closed.frames
+    );
+
+    // A full server.
+    let server = bind::<R>(server_config().max_connections(1)).await;
+    let first = connect::<R>(client_config(server.local_addr())).await;
+    let result = within::<R, _>(
+        STEP,
+        "connect to a full server",
+        Client::<R>::connect(client_config(server.local_addr())),
+    )
+    .await;
+    match result {
+        Err(Error::Closed(CloseReason::Peer { code, .. })) => {
+            assert_eq!(code, CloseCode::SERVER_FULL)
+        }
+        other => panic!(
+            "expected Closed(Peer {{ SERVER_FULL }}), got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    within::<R, _>(STEP, "client close", first.close()).await;
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// Dropping the last handle of a client closes its connection.
+pub async fn dropping_every_client_handle_closes_the_connection<R: Runtime + Default>() {
+    let server = bind::<R>(server_config()).await;
+    let mut events = server.events();
+    let client = connect::<R>(client_config(server.local_addr())).await;
+    let (peer, _, _) = expect_connected::<R>(&mut events).await;
+    let clone = client.clone();
+    drop(client);
+    within::<R, _>(STEP, "ping through the clone", clone.ping())
+        .await
+        .expect("a clone keeps the connection");
+    drop(clone);
+    let (gone, reason) = expect_disconnected::<R>(&mut events).await;
+    assert_eq!(gone, peer);
+    assert_eq!(reason.code(), CloseCode::NORMAL, "{reason:?}");
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// A client with `max_attempts` stops reconnecting: its event stream ends,
+/// and calls fail without waiting.
+pub async fn reconnect_gives_up_after_max_attempts<R: Runtime + Default>() {
+    let server = bind::<R>(server_config()).await;
+    let mut backoff = Reconnect::default();
+    backoff.initial_delay = Duration::from_millis(20);
+    backoff.max_delay = Duration::from_millis(50);
+    backoff.max_attempts = Some(3);
+    let client = connect::<R>(client_config(server.local_addr()).reconnect(backoff)).await;
+    let mut client_events = client.events();
+    match next_client_event::<R>(&mut client_events).await {
+        ClientEvent::Connected(_) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+    match next_client_event::<R>(&mut client_events).await {
+        ClientEvent::Disconnected(reason) => assert_eq!(reason.code(), CloseCode::SHUTDOWN),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Three failed attempts later the client gives up, and its stream ends.
+    let end = within::<R, _>(STEP, "the event stream ending", client_events.next()).await;
+    assert!(end.is_none(), "expected the end of the stream, got {end:?}");
+    assert!(!client.is_connected());
+    let result = within::<R, _>(
+        Duration::from_secs(1),
+        "request after giving up",
+        client.request(msg(ECHO, "x"), STEP),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(Error::NotConnected | Error::Closed(_))),
+        "{result:?}"
+    );
+}
+
+/// Limits hold through the whole stack: reserved types are refused before
+/// sending, `max_pending_requests` is enforced, and a message above the
+/// receiver's `max_payload` closes the connection with code 5.
+pub async fn limits_are_enforced_end_to_end<R: Runtime + Default>() {
+    let mut config = server_config();
+    config.connection.max_payload = 1024;
+    let server = bind::<R>(config).await;
+    let mut events = server.events();
+    let mut client_config = client_config(server.local_addr());
+    client_config.connection.max_pending_requests = 2;
+    let client = connect::<R>(client_config).await;
+    let mut client_events = client.events();
+    let (peer, _, _) = expect_connected::<R>(&mut events).await;
+
+    let reserved = veltix_driver::MessageType::from_code(5);
+    let result = within::<R, _>(STEP, "reserved type", client.send(msg(reserved, "x"))).await;
+    assert!(
+        matches!(result, Err(Error::Send(SendError::ReservedType(_)))),
+        "{result:?}"
+    );
+    let result = server.try_send(peer, msg(reserved, "x"));
+    assert!(
+        matches!(result, Err(Error::Send(SendError::ReservedType(_)))),
+        "{result:?}"
+    );
+
+    let pending: Vec<_> = (0..2)
+        .map(|i| {
+            let client = client.clone();
+            spawn::<R, _>(async move { client.request(msg(ECHO, format!("{i}")), STEP).await })
+        })
+        .collect();
+    for _ in 0..2 {
+        let _ = expect_message::<R>(&mut events).await;
+    }
+    let third = within::<R, _>(
+        STEP,
+        "a third request",
+        client.request(msg(ECHO, "3"), STEP),
+    )
+    .await;
+    assert!(
+        matches!(
+            third,
+            Err(Error::Send(SendError::TooManyPending { limit: 2 }))
+        ),
+        "{third:?}"
+    );
+
+    within::<R, _>(
+        STEP,
+        "oversized send",
+        client.send(msg(DATA, vec![0u8; 2048])),
+    )
+    .await
+    .expect("the client's own limit is the default 16 MiB");
+    let (_, reason) = expect_disconnected::<R>(&mut events).await;
+    assert_eq!(reason.code(), CloseCode::PAYLOAD_TOO_LARGE, "{reason:?}");
+    loop {
+        match next_client_event::<R>(&mut client_events).await {
+            ClientEvent::Connected(_) => {}
+            ClientEvent::Disconnected(reason) => {
+                assert_eq!(reason.code(), CloseCode::PAYLOAD_TOO_LARGE, "{reason:?}");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for request in pending {
+        let result = within::<R, _>(STEP, "pending request", request).await;
+        assert!(matches!(result, Err(Error::Closed(_))), "{result:?}");
+    }
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");

@@ -4,12 +4,29 @@
 //! plumbing (deadlines, threads, event helpers) under them.
 //!
 //! A runner file per runtime (`tests/tests/conformance_tokio.rs`,
-//! `tests/tests/hostile_tokio.rs`, later the smol ones) expands
+//! `tests/tests/hostile_tokio.rs`, later the smol and mio ones) expands
 //! [`conformance_tests!`] and [`hostile_tests!`] into one `#[test]` per suite
-//! function, so every runtime runs exactly the same list.
+//! function, so every runtime runs exactly the same list. A runner is a
+//! dozen lines:
+//!
+//! ```text
+//! macro_rules! on_tokio {
+//!     ($($name:ident),* $(,)?) => { $(
+//!         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+//!         async fn $name() {
+//!             support::run_suite::<Tokio>(stringify!($name), conformance::$name::<Tokio>()).await;
+//!         }
+//!     )* };
+//! }
+//! veltix_tests::conformance_tests!(on_tokio);
+//! ```
+//!
+//! A runtime without an async test attribute wraps the call in its own
+//! `block_on` instead. The suites only need `R: Runtime + Default`: time,
+//! tasks and sockets come from the runtime; raw peers are blocking
+//! `std::net` sockets on plain threads.
 
 pub mod conformance;
-pub mod driver_bugs;
 pub mod hostile;
 pub mod raw;
 pub mod support;
