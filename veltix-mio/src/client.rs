@@ -2,6 +2,7 @@
 //! loop, with blocking methods and callbacks on a Veltix worker thread.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak, mpsc};
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,8 @@ pub struct Client {
 struct Inner {
     client: AsyncClient,
     callbacks: Arc<RwLock<Callbacks>>,
+    /// Whether `events()` was called: until then, overflow is dropped.
+    taken: Arc<AtomicBool>,
     events: Mutex<Option<mpsc::Receiver<ClientEvent>>>,
     workers: Workers,
 }
@@ -83,6 +86,7 @@ impl Client {
         let client = block_on(AsyncClient::connect(config))?;
         let (to_events, events) = mpsc::sync_channel(capacity);
         let callbacks = Arc::new(RwLock::new(Callbacks::default()));
+        let taken = Arc::new(AtomicBool::new(false));
         let mut failed = None;
         let inner = Arc::new_cyclic(|owner| {
             let feed = ClientFeed {
@@ -90,6 +94,7 @@ impl Client {
                 events: Stoppable::new(client.events(), None),
                 owner: owner.clone(),
                 callbacks: callbacks.clone(),
+                taken: taken.clone(),
                 to_events,
             };
             let workers =
@@ -100,6 +105,7 @@ impl Client {
             Inner {
                 client,
                 callbacks,
+                taken,
                 events: Mutex::new(Some(events)),
                 workers,
             }
@@ -127,6 +133,7 @@ impl Client {
 
     /// The events that have no callback, as a blocking iterator. Can be taken once.
     pub fn events(&self) -> ClientEvents {
+        self.inner.taken.store(true, Ordering::Release);
         lock(&self.inner.events)
             .take()
             .map_or_else(Events::ended, Events::new)
@@ -213,6 +220,7 @@ struct ClientFeed {
     /// Weak, so the workers do not keep the connection open.
     owner: Weak<Inner>,
     callbacks: Arc<RwLock<Callbacks>>,
+    taken: Arc<AtomicBool>,
     to_events: mpsc::SyncSender<ClientEvent>,
 }
 
@@ -250,7 +258,10 @@ impl Feed for ClientFeed {
             drop(callbacks);
             match job {
                 Some(job) => return Some(job),
-                None => forward(&self.to_events, event, self.events.stopping()),
+                None => {
+                    let wait = self.taken.load(Ordering::Acquire) && !self.events.stopping();
+                    forward(&self.to_events, event, wait);
+                }
             }
         }
     }

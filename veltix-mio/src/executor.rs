@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::reactor::{Core, lock};
+use crate::reactor::{Core, budget, lock};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -44,7 +44,9 @@ impl Task {
         let Some(future) = slot.as_mut() else {
             return;
         };
-        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+        let polled =
+            budget::scope(|| catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))));
+        match polled {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(())) => *slot = None,
             Err(_) => {

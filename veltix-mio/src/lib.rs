@@ -73,7 +73,7 @@ pub use runtime::{Mio, MioListener, MioSocket, MioTimer};
 pub use server::{Server, ServerEvents};
 pub use worker::Events;
 
-pub use veltix_core::{Connection, Event, Role};
+pub use veltix_core::{Connection, Event, RequestError, Role};
 pub use veltix_driver::{
     ClientConfig, ClientEvent, CloseCode, CloseReason, ConnectionConfig, Error, HandshakeMode,
     Message, MessageType, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId, SendError,

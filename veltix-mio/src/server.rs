@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,8 @@ pub struct Server {
 struct Inner {
     server: AsyncServer,
     callbacks: Arc<RwLock<Callbacks>>,
+    /// Whether `events()` was called: until then, overflow is dropped.
+    taken: Arc<AtomicBool>,
     events: Mutex<Option<mpsc::Receiver<ServerEvent>>>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     workers: Workers,
@@ -100,11 +103,13 @@ impl Server {
         let (to_events, events) = mpsc::sync_channel(capacity);
         let (stop, stop_rx) = oneshot::channel();
         let callbacks = Arc::new(RwLock::new(Callbacks::default()));
+        let taken = Arc::new(AtomicBool::new(false));
         let feed = ServerFeed {
             events: Stoppable::new(server.events(), Some(stop_rx)),
             server: server.clone(),
             peers: HashMap::new(),
             callbacks: callbacks.clone(),
+            taken: taken.clone(),
             to_events,
         };
         let workers = match Workers::start("veltix-mio-worker", workers, feed) {
@@ -118,6 +123,7 @@ impl Server {
             inner: Arc::new(Inner {
                 server,
                 callbacks,
+                taken,
                 events: Mutex::new(Some(events)),
                 stop: Mutex::new(Some(stop)),
                 workers,
@@ -139,6 +145,7 @@ impl Server {
     /// The events that have no callback, as a blocking iterator. Can be
     /// taken once; later calls get an iterator that ends at once.
     pub fn events(&self) -> ServerEvents {
+        self.inner.taken.store(true, Ordering::Release);
         lock(&self.inner.events)
             .take()
             .map_or_else(Events::ended, Events::new)
@@ -282,6 +289,7 @@ struct ServerFeed {
     /// server has dropped them from its list.
     peers: HashMap<PeerId, Peer>,
     callbacks: Arc<RwLock<Callbacks>>,
+    taken: Arc<AtomicBool>,
     to_events: mpsc::SyncSender<ServerEvent>,
 }
 
@@ -336,7 +344,10 @@ impl Feed for ServerFeed {
             drop(callbacks);
             match job {
                 Some(job) => return Some(job),
-                None => forward(&self.to_events, event, self.events.stopping()),
+                None => {
+                    let wait = self.taken.load(Ordering::Acquire) && !self.events.stopping();
+                    forward(&self.to_events, event, wait);
+                }
             }
         }
     }

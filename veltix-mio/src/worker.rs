@@ -151,10 +151,11 @@ impl<S: Stream + Unpin> Stoppable<S> {
 /// The blocking event iterator of a threaded [`Server`](crate::Server) or
 /// [`Client`](crate::Client): the events that have no callback, in order.
 ///
-/// Bounded like the async stream: when it is full, the worker waits, the
-/// event stream behind it fills, and connections stop reading from their
-/// peers until the application takes events again. Dropping it discards
-/// later events that have no callback.
+/// Bounded like the async stream: once taken, when it is full the worker
+/// waits, the event stream behind it fills, and connections stop reading
+/// from their peers until the application takes events again. Until it is
+/// taken, events are kept up to its capacity and further ones dropped.
+/// Dropping it discards later events that have no callback.
 #[derive(Debug)]
 pub struct Events<E> {
     rx: mpsc::Receiver<E>,
@@ -194,14 +195,18 @@ impl<E> Iterator for Events<E> {
 }
 
 /// Hands an event nobody has a callback for to the [`Events`] iterator.
-/// While stopping, never waits: nobody may be left to read.
-pub(crate) fn forward<E>(to: &mpsc::SyncSender<E>, event: E, stopping: bool) {
-    let result = if stopping {
-        to.try_send(event).map_err(drop)
-    } else {
+///
+/// Waits while the iterator is full only if it was taken and the server or
+/// client is not stopping: an iterator nobody took (or nobody is left to
+/// read) would stall every connection, so its overflow is dropped instead,
+/// as the async event stream does.
+pub(crate) fn forward<E>(to: &mpsc::SyncSender<E>, event: E, wait: bool) {
+    let result = if wait {
         to.send(event).map_err(drop)
+    } else {
+        to.try_send(event).map_err(drop)
     };
     if result.is_err() {
-        tracing::trace!("event dropped: its iterator is gone or full");
+        tracing::debug!("event dropped: no callback, and its iterator is gone, full or untaken");
     }
 }

@@ -1,34 +1,14 @@
 //! The async `veltix_driver::Server<Mio>` and `Client<Mio>`: the same driver
 //! as tokio and smol, on our event loop.
 
-use std::sync::mpsc;
-use std::thread;
+mod common;
+
 use std::time::Duration;
 
+use common::{ECHO, within};
 use futures::executor::block_on;
-use veltix_driver::{ClientConfig, Message, MessageType, ServerConfig};
+use veltix_driver::{ClientConfig, Message, ServerConfig};
 use veltix_mio::{AsyncClient, AsyncServer};
-
-const ECHO: MessageType = match MessageType::new(200) {
-    Ok(t) => t,
-    Err(_) => panic!("200 is a user type"),
-};
-
-/// Runs `body` on a thread and fails the test if it has not finished in `limit`.
-fn within(limit: Duration, body: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(limit) {
-        Ok(()) => worker.join().expect("test body panicked"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(worker.join().expect_err("body ended without reporting"))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {limit:?}"),
-    }
-}
 
 #[test]
 fn async_server_and_client_on_mio_talk() {
@@ -76,5 +56,61 @@ fn connect_to_a_closed_port_fails_fast() {
             matches!(result, Err(veltix_driver::Error::Io(_))),
             "{result:?}"
         );
+    });
+}
+
+#[test]
+fn request_deadlines_fire_on_the_loop_timers() {
+    within(Duration::from_secs(20), || {
+        block_on(async {
+            // No message callback and nobody reading events: requests go unanswered.
+            let server = AsyncServer::bind(ServerConfig::new("127.0.0.1:0"))
+                .await
+                .expect("bind");
+            let client = AsyncClient::connect(ClientConfig::new(server.local_addr().to_string()))
+                .await
+                .expect("connect");
+            for timeout in [Duration::from_millis(150), Duration::from_millis(50)] {
+                let started = std::time::Instant::now();
+                let result = client
+                    .request(Message::new(common::SILENT, "anyone?"), timeout)
+                    .await;
+                let waited = started.elapsed();
+                assert!(
+                    matches!(result, Err(veltix_driver::Error::TimedOut)),
+                    "{result:?}"
+                );
+                assert!(waited >= timeout, "gave up early: {waited:?} < {timeout:?}");
+                assert!(
+                    waited < timeout + Duration::from_secs(1),
+                    "late: {waited:?}"
+                );
+            }
+            client.close().await;
+            server.shutdown().await.expect("clean shutdown");
+        });
+    });
+}
+
+#[test]
+fn blocking_on_the_event_loop_panics_instead_of_deadlocking() {
+    use veltix_driver::Runtime as _;
+    within(Duration::from_secs(20), || {
+        let server = veltix_mio::Server::bind(ServerConfig::new("127.0.0.1:0")).expect("bind");
+        let client =
+            veltix_mio::Client::connect(ClientConfig::new(server.local_addr().to_string()))
+                .expect("connect");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let on_loop = client.clone();
+        veltix_mio::Mio::default().spawn(async move {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_loop.ping()));
+            let _ = tx.send(outcome.is_err());
+        });
+        let panicked = common::recv(&rx, Duration::from_secs(5), "outcome");
+        assert!(panicked, "a blocking call on the loop thread must panic");
+        // The loop survived: the client still works.
+        assert!(client.ping().is_ok());
+        client.close();
+        server.shutdown().expect("clean shutdown");
     });
 }

@@ -1,0 +1,313 @@
+//! `MioConnection` driven by a test's own `mio::Poll`: handshake, requests,
+//! ping, a deadline from `poll_timeout`, close; and against the threaded server.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use common::{ECHO, SILENT, within};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use veltix_mio::{
+    CloseCode, CloseReason, ConnectionConfig, Event, Message, MioConnection, RequestError,
+    RequestId, Server, ServerConfig,
+};
+
+const LIMIT: Duration = Duration::from_secs(30);
+const LISTENER: Token = Token(0);
+const CLIENT: Token = Token(1);
+const SERVED: Token = Token(2);
+
+/// One `Poll`, an optional listener, and the connections registered in it.
+struct Harness {
+    poll: Poll,
+    events: Events,
+    listener: Option<TcpListener>,
+    conns: HashMap<Token, MioConnection>,
+    deadline: Instant,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self {
+            poll: Poll::new().expect("poll"),
+            events: Events::with_capacity(64),
+            listener: None,
+            conns: HashMap::new(),
+            deadline: Instant::now() + Duration::from_secs(10),
+        }
+    }
+
+    fn listen(&mut self) -> std::net::SocketAddr {
+        let mut listener = TcpListener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        self.poll
+            .registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .expect("register listener");
+        let addr = listener.local_addr().expect("local addr");
+        self.listener = Some(listener);
+        addr
+    }
+
+    fn add(&mut self, token: Token, mut conn: MioConnection) {
+        conn.register(self.poll.registry(), token)
+            .expect("register");
+        self.conns.insert(token, conn);
+    }
+
+    fn conn(&mut self, token: Token) -> &mut MioConnection {
+        self.conns.get_mut(&token).expect("connection")
+    }
+
+    /// One turn of the loop: sleep until an event or the earliest deadline,
+    /// handle events and due timers, and return every connection event.
+    fn turn(&mut self) -> Vec<(Token, Event)> {
+        let now = Instant::now();
+        assert!(now < self.deadline, "the exchange did not finish in time");
+        let wake = self
+            .conns
+            .values()
+            .filter_map(MioConnection::poll_timeout)
+            .fold(self.deadline, Instant::min);
+        self.poll
+            .poll(&mut self.events, Some(wake.saturating_duration_since(now)))
+            .expect("poll");
+        let now = Instant::now();
+        let mut accepted = Vec::new();
+        for event in &self.events {
+            if event.token() == LISTENER {
+                let listener = self.listener.as_ref().expect("listener");
+                loop {
+                    match listener.accept() {
+                        Ok((stream, _)) => accepted.push(stream),
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(err) => panic!("accept: {err}"),
+                    }
+                }
+            } else if let Some(conn) = self.conns.get_mut(&event.token()) {
+                conn.handle_event(now, event);
+            }
+        }
+        for stream in accepted {
+            let conn =
+                MioConnection::accept(stream, ConnectionConfig::default(), now).expect("accept");
+            self.add(SERVED, conn);
+        }
+        let mut out = Vec::new();
+        for (token, conn) in &mut self.conns {
+            if conn.poll_timeout().is_some_and(|at| at <= now) {
+                conn.handle_timeout(now);
+            }
+            while let Some(event) = conn.poll_event() {
+                out.push((*token, event));
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn two_connections_in_one_poll() {
+    within(LIMIT, || {
+        let mut h = Harness::new();
+        let addr = h.listen();
+        let client = MioConnection::connect(addr, ConnectionConfig::default(), Instant::now())
+            .expect("connect");
+        h.add(CLIENT, client);
+
+        // Handshake: both sides report Connected.
+        let mut connected = 0;
+        while connected < 2 {
+            for (_, event) in h.turn() {
+                if matches!(event, Event::Connected(_)) {
+                    connected += 1;
+                }
+            }
+        }
+
+        // Requests answered by the served side; one request nobody answers;
+        // a ping.
+        let now = Instant::now();
+        let mut expected: HashMap<RequestId, String> = HashMap::new();
+        for i in 0..20 {
+            let text = format!("request {i}");
+            let id = h
+                .conn(CLIENT)
+                .request(
+                    now,
+                    Message::new(ECHO, text.clone()),
+                    Duration::from_secs(5),
+                )
+                .expect("request");
+            expected.insert(id, text);
+        }
+        let silent_timeout = Duration::from_millis(100);
+        let silent = h
+            .conn(CLIENT)
+            .request(now, Message::new(SILENT, "?"), silent_timeout)
+            .expect("request");
+        let ping = h
+            .conn(CLIENT)
+            .ping(now, Duration::from_secs(5))
+            .expect("ping");
+        let (mut rtt, mut timed_out_after) = (None, None);
+        while !expected.is_empty() || rtt.is_none() || timed_out_after.is_none() {
+            for (token, event) in h.turn() {
+                match (token, event) {
+                    (SERVED, Event::Message(message)) => {
+                        if message.message_type() == ECHO {
+                            let answer = Message::new(ECHO, message.payload().clone());
+                            h.conn(SERVED)
+                                .reply(Instant::now(), &message, answer)
+                                .expect("reply");
+                        }
+                    }
+                    (
+                        CLIENT,
+                        Event::Response {
+                            request_id,
+                            message,
+                        },
+                    ) => {
+                        let text = expected.remove(&request_id).expect("an expected id");
+                        assert_eq!(message.payload(), text.as_bytes());
+                    }
+                    (
+                        CLIENT,
+                        Event::Pong {
+                            request_id,
+                            rtt: measured,
+                        },
+                    ) => {
+                        assert_eq!(request_id, ping);
+                        rtt = Some(measured);
+                    }
+                    (CLIENT, Event::RequestFailed { request_id, error }) => {
+                        assert_eq!(request_id, silent);
+                        assert_eq!(error, RequestError::TimedOut);
+                        timed_out_after = Some(now.elapsed());
+                    }
+                    (token, event) => panic!("unexpected {event:?} on {token:?}"),
+                }
+            }
+        }
+        assert!(rtt.is_some_and(|rtt| rtt < Duration::from_secs(5)));
+        // The deadline came from poll_timeout: not before it, and not much after.
+        let waited = timed_out_after.expect("timed out");
+        assert!(waited >= silent_timeout, "{waited:?}");
+        assert!(
+            waited < silent_timeout + Duration::from_secs(2),
+            "{waited:?}"
+        );
+
+        // Close: both sides end and finish.
+        h.conn(CLIENT)
+            .close(Instant::now(), CloseCode::NORMAL, "done");
+        let mut reasons = HashMap::new();
+        while reasons.len() < 2 || h.conns.values().any(|c| !c.is_finished()) {
+            for (token, event) in h.turn() {
+                if let Event::Closed(reason) = event {
+                    reasons.insert(token, reason);
+                }
+            }
+        }
+        assert!(matches!(reasons[&CLIENT], CloseReason::Local { .. }));
+        assert!(
+            matches!(&reasons[&SERVED], CloseReason::Peer { code, reason } if *code == CloseCode::NORMAL && reason == "done"),
+            "{:?}",
+            reasons[&SERVED]
+        );
+        let registry = h.poll.registry();
+        for conn in h.conns.values_mut() {
+            conn.deregister(registry).expect("deregister");
+        }
+    });
+}
+
+#[test]
+fn embedded_client_talks_to_the_threaded_server() {
+    within(LIMIT, || {
+        let server = Server::bind(ServerConfig::new("127.0.0.1:0")).expect("bind");
+        server.on_message(|peer, message| {
+            let answer = Message::new(ECHO, message.payload().clone());
+            peer.reply(&message, answer).expect("reply queued");
+        });
+        let mut h = Harness::new();
+        let client = MioConnection::connect(
+            server.local_addr(),
+            ConnectionConfig::default(),
+            Instant::now(),
+        )
+        .expect("connect");
+        h.add(CLIENT, client);
+        // Sent before the handshake completes: held, then released.
+        let id = h
+            .conn(CLIENT)
+            .request(
+                Instant::now(),
+                Message::new(ECHO, "early"),
+                Duration::from_secs(5),
+            )
+            .expect("request");
+        let mut answer = None;
+        while answer.is_none() {
+            for (_, event) in h.turn() {
+                if let Event::Response {
+                    request_id,
+                    message,
+                } = event
+                {
+                    assert_eq!(request_id, id);
+                    answer = Some(message);
+                }
+            }
+        }
+        assert_eq!(&answer.expect("answer").payload()[..], b"early");
+        // The server's shutdown reaches the embedded client, which keeps
+        // being served meanwhile (the server lingers until its peer has closed).
+        let stopping = std::thread::spawn(move || server.shutdown());
+        let mut reason = None;
+        while reason.is_none() || !h.conn(CLIENT).is_finished() {
+            for (_, event) in h.turn() {
+                if let Event::Closed(r) = event {
+                    reason = Some(r);
+                }
+            }
+        }
+        assert!(
+            matches!(reason, Some(CloseReason::Peer { code, .. }) if code == CloseCode::SHUTDOWN),
+            "{reason:?}"
+        );
+        let started = Instant::now();
+        stopping
+            .join()
+            .expect("shutdown thread")
+            .expect("clean shutdown");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn a_refused_connect_ends_the_connection() {
+    within(LIMIT, || {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind");
+        let mut h = Harness::new();
+        let client = MioConnection::connect(addr, ConnectionConfig::default(), Instant::now())
+            .expect("connect");
+        h.add(CLIENT, client);
+        let mut reason = None;
+        while reason.is_none() {
+            for (_, event) in h.turn() {
+                if let Event::Closed(r) = event {
+                    reason = Some(r);
+                }
+            }
+        }
+        assert_eq!(reason, Some(CloseReason::TransportClosed));
+        assert!(h.conn(CLIENT).is_finished());
+    });
+}
