@@ -2,17 +2,13 @@
 //! loop, with blocking methods and callbacks on a Veltix worker thread.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak, mpsc};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use veltix_driver::{
-    ClientConfig, ClientEvent, ClientEvents as AsyncEvents, CloseReason, Error, Message, PeerInfo,
-};
+use veltix_driver::{ClientConfig, ClientEvent, CloseReason, Error, Message, PeerInfo};
 
 use crate::AsyncClient;
-use crate::reactor::lock;
-use crate::worker::{Events, Feed, Stoppable, Workers, block_on, forward};
+use crate::worker::{Dispatch, Events, Inbox, Workers, block_on};
 
 /// The blocking iterator of a threaded client's events (see [`Client::events`]).
 pub type ClientEvents = Events<ClientEvent>;
@@ -51,9 +47,7 @@ pub struct Client {
 struct Inner {
     client: AsyncClient,
     callbacks: Arc<RwLock<Callbacks>>,
-    /// Whether `events()` was called: until then, overflow is dropped.
-    taken: Arc<AtomicBool>,
-    events: Mutex<Option<mpsc::Receiver<ClientEvent>>>,
+    inbox: Inbox<ClientEvent>,
     workers: Workers,
 }
 
@@ -84,29 +78,23 @@ impl Client {
         }
         let capacity = config.event_capacity;
         let client = block_on(AsyncClient::connect(config))?;
-        let (to_events, events) = mpsc::sync_channel(capacity);
         let callbacks = Arc::new(RwLock::new(Callbacks::default()));
-        let taken = Arc::new(AtomicBool::new(false));
         let mut failed = None;
         let inner = Arc::new_cyclic(|owner| {
-            let feed = ClientFeed {
-                // Ends when the connection's task does: no stop signal needed.
-                events: Stoppable::new(client.events(), None),
+            let dispatch = ClientDispatch {
                 owner: owner.clone(),
                 callbacks: callbacks.clone(),
-                taken: taken.clone(),
-                to_events,
             };
-            let workers =
-                Workers::start("veltix-mio-worker", workers, feed).unwrap_or_else(|err| {
-                    failed = Some(err);
-                    Workers::none()
-                });
+            // The stream ends when the connection's task does: no stop signal needed.
+            let started = Workers::start(workers, capacity, client.events(), None, dispatch);
+            let (workers, inbox) = started.unwrap_or_else(|err| {
+                failed = Some(err);
+                (Workers::none(), Inbox::empty())
+            });
             Inner {
                 client,
                 callbacks,
-                taken,
-                events: Mutex::new(Some(events)),
+                inbox,
                 workers,
             }
         });
@@ -133,10 +121,7 @@ impl Client {
 
     /// The events that have no callback, as a blocking iterator. Can be taken once.
     pub fn events(&self) -> ClientEvents {
-        self.inner.taken.store(true, Ordering::Release);
-        lock(&self.inner.events)
-            .take()
-            .map_or_else(Events::ended, Events::new)
+        self.inner.inbox.take()
     }
 
     fn set(&self, f: impl FnOnce(&mut Callbacks)) {
@@ -214,14 +199,11 @@ impl Client {
     }
 }
 
-/// What the workers of one client read.
-struct ClientFeed {
-    events: Stoppable<AsyncEvents>,
+/// Turns a client's events into callback jobs.
+struct ClientDispatch {
     /// Weak, so the workers do not keep the connection open.
     owner: Weak<Inner>,
     callbacks: Arc<RwLock<Callbacks>>,
-    taken: Arc<AtomicBool>,
-    to_events: mpsc::SyncSender<ClientEvent>,
 }
 
 enum ClientJob {
@@ -230,39 +212,29 @@ enum ClientJob {
     Disconnect(Arc<OnDisconnect>, CloseReason),
 }
 
-impl Feed for ClientFeed {
+impl Dispatch for ClientDispatch {
+    type Event = ClientEvent;
     type Job = ClientJob;
 
-    fn next_job(&mut self) -> Option<ClientJob> {
-        loop {
-            let event = self.events.next()?;
-            let callbacks = self.callbacks.read().unwrap_or_else(|e| e.into_inner());
-            let job = match &event {
-                ClientEvent::Connected(info) => callbacks
-                    .connect
-                    .clone()
-                    .map(|f| ClientJob::Connect(f, *info)),
-                // No handle left means the connection is closing: nobody to answer with.
-                ClientEvent::Message(message) => callbacks.message.clone().and_then(|f| {
-                    let client = Client {
-                        inner: self.owner.upgrade()?,
-                    };
-                    Some(ClientJob::Message(f, client, message.clone()))
-                }),
-                ClientEvent::Disconnected(reason) => callbacks
-                    .disconnect
-                    .clone()
-                    .map(|f| ClientJob::Disconnect(f, reason.clone())),
-                _ => None,
-            };
-            drop(callbacks);
-            match job {
-                Some(job) => return Some(job),
-                None => {
-                    let wait = self.taken.load(Ordering::Acquire) && !self.events.stopping();
-                    forward(&self.to_events, event, wait);
-                }
+    fn job(&mut self, event: &ClientEvent) -> Option<ClientJob> {
+        let callbacks = self.callbacks.read().unwrap_or_else(|e| e.into_inner());
+        match event {
+            ClientEvent::Connected(info) => {
+                Some(ClientJob::Connect(callbacks.connect.clone()?, *info))
             }
+            ClientEvent::Message(message) => {
+                let f = callbacks.message.clone()?;
+                // No handle left means the connection is closing: nobody to answer with.
+                let client = Client {
+                    inner: self.owner.upgrade()?,
+                };
+                Some(ClientJob::Message(f, client, message.clone()))
+            }
+            ClientEvent::Disconnected(reason) => Some(ClientJob::Disconnect(
+                callbacks.disconnect.clone()?,
+                reason.clone(),
+            )),
+            _ => None,
         }
     }
 

@@ -3,18 +3,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
-use veltix_driver::{
-    CloseReason, Error, Message, PeerId, PeerInfo, ServerConfig, ServerEvent,
-    ServerEvents as AsyncEvents,
-};
+use veltix_driver::{CloseReason, Error, Message, PeerId, PeerInfo, ServerConfig, ServerEvent};
 
 use crate::reactor::lock;
-use crate::worker::{Events, Feed, Stoppable, Workers, block_on, forward};
+use crate::worker::{Dispatch, Events, Inbox, Workers, block_on};
 use crate::{AsyncServer, Peer};
 
 /// The blocking iterator of a threaded server's events (see [`Server::events`]).
@@ -65,9 +61,7 @@ pub struct Server {
 struct Inner {
     server: AsyncServer,
     callbacks: Arc<RwLock<Callbacks>>,
-    /// Whether `events()` was called: until then, overflow is dropped.
-    taken: Arc<AtomicBool>,
-    events: Mutex<Option<mpsc::Receiver<ServerEvent>>>,
+    inbox: Inbox<ServerEvent>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     workers: Workers,
     shutdown_timeout: Duration,
@@ -100,20 +94,16 @@ impl Server {
         let capacity = config.event_capacity;
         let shutdown_timeout = config.shutdown_timeout;
         let server = block_on(AsyncServer::bind(config))?;
-        let (to_events, events) = mpsc::sync_channel(capacity);
         let (stop, stop_rx) = oneshot::channel();
         let callbacks = Arc::new(RwLock::new(Callbacks::default()));
-        let taken = Arc::new(AtomicBool::new(false));
-        let feed = ServerFeed {
-            events: Stoppable::new(server.events(), Some(stop_rx)),
+        let dispatch = ServerDispatch {
             server: server.clone(),
             peers: HashMap::new(),
             callbacks: callbacks.clone(),
-            taken: taken.clone(),
-            to_events,
         };
-        let workers = match Workers::start("veltix-mio-worker", workers, feed) {
-            Ok(workers) => workers,
+        let started = Workers::start(workers, capacity, server.events(), Some(stop_rx), dispatch);
+        let (workers, inbox) = match started {
+            Ok(started) => started,
             Err(err) => {
                 let _ = block_on(server.shutdown());
                 return Err(err.into());
@@ -123,8 +113,7 @@ impl Server {
             inner: Arc::new(Inner {
                 server,
                 callbacks,
-                taken,
-                events: Mutex::new(Some(events)),
+                inbox,
                 stop: Mutex::new(Some(stop)),
                 workers,
                 shutdown_timeout,
@@ -145,10 +134,7 @@ impl Server {
     /// The events that have no callback, as a blocking iterator. Can be
     /// taken once; later calls get an iterator that ends at once.
     pub fn events(&self) -> ServerEvents {
-        self.inner.taken.store(true, Ordering::Release);
-        lock(&self.inner.events)
-            .take()
-            .map_or_else(Events::ended, Events::new)
+        self.inner.inbox.take()
     }
 
     fn set(&self, f: impl FnOnce(&mut Callbacks)) {
@@ -280,17 +266,14 @@ impl Server {
     }
 }
 
-/// What the workers of one server read: the driver's events, turned into
-/// callback jobs or forwarded to the iterator.
-struct ServerFeed {
-    events: Stoppable<AsyncEvents>,
+/// Turns a server's events into callback jobs, keeping a handle to every
+/// connected peer.
+struct ServerDispatch {
     server: AsyncServer,
     /// Peers seen connecting, so their messages find a handle even after the
     /// server has dropped them from its list.
     peers: HashMap<PeerId, Peer>,
     callbacks: Arc<RwLock<Callbacks>>,
-    taken: Arc<AtomicBool>,
-    to_events: mpsc::SyncSender<ServerEvent>,
 }
 
 enum ServerJob {
@@ -299,7 +282,7 @@ enum ServerJob {
     Disconnect(Arc<OnDisconnect>, PeerId, CloseReason),
 }
 
-impl ServerFeed {
+impl ServerDispatch {
     fn peer(&self, id: PeerId, addr: Option<SocketAddr>) -> Peer {
         match self.peers.get(&id) {
             Some(peer) => peer.clone(),
@@ -311,44 +294,34 @@ impl ServerFeed {
     }
 }
 
-impl Feed for ServerFeed {
+impl Dispatch for ServerDispatch {
+    type Event = ServerEvent;
     type Job = ServerJob;
 
-    fn next_job(&mut self) -> Option<ServerJob> {
-        loop {
-            let event = self.events.next()?;
-            // The peer table follows the events in order, whoever handles them.
-            let callbacks = self.callbacks.read().unwrap_or_else(|e| e.into_inner());
-            let job = match &event {
-                ServerEvent::Connected { peer, addr, info } => {
-                    let handle = self.peer(*peer, Some(*addr));
-                    self.peers.insert(*peer, handle.clone());
-                    callbacks
-                        .connect
-                        .clone()
-                        .map(|f| ServerJob::Connect(f, handle, *info))
-                }
-                ServerEvent::Message { peer, message } => callbacks
-                    .message
-                    .clone()
-                    .map(|f| ServerJob::Message(f, self.peer(*peer, None), message.clone())),
-                ServerEvent::Disconnected { peer, reason } => {
-                    self.peers.remove(peer);
-                    callbacks
-                        .disconnect
-                        .clone()
-                        .map(|f| ServerJob::Disconnect(f, *peer, reason.clone()))
-                }
-                _ => None,
-            };
-            drop(callbacks);
-            match job {
-                Some(job) => return Some(job),
-                None => {
-                    let wait = self.taken.load(Ordering::Acquire) && !self.events.stopping();
-                    forward(&self.to_events, event, wait);
-                }
+    fn job(&mut self, event: &ServerEvent) -> Option<ServerJob> {
+        // The peer table follows the events in order, whoever handles them.
+        let callbacks = self.callbacks.read().unwrap_or_else(|e| e.into_inner());
+        match event {
+            ServerEvent::Connected { peer, addr, info } => {
+                let handle = self.peer(*peer, Some(*addr));
+                self.peers.insert(*peer, handle.clone());
+                let f = callbacks.connect.clone()?;
+                Some(ServerJob::Connect(f, handle, *info))
             }
+            ServerEvent::Message { peer, message } => {
+                let f = callbacks.message.clone()?;
+                Some(ServerJob::Message(
+                    f,
+                    self.peer(*peer, None),
+                    message.clone(),
+                ))
+            }
+            ServerEvent::Disconnected { peer, reason } => {
+                self.peers.remove(peer);
+                let f = callbacks.disconnect.clone()?;
+                Some(ServerJob::Disconnect(f, *peer, reason.clone()))
+            }
+            _ => None,
         }
     }
 

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
@@ -30,14 +31,16 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     futures::executor::block_on(future)
 }
 
-/// Where workers take their jobs from. It is locked while one job is taken,
-/// so jobs are taken in event order; they run after the lock is released.
-pub(crate) trait Feed: Send + 'static {
+/// Turns one kind of event (a server's or a client's) into callback jobs.
+pub(crate) trait Dispatch: Send + 'static {
+    /// The driver's event.
+    type Event: Send + 'static;
     /// A callback with its arguments.
     type Job;
-    /// Waits for the next job; `None` once no more will come.
-    fn next_job(&mut self) -> Option<Self::Job>;
-    /// Runs a job.
+    /// The job of the callback registered for `event`'s kind, or `None`
+    /// (then the event goes to the iterator). Called in event order.
+    fn job(&mut self, event: &Self::Event) -> Option<Self::Job>;
+    /// Runs a job, outside any lock.
     fn run(job: Self::Job);
 }
 
@@ -49,22 +52,49 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` threads serving `feed`.
-    pub(crate) fn start<F: Feed>(name: &str, count: usize, feed: F) -> io::Result<Self> {
-        let feed = Arc::new(Mutex::new(feed));
+    /// Starts `count` threads that take the events of `stream` one at a time
+    /// (until it ends, or `stop` fires and what is queued has been taken) and
+    /// run `dispatch`'s callbacks for them. Events without a callback go to
+    /// the returned inbox, which holds up to `capacity`.
+    pub(crate) fn start<S, D>(
+        count: usize,
+        capacity: usize,
+        stream: S,
+        stop: Option<oneshot::Receiver<()>>,
+        dispatch: D,
+    ) -> io::Result<(Self, Inbox<S::Item>)>
+    where
+        S: Stream + Unpin + Send + 'static,
+        S::Item: Send,
+        D: Dispatch<Event = S::Item>,
+    {
+        let (tx, rx) = mpsc::sync_channel(capacity);
+        let taken = Arc::new(AtomicBool::new(false));
+        let inbox = Inbox {
+            taken: taken.clone(),
+            rx: Mutex::new(Some(rx)),
+        };
+        // Locked while one job is taken, so jobs are taken in event order;
+        // they run after the lock is released.
+        let feed = Arc::new(Mutex::new(Feed {
+            events: Stoppable::new(stream, stop),
+            dispatch,
+            taken,
+            tx,
+        }));
         let (alive, ended) = mpsc::channel::<()>();
         let mut threads = Vec::with_capacity(count);
         for _ in 0..count {
             let feed = feed.clone();
             let alive = alive.clone();
             let handle = thread::Builder::new()
-                .name(name.to_owned())
+                .name("veltix-mio-worker".to_owned())
                 .spawn(move || {
                     loop {
                         let Some(job) = lock(&feed).next_job() else {
                             break;
                         };
-                        if catch_unwind(AssertUnwindSafe(|| F::run(job))).is_err() {
+                        if catch_unwind(AssertUnwindSafe(|| D::run(job))).is_err() {
                             tracing::error!("a Veltix callback panicked; the worker goes on");
                         }
                     }
@@ -72,10 +102,11 @@ impl Workers {
                 })?;
             threads.push(handle.thread().id());
         }
-        Ok(Self {
+        let workers = Self {
             threads,
             ended: Mutex::new(ended),
-        })
+        };
+        Ok((workers, inbox))
     }
 
     /// No workers (what a failed start leaves).
@@ -110,7 +141,7 @@ impl Workers {
 
 /// An event stream that can be told to stop: it then yields only the events
 /// already queued, and ends.
-pub(crate) struct Stoppable<S> {
+struct Stoppable<S> {
     stream: S,
     stop: Option<oneshot::Receiver<()>>,
     stopping: bool,
@@ -119,7 +150,7 @@ pub(crate) struct Stoppable<S> {
 impl<S: Stream + Unpin> Stoppable<S> {
     /// `stop`: fires when the stream should end early. If its sender is
     /// dropped unused, the stream simply runs to its own end.
-    pub(crate) fn new(stream: S, stop: Option<oneshot::Receiver<()>>) -> Self {
+    fn new(stream: S, stop: Option<oneshot::Receiver<()>>) -> Self {
         Self {
             stream,
             stop,
@@ -127,13 +158,8 @@ impl<S: Stream + Unpin> Stoppable<S> {
         }
     }
 
-    /// Whether a stop was requested (the queue is being drained).
-    pub(crate) fn stopping(&self) -> bool {
-        self.stopping
-    }
-
     /// The next event, waiting for it unless stopping.
-    pub(crate) fn next(&mut self) -> Option<S::Item> {
+    fn next(&mut self) -> Option<S::Item> {
         while !self.stopping {
             let Some(stop) = self.stop.as_mut() else {
                 return block_on(self.stream.next());
@@ -162,12 +188,8 @@ pub struct Events<E> {
 }
 
 impl<E> Events<E> {
-    pub(crate) fn new(rx: mpsc::Receiver<E>) -> Self {
-        Self { rx }
-    }
-
     /// An iterator that ends at once (what a second `events()` call gets).
-    pub(crate) fn ended() -> Self {
+    fn ended() -> Self {
         Self {
             rx: mpsc::channel().1,
         }
@@ -194,19 +216,60 @@ impl<E> Iterator for Events<E> {
     }
 }
 
-/// Hands an event nobody has a callback for to the [`Events`] iterator.
-///
-/// Waits while the iterator is full only if it was taken and the server or
-/// client is not stopping: an iterator nobody took (or nobody is left to
-/// read) would stall every connection, so its overflow is dropped instead,
-/// as the async event stream does.
-pub(crate) fn forward<E>(to: &mpsc::SyncSender<E>, event: E, wait: bool) {
-    let result = if wait {
-        to.send(event).map_err(drop)
-    } else {
-        to.try_send(event).map_err(drop)
-    };
-    if result.is_err() {
-        tracing::debug!("event dropped: no callback, and its iterator is gone, full or untaken");
+/// What the workers share: the event stream, the callbacks, the inbox's sender.
+struct Feed<S: Stream, D> {
+    events: Stoppable<S>,
+    dispatch: D,
+    taken: Arc<AtomicBool>,
+    tx: mpsc::SyncSender<S::Item>,
+}
+
+impl<S: Stream + Unpin, D: Dispatch<Event = S::Item>> Feed<S, D> {
+    /// Waits for the next event with a callback; hands the others to the inbox.
+    fn next_job(&mut self) -> Option<D::Job> {
+        loop {
+            let event = self.events.next()?;
+            if let Some(job) = self.dispatch.job(&event) {
+                return Some(job);
+            }
+            // Wait for room only in an iterator someone took and still reads:
+            // one nobody took (or nobody is left to read) would stall every
+            // connection, so its overflow is dropped, as the async stream does.
+            let result = if self.taken.load(Ordering::Acquire) && !self.events.stopping {
+                self.tx.send(event).map_err(drop)
+            } else {
+                self.tx.try_send(event).map_err(drop)
+            };
+            if result.is_err() {
+                tracing::debug!(
+                    "event dropped: no callback, and its iterator is gone, full or untaken"
+                );
+            }
+        }
+    }
+}
+
+/// The iterator side of the events without a callback.
+pub(crate) struct Inbox<E> {
+    /// Set once [`take`](Self::take) is called: until then, overflow is dropped.
+    taken: Arc<AtomicBool>,
+    rx: Mutex<Option<mpsc::Receiver<E>>>,
+}
+
+impl<E> Inbox<E> {
+    /// An inbox that never receives anything (what a failed start leaves).
+    pub(crate) fn empty() -> Self {
+        Self {
+            taken: Arc::new(AtomicBool::new(true)),
+            rx: Mutex::new(None),
+        }
+    }
+
+    /// The iterator; later calls get one that ends at once.
+    pub(crate) fn take(&self) -> Events<E> {
+        self.taken.store(true, Ordering::Release);
+        lock(&self.rx)
+            .take()
+            .map_or_else(Events::ended, |rx| Events { rx })
     }
 }
