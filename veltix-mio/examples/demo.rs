@@ -27,7 +27,8 @@ fn addr_arg() -> String {
         .unwrap_or_else(|| "127.0.0.1:0".to_owned())
 }
 
-fn main() -> Result<(), Error> {
+// `pub(crate)`: tests/examples.rs runs it.
+pub(crate) fn main() -> Result<(), Error> {
     let server = Server::bind(ServerConfig::new(addr_arg()))?;
     let addr = server.local_addr().to_string();
     println!("server listening on {addr}");

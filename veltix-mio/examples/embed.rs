@@ -47,7 +47,8 @@ struct Slot {
     role: Role,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+// `pub(crate)`: tests/examples.rs runs it.
+pub(crate) fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(256);

@@ -44,9 +44,11 @@ struct Callbacks {
 /// callback holds the only worker, because answers do not go through the
 /// event queue. While a callback blocks, later events wait in the queue
 /// ([`ServerConfig::event_capacity`]); if it fills, connections stop reading
-/// until the worker catches up, so keep blocking calls in callbacks short
-/// (every one of them has a timeout). [`bind_with_workers`](Self::bind_with_workers)
-/// runs several workers, at the cost of ordering.
+/// until the worker catches up — and an answer a callback is waiting for
+/// then waits too, until the request's timeout. So keep blocking calls in
+/// callbacks short (every one of them has a timeout), or run several
+/// workers with [`bind_with_workers`](Self::bind_with_workers), at the cost
+/// of ordering.
 ///
 /// The server runs until [`shutdown`](Self::shutdown), even when every handle is dropped.
 ///
