@@ -55,6 +55,7 @@ macro_rules! conformance_tests {
             broadcast_reaches_exactly_the_others,
             peers_lists_connected_peers_with_addresses,
             close_peer_tells_the_client_why,
+            a_close_reaches_the_peer_at_once,
             max_connections_refuses_the_extra_peer,
             graceful_shutdown_flushes_and_tells_peers,
             reconnect_keeps_callbacks,
@@ -779,6 +780,65 @@ pub async fn close_peer_tells_the_client_why<R: Runtime + Default>() {
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
+}
+
+/// A close is on the wire at once, both ways: the peer reads the ERROR
+/// frame and then end of stream (the write half is shut down, not left
+/// open until some linger or drop), and `Client::close` returns as soon as
+/// the peer has closed too.
+pub async fn a_close_reaches_the_peer_at_once<R: Runtime + Default>() {
+    let prompt = Duration::from_millis(1000);
+
+    // Server → raw client.
+    let server = bind::<R>(server_config()).await;
+    let addr = server.local_addr();
+    let mut events = server.events();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let raw_client = on_thread::<R, _>(STEP, "raw client", move || {
+        let mut raw = RawPeer::connect(addr).expect("connect");
+        raw.handshake();
+        ready_rx
+            .recv_timeout(STEP)
+            .expect("told the close is coming");
+        let started = Instant::now();
+        let closed = raw.read_until_closed(STEP);
+        let after = closed.at - started;
+        (closed, after)
+    });
+    let (peer, _, _) = expect_connected::<R>(&mut events).await;
+    ready_tx.send(()).expect("raw client alive");
+    server.close_peer(peer, "bye").expect("close_peer");
+    let (closed, after) = raw_client.await;
+    assert_eq!(
+        closed.close_code(),
+        Some(CloseCode::NORMAL.0),
+        "{:?}",
+        closed.frames
+    );
+    assert_eq!(closed.ending, Ending::Eof);
+    assert!(after < prompt, "end of stream {after:?} after the close");
+    let _ = expect_disconnected::<R>(&mut events).await;
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+
+    // Client → raw server (legacy, so it needs no handshake; the client
+    // sends no ERROR frame to a legacy peer on an orderly close).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let raw_server = on_thread::<R, _>(STEP, "raw server", move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut raw = RawPeer::from_stream(stream);
+        let closed = raw.read_until_closed(STEP);
+        assert_eq!(closed.ending, Ending::Eof);
+        // Dropping `raw` closes our side too.
+    });
+    let client = connect::<R>(client_config(addr).legacy()).await;
+    let started = Instant::now();
+    within::<R, _>(STEP, "client close", client.close()).await;
+    let took = started.elapsed();
+    raw_server.await;
+    assert!(took < prompt, "Client::close took {took:?}");
 }
 
 /// With `max_connections` peers connected, one more gets an ERROR frame
