@@ -77,6 +77,9 @@ macro_rules! conformance_tests {
             dropping_every_client_handle_closes_the_connection,
             reconnect_gives_up_after_max_attempts,
             limits_are_enforced_end_to_end,
+            quiet_connections_are_kept_alive,
+            required_handshake_times_out_a_silent_peer,
+            late_hello_after_legacy_wait_still_negotiates,
         }
     };
 }
@@ -1998,6 +2001,153 @@ pub async fn limits_are_enforced_end_to_end<R: Runtime + Default>() {
         let result = within::<R, _>(STEP, "pending request", request).await;
         assert!(matches!(result, Err(Error::Closed(_))), "{result:?}");
     }
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// A connection on which the application sends nothing outlives the idle
+/// timeout several times over: keep-alives (HEARTBEAT when negotiated, PING
+/// with a legacy peer) feed both sides' idle timers.
+pub async fn quiet_connections_are_kept_alive<R: Runtime + Default>() {
+    let mut connection = crate::support::fast_connection();
+    connection.idle_timeout = Some(Duration::from_millis(700));
+    connection.heartbeat_interval = Some(Duration::from_millis(150));
+    let mut config = server_config();
+    config.connection = connection.clone();
+    let server = echo_server::<R>(config).await;
+    let mut events = server.events();
+    let mut negotiated = client_config(server.local_addr());
+    negotiated.connection = connection.clone();
+    let mut legacy = client_config(server.local_addr()).legacy();
+    legacy.connection.idle_timeout = connection.idle_timeout;
+    legacy.connection.heartbeat_interval = connection.heartbeat_interval;
+    let negotiated = connect::<R>(negotiated).await;
+    let legacy = connect::<R>(legacy).await;
+    // The legacy client must speak first to be taken for legacy before the
+    // server's legacy wait; a request does that.
+    within::<R, _>(STEP, "legacy hello", legacy.request(msg(ECHO, "hi"), STEP))
+        .await
+        .expect("legacy request");
+
+    // Three idle timeouts of silence from the application.
+    sleep::<R>(Duration::from_millis(2100)).await;
+
+    for client in [&negotiated, &legacy] {
+        assert!(client.is_connected());
+        let reply = within::<R, _>(
+            STEP,
+            "request after silence",
+            client.request(msg(ECHO, "still"), STEP),
+        )
+        .await
+        .expect("the quiet connection is alive");
+        assert_eq!(&reply.payload()[..], b"still");
+    }
+    let mut connected = 0;
+    for _ in 0..2 {
+        match next_server_event::<R>(&mut events).await {
+            ServerEvent::Connected { .. } => connected += 1,
+            other => panic!("a quiet connection ended: {other:?}"),
+        }
+    }
+    assert_eq!(connected, 2);
+    for client in [&negotiated, &legacy] {
+        within::<R, _>(STEP, "client close", client.close()).await;
+    }
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// A server in `Required` mode closes a peer that never says HELLO with a
+/// handshake timeout (code 6), instead of taking it for a legacy peer.
+pub async fn required_handshake_times_out_a_silent_peer<R: Runtime + Default>() {
+    let mut config = server_config();
+    config.connection.handshake = veltix_driver::HandshakeMode::Required;
+    config.connection.handshake_timeout = Duration::from_millis(400);
+    let server = bind::<R>(config).await;
+    let addr = server.local_addr();
+    let mut events = server.events();
+    let closed = on_thread::<R, _>(STEP, "silent peer", move || {
+        let mut raw = RawPeer::connect(addr).expect("connect");
+        let started = Instant::now();
+        let closed = raw.read_until_closed(Duration::from_secs(3));
+        let after = closed.at - started;
+        (closed, after)
+    })
+    .await;
+    let (closed, after) = closed;
+    assert_eq!(
+        closed.close_code(),
+        Some(CloseCode::HANDSHAKE_TIMEOUT.0),
+        "{:?}",
+        closed.frames
+    );
+    assert!(
+        after >= Duration::from_millis(350),
+        "closed early, after {after:?}"
+    );
+    assert!(
+        after < Duration::from_secs(2),
+        "closed late, after {after:?}"
+    );
+    let (_, reason) = expect_disconnected::<R>(&mut events).await;
+    assert_eq!(reason, CloseReason::HandshakeTimeout);
+
+    // A peer that sends an application frame first is refused too (code 4).
+    let closed = on_thread::<R, _>(STEP, "legacy peer", move || {
+        let mut raw = RawPeer::connect(addr).expect("connect");
+        raw.send(DATA, 1, b"no hello").expect("send");
+        raw.read_until_closed(Duration::from_secs(3))
+    })
+    .await;
+    assert_eq!(
+        closed.close_code(),
+        Some(CloseCode::PROTOCOL_VIOLATION.0),
+        "{:?}",
+        closed.frames
+    );
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// A peer that stays silent past `legacy_wait` is taken for a legacy peer;
+/// if its first frame then turns out to be a HELLO, the handshake runs
+/// after all and the server reports it connected again, negotiated.
+pub async fn late_hello_after_legacy_wait_still_negotiates<R: Runtime + Default>() {
+    let mut config = server_config();
+    // The server must not have sent anything (a keep-alive PING to what it
+    // takes for a legacy peer) before the HELLO arrives: push that far out.
+    config.connection.heartbeat_interval = Some(Duration::from_secs(4));
+    let server = echo_server::<R>(config).await;
+    let addr = server.local_addr();
+    let mut events = server.events();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let peer_thread = on_thread::<R, _>(STEP, "slow handshaker", move || {
+        let mut raw = RawPeer::connect(addr).expect("connect");
+        go_rx.recv_timeout(STEP).expect("told to speak");
+        raw.handshake();
+        raw.send(ECHO, 77, b"late but fine").expect("send");
+        let echo = raw
+            .next_app_frame(Duration::from_secs(3))
+            .expect("read")
+            .expect("open");
+        assert_eq!(echo.request_id().to_u128(), 77);
+        assert_eq!(&echo.payload()[..], b"late but fine");
+    });
+    let (first, _, info) = expect_connected::<R>(&mut events).await;
+    assert_eq!(info.protocol_version, None, "first taken for a legacy peer");
+    go_tx.send(()).expect("peer thread alive");
+    let (again, _, info) = expect_connected::<R>(&mut events).await;
+    assert_eq!(again, first, "the same peer");
+    assert_eq!(
+        info.protocol_version,
+        Some(PROTOCOL_VERSION),
+        "then negotiated"
+    );
+    peer_thread.await;
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
