@@ -272,6 +272,10 @@ impl MioConnection {
     /// Writes what is queued until the socket takes no more; shuts the write
     /// half once a closed connection has nothing left.
     fn flush(&mut self) {
+        if self.connecting && self.conn.is_closed() {
+            // Closed before the connect completed (a timeout, or `close`): nothing to send.
+            self.write_closed = true;
+        }
         if self.connecting || self.write_closed {
             return;
         }
@@ -321,5 +325,27 @@ fn fresh(role: Role, config: ConnectionConfig, now: Instant) -> Result<Connectio
 fn nodelay(stream: &TcpStream) {
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_while_still_connecting_is_finished() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let now = Instant::now();
+        let mut conn =
+            MioConnection::connect(addr, ConnectionConfig::default(), now).expect("connect");
+        // As if the connect were still in progress (on loopback it may be done already).
+        conn.connecting = true;
+        conn.close(now, CloseCode::NORMAL, "changed my mind");
+        assert!(conn.is_finished());
+        assert!(matches!(
+            conn.poll_event(),
+            Some(Event::Closed(veltix_core::CloseReason::Local { .. }))
+        ));
     }
 }

@@ -114,3 +114,42 @@ fn blocking_on_the_event_loop_panics_instead_of_deadlocking() {
         server.shutdown().expect("clean shutdown");
     });
 }
+
+/// Waits on a Mio timer that is moved before it fires; returns when it fired.
+fn fire_after_reset(first: Duration, then: Duration) -> Duration {
+    use veltix_driver::{Runtime as _, Timer as _};
+    let started = std::time::Instant::now();
+    let mut timer = veltix_mio::Mio::default().timer(started + first);
+    block_on(async {
+        // Poll once so the first deadline is filed with the loop, then move it.
+        let pending = std::future::poll_fn(|cx| std::task::Poll::Ready(timer.poll_expired(cx)));
+        assert!(pending.await.is_pending());
+        timer.reset(started + then);
+        std::future::poll_fn(|cx| timer.poll_expired(cx)).await;
+    });
+    started.elapsed()
+}
+
+#[test]
+fn a_timer_moved_later_fires_at_the_new_deadline() {
+    within(Duration::from_secs(20), || {
+        let waited = fire_after_reset(Duration::from_millis(30), Duration::from_millis(150));
+        assert!(
+            waited >= Duration::from_millis(150),
+            "fired early: {waited:?}"
+        );
+        assert!(waited < Duration::from_secs(1), "fired late: {waited:?}");
+    });
+}
+
+#[test]
+fn a_timer_moved_earlier_fires_at_the_new_deadline() {
+    within(Duration::from_secs(20), || {
+        let waited = fire_after_reset(Duration::from_secs(10), Duration::from_millis(50));
+        assert!(
+            waited >= Duration::from_millis(50),
+            "fired early: {waited:?}"
+        );
+        assert!(waited < Duration::from_secs(1), "fired late: {waited:?}");
+    });
+}

@@ -311,3 +311,20 @@ fn a_refused_connect_ends_the_connection() {
         assert!(h.conn(CLIENT).is_finished());
     });
 }
+
+#[test]
+fn closing_right_after_connect_finishes_at_once() {
+    within(LIMIT, || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut conn = MioConnection::connect(addr, ConnectionConfig::default(), Instant::now())
+            .expect("connect");
+        conn.close(Instant::now(), CloseCode::NORMAL, "changed my mind");
+        assert!(conn.is_finished());
+        assert!(matches!(
+            conn.poll_event(),
+            Some(Event::Closed(CloseReason::Local { .. }))
+        ));
+        assert_eq!(conn.poll_timeout(), None);
+    });
+}
