@@ -321,7 +321,7 @@ pub fn garbage_peer(addr: SocketAddr, seed: u64, handshake: bool) {
 }
 
 /// Half a frame, then silence: the idle timeout closes the peer with code 7,
-/// about [`IDLE`] after its last whole frame. `header_len` bytes of a
+/// about [`IDLE`] after its last whole frame. `bytes_sent` bytes of a
 /// 1000-byte frame are sent (under 62 stops inside the header).
 pub fn half_frame_peer(addr: SocketAddr, bytes_sent: usize) {
     let mut raw = RawPeer::connect(addr).expect("connect");

@@ -210,7 +210,8 @@ impl RawPeer {
         self.stream.write_all(bytes)
     }
 
-    /// Writes one well-formed frame for `message` (any type code).
+    /// Writes one well-formed frame: type `ty` (any code, system ones too),
+    /// request id `id`, `payload`.
     ///
     /// # Errors
     /// As [`write`](Self::write).
