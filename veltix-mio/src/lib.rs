@@ -44,8 +44,9 @@
 //! For a program that already has an event loop: a [`MioConnection`] is a
 //! sans-IO `veltix_core::Connection` plus a `mio` TCP stream. You register it
 //! with your token, hand it the events for that token and the deadline from
-//! its `poll_timeout`, and drain its events — no thread, no allocation per
-//! message, nothing hidden. See its calling contract, and
+//! its `poll_timeout`, and drain its events: no thread, nothing hidden, and
+//! nothing allocated per message beyond what the core itself does. See its
+//! calling contract, and
 //! `examples/embed.rs` for one `Poll` serving a listener and many
 //! connections.
 //!
