@@ -48,7 +48,9 @@ pub enum ServerEvent {
         /// The message; answer it with [`Server::reply`](crate::Server::reply).
         message: Message,
     },
-    /// A peer's connection ended.
+    /// A peer's connection ended. Also reported for a peer refused during the
+    /// handshake (wrong key, version mismatch, handshake timeout), so the
+    /// application sees why, though no `Connected` came before it.
     Disconnected {
         /// The peer.
         peer: PeerId,
@@ -65,6 +67,7 @@ pub enum ClientEvent {
     Connected(PeerInfo),
     /// The server sent an application message.
     Message(Message),
-    /// The connection ended. With reconnect enabled, a `Connected` may follow.
+    /// The connection ended (also when a reconnection's handshake failed).
+    /// With reconnect enabled, a `Connected` may follow.
     Disconnected(CloseReason),
 }

@@ -124,7 +124,7 @@ impl Link {
 
     async fn command(&self, command: Command) -> Result<(), Error> {
         if self.down.load(Ordering::Acquire) {
-            return Err(Error::NotConnected);
+            return Err(self.gone_error());
         }
         self.commands
             .send(command)
@@ -134,7 +134,7 @@ impl Link {
 
     fn try_command(&self, command: Command) -> Result<(), Error> {
         if self.down.load(Ordering::Acquire) {
-            return Err(Error::NotConnected);
+            return Err(self.gone_error());
         }
         self.commands.try_send(command).map_err(|e| match e {
             async_channel::TrySendError::Full(_) => Error::Send(SendError::Full),

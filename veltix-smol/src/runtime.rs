@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
@@ -65,8 +65,9 @@ impl Socket for SmolSocket {
         Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
 
-    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+    fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // async-io's `poll_close` only flushes; the peer must see end of stream now.
+        Poll::Ready(self.0.get_ref().shutdown(Shutdown::Write))
     }
 }
 
