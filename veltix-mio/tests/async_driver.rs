@@ -82,7 +82,7 @@ fn request_deadlines_fire_on_the_loop_timers() {
                 );
                 assert!(waited >= timeout, "gave up early: {waited:?} < {timeout:?}");
                 assert!(
-                    waited < timeout + Duration::from_secs(1),
+                    waited < timeout + Duration::from_secs(3),
                     "late: {waited:?}"
                 );
             }
@@ -138,7 +138,7 @@ fn a_timer_moved_later_fires_at_the_new_deadline() {
             waited >= Duration::from_millis(150),
             "fired early: {waited:?}"
         );
-        assert!(waited < Duration::from_secs(1), "fired late: {waited:?}");
+        assert!(waited < Duration::from_secs(5), "fired late: {waited:?}");
     });
 }
 
@@ -150,6 +150,6 @@ fn a_timer_moved_earlier_fires_at_the_new_deadline() {
             waited >= Duration::from_millis(50),
             "fired early: {waited:?}"
         );
-        assert!(waited < Duration::from_secs(1), "fired late: {waited:?}");
+        assert!(waited < Duration::from_secs(5), "fired late: {waited:?}");
     });
 }

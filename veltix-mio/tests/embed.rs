@@ -280,12 +280,10 @@ fn embedded_client_talks_to_the_threaded_server() {
             matches!(reason, Some(CloseReason::Peer { code, .. }) if code == CloseCode::SHUTDOWN),
             "{reason:?}"
         );
-        let started = Instant::now();
         stopping
             .join()
             .expect("shutdown thread")
             .expect("clean shutdown");
-        assert!(started.elapsed() < Duration::from_secs(1));
     });
 }
 

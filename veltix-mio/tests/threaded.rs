@@ -386,32 +386,42 @@ fn zero_workers_is_refused() {
 fn several_workers_serve_callbacks_concurrently() {
     within(LIMIT, || {
         let server = Server::bind_with_workers(ServerConfig::new("127.0.0.1:0"), 4).expect("bind");
-        // Each callback blocks a while: with 4 workers, 4 requests overlap.
-        server.on_message(|peer, message| {
-            thread::sleep(Duration::from_millis(200));
-            peer.reply(&message, Message::new(ECHO, message.payload().clone()))
+        // Each callback waits until four are running at once: with callbacks
+        // run one by one, the first would wait in vain.
+        let running = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+        let meeting = running.clone();
+        server.on_message(move |peer, message| {
+            let (count, changed) = &*meeting;
+            let mut count = count.lock().expect("lock");
+            *count += 1;
+            changed.notify_all();
+            let (count, timeout) = changed
+                .wait_timeout_while(count, WAIT, |count| *count < 4)
+                .expect("lock");
+            let answer = if timeout.timed_out() {
+                "alone"
+            } else {
+                "together"
+            };
+            drop(count);
+            peer.reply(&message, Message::new(ECHO, answer))
                 .expect("reply queued");
         });
         let client = connect(&server);
-        let started = Instant::now();
         let threads: Vec<_> = (0..4)
             .map(|i| {
                 let client = client.clone();
                 thread::spawn(move || {
                     client
-                        .request(Message::new(ECHO, format!("{i}")), WAIT)
+                        .request(Message::new(ECHO, format!("{i}")), 2 * WAIT)
                         .expect("reply")
                 })
             })
             .collect();
         for thread in threads {
-            thread.join().expect("requester panicked");
+            let reply = thread.join().expect("requester panicked");
+            assert_eq!(&reply.payload()[..], b"together");
         }
-        let took = started.elapsed();
-        assert!(
-            took < Duration::from_millis(700),
-            "callbacks ran one by one: {took:?}"
-        );
         client.close();
         server.shutdown().expect("clean shutdown");
     });
