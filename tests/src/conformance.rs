@@ -2011,8 +2011,8 @@ pub async fn limits_are_enforced_end_to_end<R: Runtime + Default>() {
 /// with a legacy peer) feed both sides' idle timers.
 pub async fn quiet_connections_are_kept_alive<R: Runtime + Default>() {
     let mut connection = crate::support::fast_connection();
-    connection.idle_timeout = Some(Duration::from_millis(700));
-    connection.heartbeat_interval = Some(Duration::from_millis(150));
+    connection.idle_timeout = Some(Duration::from_millis(1200));
+    connection.heartbeat_interval = Some(Duration::from_millis(200));
     let mut config = server_config();
     config.connection = connection.clone();
     let server = echo_server::<R>(config).await;
@@ -2030,8 +2030,8 @@ pub async fn quiet_connections_are_kept_alive<R: Runtime + Default>() {
         .await
         .expect("legacy request");
 
-    // Three idle timeouts of silence from the application.
-    sleep::<R>(Duration::from_millis(2100)).await;
+    // Over two idle timeouts of silence from the application.
+    sleep::<R>(Duration::from_millis(2700)).await;
 
     for client in [&negotiated, &legacy] {
         assert!(client.is_connected());

@@ -549,9 +549,10 @@ pub async fn ping_flood_from_a_peer_that_never_reads<R: Runtime + Default>() {
     let frame_len = raw::frame(MessageType::PING, 0, b"").len();
     // What can be owed to the peer if the server bounds its queue: the
     // server's queue, the kernel's buffers (the peer's receive buffer is
-    // pinned small) and some slack. The flood is half as large again.
+    // pinned small) and some slack. The flood is three times as large, so
+    // that only an unbounded server answers all of it.
     let bound = max_outbound + kernel_send_buffer_max() + 256 * 1024;
-    let pings = (bound * 3 / 2 / frame_len).min(400_000);
+    let pings = (bound * 3 / frame_len).min(600_000);
     let fixture = Fixture::<R>::with(connection).await;
     let addr = fixture.addr;
     let answered = during_attack(&fixture, Duration::from_secs(20), "ping flood", move || {

@@ -28,5 +28,6 @@
 
 pub mod conformance;
 pub mod hostile;
+pub mod matrix;
 pub mod raw;
 pub mod support;

@@ -42,6 +42,10 @@ const MAX_IOVECS: usize = 64;
 const BATCH: usize = 64;
 /// Rounds per poll before yielding back to the runtime.
 const ROUNDS: usize = 16;
+/// Bytes read per poll before yielding: on a single-threaded executor one
+/// flooding peer must not hold up everyone else (each byte read is decoded,
+/// hashed and answered before the next read).
+const READ_BUDGET: usize = 64 * 1024;
 /// After a close, how long the driver keeps flushing our last frames and
 /// draining the peer's, so a close frame is not lost to a TCP reset (closing
 /// a socket with unread input resets it). Bounded, so a peer that neither
@@ -319,9 +323,10 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         None
     }
 
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Reads while the socket has data and `budget` (bytes left this poll) lasts.
+    fn poll_read(&mut self, cx: &mut Context<'_>, budget: &mut usize) -> bool {
         let mut progress = false;
-        for _ in 0..4 {
+        while *budget > 0 {
             if self.read_closed || self.conn.is_closed() {
                 break;
             }
@@ -341,6 +346,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                 }
                 Poll::Ready(Ok(n)) => {
                     progress = true;
+                    *budget = budget.saturating_sub(n);
                     if n < self.read_chunk {
                         // Drained the socket for now; let events flow before reading on.
                         break;
@@ -424,13 +430,19 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         true
     }
 
-    /// While lingering: reads and discards until the peer closes.
+    /// While lingering: reads and discards until the peer closes, at most a
+    /// read budget per poll (then `cx` is woken to come back).
     fn drain_reads(&mut self, cx: &mut Context<'_>) {
+        let mut budget = READ_BUDGET;
         while !self.read_closed {
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                break;
+            }
             let socket = &mut self.socket;
             match with_scratch(self.read_chunk, |buf| socket.poll_read(cx, buf)) {
                 Poll::Ready(Ok(0) | Err(_)) => self.read_closed = true,
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok(n)) => budget = budget.saturating_sub(n),
                 Poll::Pending => break,
             }
         }
@@ -449,10 +461,11 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DriverExit> {
         let this = self.get_mut();
+        let mut budget = READ_BUDGET;
         for _ in 0..ROUNDS {
             let mut progress = this.poll_control(cx);
             progress |= this.poll_commands(cx);
-            if this.deliver_events(cx) && this.poll_read(cx) {
+            if this.deliver_events(cx) && this.poll_read(cx, &mut budget) {
                 progress = true;
                 // Dispatch before writing: a server must list a peer as
                 // connected before the HELLO_ACK that lets it send goes out.
@@ -485,6 +498,11 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
                     control,
                     reason,
                 });
+            }
+            if budget == 0 {
+                // The socket may hold more, but no waker was registered for
+                // it: come back after the other tasks had their turn.
+                break;
             }
             if !progress {
                 return Poll::Pending;

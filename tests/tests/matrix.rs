@@ -1,0 +1,36 @@
+//! Every client runtime against every server runtime (3 × 3): requests,
+//! pings both ways and a broadcast with exclusion. Each pair runs inside a
+//! tokio runtime, which the tokio side needs; smol and mio run their own
+//! threads whatever polls the test.
+
+use veltix_mio::Mio;
+use veltix_smol::Smol;
+use veltix_tests::{matrix, support};
+use veltix_tokio::Tokio;
+
+macro_rules! pairs {
+    ($($name:ident: $server:ty => $client:ty),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                support::run_suite::<$server>(
+                    stringify!($name),
+                    matrix::requests_pings_and_broadcast::<$server, $client>(),
+                )
+                .await;
+            }
+        )*
+    };
+}
+
+pairs! {
+    tokio_server_tokio_clients: Tokio => Tokio,
+    tokio_server_smol_clients: Tokio => Smol,
+    tokio_server_mio_clients: Tokio => Mio,
+    smol_server_tokio_clients: Smol => Tokio,
+    smol_server_smol_clients: Smol => Smol,
+    smol_server_mio_clients: Smol => Mio,
+    mio_server_tokio_clients: Mio => Tokio,
+    mio_server_smol_clients: Mio => Smol,
+    mio_server_mio_clients: Mio => Mio,
+}
