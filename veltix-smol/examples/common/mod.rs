@@ -1,0 +1,58 @@
+//! A tiny command-line parser shared by the examples: `--name VALUE` options
+//! and `--flag` switches, each taken out of the argument list as it is read;
+//! [`Args::finish`] then refuses whatever is left, so a typo is not ignored.
+#![allow(dead_code)] // each example uses only part of it
+
+use std::str::FromStr;
+
+pub(crate) struct Args(Vec<String>);
+
+impl Args {
+    pub(crate) fn from_env() -> Self {
+        Self(std::env::args().skip(1).collect())
+    }
+
+    /// Takes `--name`; whether it was given.
+    pub(crate) fn flag(&mut self, name: &str) -> bool {
+        let found = self.0.iter().position(|a| a == name);
+        found.map(|i| self.0.remove(i)).is_some()
+    }
+
+    /// Takes `--name VALUE` and parses VALUE; `None` when absent.
+    pub(crate) fn opt<T: FromStr>(&mut self, name: &str) -> Option<T> {
+        let i = self.0.iter().position(|a| a == name)?;
+        if i + 1 >= self.0.len() {
+            fail(&format!("{name} needs a value"));
+        }
+        let raw = self.0.remove(i + 1);
+        self.0.remove(i);
+        Some(
+            raw.parse()
+                .unwrap_or_else(|_| fail(&format!("{name}: bad value {raw:?}"))),
+        )
+    }
+
+    /// Takes `--name VALUE`, or gives `default`.
+    pub(crate) fn value<T: FromStr>(&mut self, name: &str, default: T) -> T {
+        self.opt(name).unwrap_or(default)
+    }
+
+    /// Prints `usage` and exits on `--help` or on any argument not taken.
+    pub(crate) fn finish(self, usage: &str) {
+        if self.0.iter().any(|a| a == "--help" || a == "-h") {
+            println!("usage: {usage}");
+            std::process::exit(0);
+        }
+        if !self.0.is_empty() {
+            fail(&format!(
+                "unexpected arguments {:?}\nusage: {usage}",
+                self.0
+            ));
+        }
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(2);
+}
