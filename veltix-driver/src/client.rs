@@ -15,6 +15,7 @@ use tracing::Instrument as _;
 use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 
 use crate::driver::{Driver, Sink, SinkEvent};
+use crate::event_queue::{EventInbox, EventQueue, EventSender, EventStream};
 use crate::handlers::Slot;
 use crate::link::{CommandRx, Control, Link};
 use crate::runtime::{Runtime, sleep_until};
@@ -58,9 +59,8 @@ struct Shared<R: Runtime> {
     config: ClientConfig,
     /// The server, as a peer: what callbacks get to answer it.
     server: Peer,
-    events_rx: Mutex<Option<mpsc::Receiver<ClientEvent>>>,
+    inbox: EventInbox<ClientEvent>,
     handlers: Arc<Handlers>,
-    events_taken: Arc<AtomicBool>,
     closing: Arc<AtomicBool>,
     done: Mutex<Option<mpsc::Receiver<()>>>,
 }
@@ -104,7 +104,7 @@ impl<R: Runtime> Client<R> {
         let addr = os::resolve(&config.addr)?;
         let socket = connect(&runtime, addr, config.connect_timeout).await?;
         let (link, ends) = Link::new(config.command_capacity);
-        let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
+        let (events, inbox) = EventQueue::new(config.event_capacity);
         let (first_tx, first_rx) = oneshot::channel();
         let (live, done) = mpsc::channel(0);
         let server = Peer {
@@ -114,15 +114,13 @@ impl<R: Runtime> Client<R> {
         };
         let handlers = Arc::new(Handlers::default());
         let closing = Arc::new(AtomicBool::new(false));
-        let events_taken = Arc::new(AtomicBool::new(false));
         let task = Task {
             runtime: runtime.clone(),
             config: config.clone(),
             addr,
             server: server.clone(),
             handlers: handlers.clone(),
-            events: events_tx,
-            events_taken: events_taken.clone(),
+            events,
             first: Arc::new(Mutex::new(Some(first_tx))),
             closing: closing.clone(),
             _live: live,
@@ -136,9 +134,8 @@ impl<R: Runtime> Client<R> {
                 runtime,
                 config,
                 server,
-                events_rx: Mutex::new(Some(events_rx)),
+                inbox,
                 handlers,
-                events_taken,
                 closing,
                 done: Mutex::new(Some(done)),
             }),
@@ -162,11 +159,9 @@ impl<R: Runtime> Client<R> {
 
     /// The stream of events that have no callback. Can be taken once.
     pub fn events(&self) -> ClientEvents {
-        self.shared.events_taken.store(true, Ordering::Release);
-        let rx = lock(&self.shared.events_rx)
-            .take()
-            .unwrap_or_else(|| mpsc::channel(0).1);
-        ClientEvents { rx }
+        ClientEvents {
+            inner: self.shared.inbox.take(),
+        }
     }
 
     /// Calls `f` on every (re)connection. Replaces any earlier callback.
@@ -269,8 +264,7 @@ struct Task<R: Runtime> {
     addr: SocketAddr,
     server: Peer,
     handlers: Arc<Handlers>,
-    events: mpsc::Sender<ClientEvent>,
-    events_taken: Arc<AtomicBool>,
+    events: Arc<EventQueue<ClientEvent>>,
     /// Tells `connect` how the first handshake went.
     first: FirstOutcome,
     closing: Arc<AtomicBool>,
@@ -309,8 +303,7 @@ impl<R: Runtime> Task<R> {
             let sink = ClientSink {
                 server: self.server.clone(),
                 handlers: self.handlers.clone(),
-                events: self.events.clone(),
-                events_taken: self.events_taken.clone(),
+                events: self.events.sender(),
                 first: self.first.clone(),
             };
             let driver = Driver::with_channels(
@@ -392,13 +385,16 @@ async fn fail_commands_until<R: Runtime>(
 struct ClientSink {
     server: Peer,
     handlers: Arc<Handlers>,
-    events: mpsc::Sender<ClientEvent>,
-    events_taken: Arc<AtomicBool>,
+    events: EventSender<ClientEvent>,
     first: FirstOutcome,
 }
 
 impl Sink for ClientSink {
     fn try_deliver(&mut self, cx: &mut Context<'_>, event: SinkEvent) -> Result<(), SinkEvent> {
+        // Events keep their order: wait while an earlier one waits for room.
+        if self.events.poll_ready(cx).is_pending() {
+            return Err(event);
+        }
         match &event {
             SinkEvent::Connected(info) => {
                 tracing::debug!(?info, "connected");
@@ -436,41 +432,30 @@ impl Sink for ClientSink {
                 None => ClientEvent::Disconnected(reason),
             },
         };
-        match self.events.poll_ready(cx) {
-            // Nobody will ever read a stream that was never taken: drop rather
-            // than stall the connection (events before it is taken are kept
-            // up to the stream's capacity).
-            Poll::Pending if !self.events_taken.load(Ordering::Acquire) => {
-                tracing::debug!(
-                    ?event,
-                    "event dropped: no callback, and the event stream was never taken"
-                );
-                Ok(())
-            }
-            Poll::Pending => Err(match event {
-                ClientEvent::Connected(info) => SinkEvent::Connected(info),
-                ClientEvent::Message(message) => SinkEvent::Message(message),
-                ClientEvent::Disconnected(reason) => SinkEvent::Closed(reason),
-            }),
-            Poll::Ready(Err(_)) => Ok(()),
-            Poll::Ready(Ok(())) => {
-                let _ = self.events.start_send(event);
-                Ok(())
-            }
-        }
+        self.events.send(cx, event);
+        Ok(())
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.events.poll_ready(cx)
     }
 }
 
 /// The client's event stream (see [`Client::events`]).
-#[derive(Debug)]
 pub struct ClientEvents {
-    rx: mpsc::Receiver<ClientEvent>,
+    inner: EventStream<ClientEvent>,
+}
+
+impl std::fmt::Debug for ClientEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientEvents")
+    }
 }
 
 impl ClientEvents {
     /// The next event; `None` once the client is gone.
     pub async fn next(&mut self) -> Option<ClientEvent> {
-        self.rx.next().await
+        self.inner.next().await
     }
 }
 
@@ -478,6 +463,6 @@ impl Stream for ClientEvents {
     type Item = ClientEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
-        self.rx.poll_next_unpin(cx)
+        self.inner.poll_next(cx)
     }
 }

@@ -26,6 +26,12 @@ pub(crate) trait Sink: Send + Unpin + 'static {
     /// for it yet (the event stream is full); the driver then stops reading
     /// from the socket until `cx` is woken.
     fn try_deliver(&mut self, cx: &mut Context<'_>, event: SinkEvent) -> Result<(), SinkEvent>;
+
+    /// Ready once every event delivered so far has reached the application
+    /// (an event may wait inside the sink for room in the stream).
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
 }
 
 /// The events a sink sees; request outcomes never reach it (their waiters get them).
@@ -474,6 +480,10 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
             progress |= this.poll_write(cx);
             progress |= this.poll_timer(cx);
             if this.finished() {
+                if this.sink.poll_flush(cx).is_pending() {
+                    // The Disconnected event waits for room in the stream.
+                    return Poll::Pending;
+                }
                 if !this.write_closed && !this.shutdown_sent {
                     if this.socket.poll_shutdown(cx).is_pending() {
                         return Poll::Pending;

@@ -16,6 +16,7 @@ mod config;
 mod driver;
 mod error;
 mod event;
+mod event_queue;
 mod handlers;
 mod link;
 mod os;

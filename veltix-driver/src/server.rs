@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use veltix_core::frame::EncodedFrame;
 use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 
 use crate::driver::{Driver, Sink, SinkEvent};
+use crate::event_queue::{EventInbox, EventQueue, EventSender, EventStream};
 use crate::handlers::Slot;
 use crate::link::Link;
 use crate::runtime::{Listener, Runtime, sleep_until};
@@ -70,9 +71,8 @@ struct Shared<R: Runtime> {
     local_addr: SocketAddr,
     peers: Mutex<HashMap<PeerId, PeerSlot>>,
     next_peer: AtomicU64,
-    events_tx: mpsc::Sender<ServerEvent>,
-    events_rx: Mutex<Option<mpsc::Receiver<ServerEvent>>>,
-    events_taken: AtomicBool,
+    events: Arc<EventQueue<ServerEvent>>,
+    inbox: EventInbox<ServerEvent>,
     on_connect: Slot<OnConnect>,
     on_message: Slot<OnMessage>,
     on_disconnect: Slot<OnDisconnect>,
@@ -109,7 +109,7 @@ impl<R: Runtime> Server<R> {
         let addr = os::resolve(&config.addr)?;
         let listener = runtime.bind(addr)?;
         let local_addr = listener.local_addr()?;
-        let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
+        let (events, inbox) = EventQueue::new(config.event_capacity);
         let (stop_tx, stop_rx) = oneshot::channel();
         let (live, all_done) = mpsc::channel(0);
         let shared = Arc::new(Shared {
@@ -118,9 +118,8 @@ impl<R: Runtime> Server<R> {
             local_addr,
             peers: Mutex::new(HashMap::new()),
             next_peer: AtomicU64::new(1),
-            events_tx,
-            events_rx: Mutex::new(Some(events_rx)),
-            events_taken: AtomicBool::new(false),
+            events,
+            inbox,
             on_connect: Slot::default(),
             on_message: Slot::default(),
             on_disconnect: Slot::default(),
@@ -145,11 +144,9 @@ impl<R: Runtime> Server<R> {
     /// The stream of events that have no callback. Can be taken once; later
     /// calls get a stream that ends at once.
     pub fn events(&self) -> ServerEvents {
-        self.shared.events_taken.store(true, Ordering::Release);
-        let rx = lock(&self.shared.events_rx)
-            .take()
-            .unwrap_or_else(|| mpsc::channel(0).1);
-        ServerEvents { rx }
+        ServerEvents {
+            inner: self.shared.inbox.take(),
+        }
     }
 
     /// Calls `f` when a peer has connected (handshake done). Replaces any earlier callback.
@@ -397,7 +394,7 @@ fn start_peer<R: Runtime>(
         let sink = ServerSink {
             peer,
             shared: shared.clone(),
-            events: shared.events_tx.clone(),
+            events: shared.events.sender(),
         };
         let driver = Driver::new(conn, socket, timer, ends, sink, read_chunk);
         shared.runtime.spawn(
@@ -426,14 +423,16 @@ fn start_peer<R: Runtime>(
 struct ServerSink<R: Runtime> {
     peer: Peer,
     shared: Arc<Shared<R>>,
-    events: mpsc::Sender<ServerEvent>,
+    events: EventSender<ServerEvent>,
 }
 
 impl<R: Runtime> Sink for ServerSink<R> {
     fn try_deliver(&mut self, cx: &mut Context<'_>, event: SinkEvent) -> Result<(), SinkEvent> {
         let id = self.peer.id;
-        // Side effects first; they are idempotent, since a full stream makes
-        // the driver offer the same event again later.
+        // Events keep their order: wait while an earlier one waits for room.
+        if self.events.poll_ready(cx).is_pending() {
+            return Err(event);
+        }
         match &event {
             SinkEvent::Connected(info) => {
                 if let Some(slot) = lock(&self.shared.peers).get_mut(&id) {
@@ -475,34 +474,12 @@ impl<R: Runtime> Sink for ServerSink<R> {
                 None => ServerEvent::Disconnected { peer: id, reason },
             },
         };
-        match self.events.poll_ready(cx) {
-            // Nobody will ever read a stream that was never taken: drop rather
-            // than stall the connection (events before it is taken are kept
-            // up to the stream's capacity).
-            Poll::Pending if !self.shared.events_taken.load(Ordering::Acquire) => {
-                tracing::debug!(
-                    ?event,
-                    "event dropped: no callback, and the event stream was never taken"
-                );
-                Ok(())
-            }
-            Poll::Pending => Err(back(event)),
-            // The application dropped the stream: nobody wants these.
-            Poll::Ready(Err(_)) => Ok(()),
-            Poll::Ready(Ok(())) => {
-                let _ = self.events.start_send(event);
-                Ok(())
-            }
-        }
+        self.events.send(cx, event);
+        Ok(())
     }
-}
 
-/// The sink event a server event was made from, to offer again later.
-fn back(event: ServerEvent) -> SinkEvent {
-    match event {
-        ServerEvent::Connected { info, .. } => SinkEvent::Connected(info),
-        ServerEvent::Message { message, .. } => SinkEvent::Message(message),
-        ServerEvent::Disconnected { reason, .. } => SinkEvent::Closed(reason),
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.events.poll_ready(cx)
     }
 }
 
@@ -516,15 +493,20 @@ impl Sink for Discard {
 }
 
 /// The server's event stream (see [`Server::events`]).
-#[derive(Debug)]
 pub struct ServerEvents {
-    rx: mpsc::Receiver<ServerEvent>,
+    inner: EventStream<ServerEvent>,
+}
+
+impl std::fmt::Debug for ServerEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerEvents")
+    }
 }
 
 impl ServerEvents {
     /// The next event; `None` once the server is gone.
     pub async fn next(&mut self) -> Option<ServerEvent> {
-        self.rx.next().await
+        self.inner.next().await
     }
 }
 
@@ -532,6 +514,6 @@ impl Stream for ServerEvents {
     type Item = ServerEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ServerEvent>> {
-        self.rx.poll_next_unpin(cx)
+        self.inner.poll_next(cx)
     }
 }
