@@ -70,17 +70,12 @@ impl ServerConfig {
     /// [`Error::Config`] or [`Error::InvalidConfig`].
     pub fn validate(&self) -> Result<(), Error> {
         self.connection.validate()?;
-        for (name, value) in [
+        nonzero(&[
             ("max_connections", self.max_connections),
             ("event_capacity", self.event_capacity),
             ("command_capacity", self.command_capacity),
             ("read_chunk", self.read_chunk),
-        ] {
-            if value == 0 {
-                return Err(Error::InvalidConfig(name));
-            }
-        }
-        Ok(())
+        ])
     }
 }
 
@@ -194,16 +189,19 @@ impl ClientConfig {
     /// [`Error::Config`] or [`Error::InvalidConfig`].
     pub fn validate(&self) -> Result<(), Error> {
         self.connection.validate()?;
-        for (name, value) in [
+        nonzero(&[
             ("event_capacity", self.event_capacity),
             ("command_capacity", self.command_capacity),
             ("read_chunk", self.read_chunk),
-        ] {
-            if value == 0 {
-                return Err(Error::InvalidConfig(name));
-            }
-        }
-        Ok(())
+        ])
+    }
+}
+
+/// The first of the named limits that is zero, as an error.
+fn nonzero(limits: &[(&'static str, usize)]) -> Result<(), Error> {
+    match limits.iter().find(|(_, value)| *value == 0) {
+        Some((name, _)) => Err(Error::InvalidConfig(name)),
+        None => Ok(()),
     }
 }
 
