@@ -200,8 +200,10 @@ async fn python_client_to_server(python: &Path) {
                     let text = String::from_utf8_lossy(message.payload()).into_owned();
                     let push = Message::new(PUSH, format!("pushed by rust: {text}"));
                     seen.plain.push(text);
-                    serving.send(peer, push).await.unwrap();
+                    // Ping before pushing: the Python client disconnects soon
+                    // after the push arrives, which must not cut our ping short.
                     seen.ping = Some(serving.ping(peer).await.map_err(|e| e.to_string()));
+                    serving.send(peer, push).await.unwrap();
                 }
                 ServerEvent::Message { message, .. } => {
                     panic!("unexpected message type {}", message.message_type().code())
