@@ -1,0 +1,102 @@
+//! Shared by the examples. A tiny command-line parser: `--name VALUE` options
+//! and `--flag` switches, each taken out of the argument list as it is read;
+//! [`Args::finish`] then refuses whatever is left, so a typo is not ignored.
+//! And [`StopSignal`], for the servers that run until Ctrl-C or SIGTERM.
+#![allow(dead_code)] // each example uses only part of it
+
+use std::str::FromStr;
+
+pub(crate) struct Args(Vec<String>);
+
+impl Args {
+    pub(crate) fn from_env() -> Self {
+        Self(std::env::args().skip(1).collect())
+    }
+
+    /// Takes `--name`; whether it was given.
+    pub(crate) fn flag(&mut self, name: &str) -> bool {
+        let found = self.0.iter().position(|a| a == name);
+        found.map(|i| self.0.remove(i)).is_some()
+    }
+
+    /// Takes `--name VALUE` and parses VALUE; `None` when absent.
+    pub(crate) fn opt<T: FromStr>(&mut self, name: &str) -> Option<T> {
+        let i = self.0.iter().position(|a| a == name)?;
+        if i + 1 >= self.0.len() {
+            fail(&format!("{name} needs a value"));
+        }
+        let raw = self.0.remove(i + 1);
+        self.0.remove(i);
+        Some(
+            raw.parse()
+                .unwrap_or_else(|_| fail(&format!("{name}: bad value {raw:?}"))),
+        )
+    }
+
+    /// Takes `--name VALUE`, or gives `default`.
+    pub(crate) fn value<T: FromStr>(&mut self, name: &str, default: T) -> T {
+        self.opt(name).unwrap_or(default)
+    }
+
+    /// Prints `usage` and exits on `--help` or on any argument not taken.
+    pub(crate) fn finish(self, usage: &str) {
+        if self.0.iter().any(|a| a == "--help" || a == "-h") {
+            println!("usage: {usage}");
+            std::process::exit(0);
+        }
+        if !self.0.is_empty() {
+            fail(&format!(
+                "unexpected arguments {:?}\nusage: {usage}",
+                self.0
+            ));
+        }
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(2);
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, caught so that an example can shut down
+/// gracefully instead of being killed. Catching starts at
+/// [`register`](Self::register): register before announcing readiness, so
+/// that a signal sent from then on is never the default, fatal one.
+pub(crate) struct StopSignal {
+    #[cfg(not(windows))]
+    signals: signal_hook::iterator::Signals,
+    #[cfg(windows)]
+    raised: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StopSignal {
+    pub(crate) fn register() -> std::io::Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        #[cfg(not(windows))]
+        let stop = Self {
+            signals: signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?,
+        };
+        #[cfg(windows)]
+        let stop = Self {
+            raised: std::sync::Arc::default(),
+        };
+        #[cfg(windows)]
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::flag::register(signal, stop.raised.clone())?;
+        }
+        Ok(stop)
+    }
+
+    /// Blocks until one of the signals has arrived (since `register`).
+    pub(crate) fn wait(self) {
+        #[cfg(not(windows))]
+        {
+            let mut signals = self.signals;
+            signals.forever().next();
+        }
+        #[cfg(windows)] // no self-pipe there: look at the flag now and then
+        while !self.raised.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! An echo client on the threaded mio API: sends `--count` requests of
+//! `--size` bytes one after the other (each with different content), checks
+//! that every reply carries the same type and payload, then pings the server.
+//! Prints the round trips per second and the ping round-trip time; exits with
+//! status 1 unless every reply matched.
+//!
+//! ```text
+//! cargo run --release -p veltix-mio --example echo_client -- \
+//!     [--addr 127.0.0.1:7000] [--count 10000] [--size 64] [--no-handshake]
+//! ```
+//!
+//! `--no-handshake` talks to a legacy server (Python Veltix 1.x, or ours —
+//! it accepts both). Pair it with the `echo_server` example of any of the
+//! Veltix runtimes, or with `python tests/python/echo_server.py --port 7000`
+//! for Python Veltix 1.3.0.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use veltix_mio::{Client, ClientConfig, Error, Message, MessageType};
+
+const USAGE: &str =
+    "echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--no-handshake]";
+
+const ECHO: MessageType = match MessageType::new(200) {
+    Ok(t) => t,
+    Err(_) => panic!("200 is a user type"),
+};
+
+/// Request `i`'s payload: `size` bytes that differ from one request to the next.
+fn payload(i: u64, size: usize) -> Vec<u8> {
+    let seed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..size as u64)
+        .map(|j| (seed.wrapping_add(j).wrapping_mul(31) >> 3) as u8)
+        .collect()
+}
+
+// `pub(crate)`: tests/examples.rs runs its parts.
+pub(crate) fn main() -> Result<(), Error> {
+    let mut args = common::Args::from_env();
+    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
+    let count: u64 = args.value("--count", 10_000);
+    let size: usize = args.value("--size", 64);
+    let pings: usize = args.value("--pings", 10).max(1);
+    let legacy = args.flag("--no-handshake");
+    args.finish(USAGE);
+
+    let config = ClientConfig::new(addr);
+    let client = Client::connect(if legacy { config.legacy() } else { config })?;
+    let mode = if legacy { "no handshake" } else { "handshake" };
+    println!("connected to {} ({mode})", client.server_addr());
+
+    // A lost connection has been reported; it is a failure of the whole run.
+    let failures = exchange(&client, count, size, pings).unwrap_or_else(|_| std::process::exit(1));
+    client.close();
+
+    if failures > 0 {
+        eprintln!("{failures} of {count} requests and {pings} pings failed");
+        std::process::exit(1);
+    }
+    println!("all {count} replies matched");
+    Ok(())
+}
+
+/// Sends the `count` requests, then the `pings` pings, printing the rate and
+/// the round-trip times; how many failed. Stops with the error, after
+/// printing it, when the connection is lost.
+pub(crate) fn exchange(
+    client: &Client,
+    count: u64,
+    size: usize,
+    pings: usize,
+) -> Result<u64, Error> {
+    let mut failures = 0u64;
+    let started = Instant::now();
+    for i in 0..count {
+        let sent = payload(i, size);
+        match client.request(Message::new(ECHO, sent.clone()), Duration::from_secs(5)) {
+            Ok(reply) if reply.message_type() == ECHO && reply.payload() == &sent[..] => {}
+            Ok(reply) => {
+                failures += 1;
+                eprintln!(
+                    "request {i}: reply of type {} with {} bytes differs from what was sent",
+                    reply.message_type().code(),
+                    reply.payload().len()
+                );
+            }
+            Err(err @ (Error::Closed(_) | Error::NotConnected)) => {
+                eprintln!("request {i}: {err}");
+                return Err(err);
+            }
+            Err(err) => {
+                failures += 1;
+                eprintln!("request {i}: {err}");
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    #[allow(clippy::cast_precision_loss)] // a count far below 2^52
+    let per_second = count as f64 / elapsed.as_secs_f64();
+    println!("{count} round trips of {size} bytes in {elapsed:.2?}: {per_second:.0} round trips/s");
+
+    let mut rtts = Vec::with_capacity(pings);
+    for _ in 0..pings {
+        match client.ping() {
+            Ok(rtt) => rtts.push(rtt),
+            Err(err) => {
+                failures += 1;
+                eprintln!("ping: {err}");
+            }
+        }
+    }
+    rtts.sort();
+    if let (Some(min), Some(max)) = (rtts.first(), rtts.last()) {
+        let median = rtts[rtts.len() / 2];
+        println!("ping RTT: median {median:.1?}, min {min:.1?}, max {max:.1?} ({pings} pings)");
+    }
+    Ok(failures)
+}
