@@ -8,8 +8,14 @@
 //!
 //! ```text
 //! cargo run --release -p veltix-tokio --example echo_server -- \
-//!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES]
+//!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES] \
+//!     [--log-level LEVEL] [--log-file PATH]
 //! ```
+//!
+//! Logs through `veltix-log` at `--log-level` (off, crit, error, warn, ok,
+//! info, debug, trace; default info) to standard error, or to `--log-file`,
+//! rotated at 10 MiB with 5 backups. At `debug` every connection, close and
+//! dropped corrupt frame is logged.
 //!
 //! `--idle-timeout 0` disables the idle timeout; a value below the default
 //! heartbeat interval (10 s) lowers that interval to a third of it.
@@ -23,7 +29,8 @@ use std::time::Duration;
 
 use veltix_tokio::{Error, Message, PeerId, SendError, Server, ServerConfig};
 
-const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]";
+const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES] \
+                     [--log-level LEVEL] [--log-file PATH]";
 
 /// Replies waiting for room in one peer's queue before that peer, which is
 /// not reading its replies, is disconnected rather than let grow our memory.
@@ -35,7 +42,9 @@ async fn main() -> Result<(), Error> {
     let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
     let idle_secs: Option<f64> = args.opt("--idle-timeout");
     let max_payload: Option<u32> = args.opt("--max-payload");
+    let log = args.log_config();
     args.finish(USAGE);
+    let _log = veltix_log::init(log).unwrap_or_else(|err| common::fail(&err.to_string()));
 
     let mut config = ServerConfig::new(addr);
     if let Some(secs) = idle_secs {
@@ -76,7 +85,7 @@ async fn main() -> Result<(), Error> {
                 let (peer, waiting) = (peer.clone(), waiting.clone());
                 tokio::spawn(async move {
                     if let Err(err) = peer.reply(&message, answer).await {
-                        eprintln!("reply to {} failed: {err}", peer.id());
+                        veltix_log::warn!(peer = %peer.id(), "reply failed: {err}");
                     }
                     let mut counts = waiting.lock().unwrap_or_else(|e| e.into_inner());
                     if let Some(count) = counts.get_mut(&peer.id()) {
@@ -84,7 +93,7 @@ async fn main() -> Result<(), Error> {
                     }
                 });
             }
-            Err(err) => eprintln!("reply to {} failed: {err}", peer.id()),
+            Err(err) => veltix_log::warn!(peer = %peer.id(), "reply failed: {err}"),
         }
     });
     server.on_disconnect(move |peer, _| {
@@ -96,8 +105,10 @@ async fn main() -> Result<(), Error> {
 
     println!("listening on {}", server.local_addr());
     std::io::stdout().flush()?;
+    veltix_log::ok!("listening on {}", server.local_addr());
 
     shutdown_signal().await?;
+    veltix_log::info!("shutting down");
     server.shutdown().await
 }
 

@@ -37,6 +37,20 @@ impl Args {
         self.opt(name).unwrap_or(default)
     }
 
+    /// Takes `--log-level LEVEL` and `--log-file PATH` into a logger
+    /// configuration for `veltix_log::init`.
+    pub(crate) fn log_config(&mut self) -> veltix_log::LogConfig {
+        let level = self.opt::<String>("--log-level").map(|name| {
+            veltix_log::parse_level(&name).unwrap_or_else(|err| fail(&err.to_string()))
+        });
+        let file: Option<String> = self.opt("--log-file");
+        let config = veltix_log::LogConfig::default().file(file);
+        match level {
+            Some(level) => config.level(level),
+            None => config,
+        }
+    }
+
     /// Prints `usage` and exits on `--help` or on any argument not taken.
     pub(crate) fn finish(self, usage: &str) {
         if self.0.iter().any(|a| a == "--help" || a == "-h") {
@@ -52,7 +66,7 @@ impl Args {
     }
 }
 
-fn fail(message: &str) -> ! {
+pub(crate) fn fail(message: &str) -> ! {
     eprintln!("{message}");
     std::process::exit(2);
 }
