@@ -127,7 +127,7 @@ impl<R: Runtime> Client<R> {
         };
         runtime.spawn(
             task.run(socket, ends.commands, ends.control)
-                .instrument(tracing::debug_span!("client", server = %addr)),
+                .instrument(tracing::debug_span!("client", server = %addr, role = "client")),
         );
         let client = Self {
             shared: Arc::new(Shared {
@@ -319,7 +319,6 @@ impl<R: Runtime> Task<R> {
             let exit = driver.await;
             self.server.link.set_down(true);
             (commands, control) = (exit.commands, exit.control);
-            tracing::debug!(reason = %exit.reason, "disconnected");
             let locally_closed = matches!(exit.reason, CloseReason::Local { .. });
             last_reason = exit.reason;
             let Some(reconnect) = self.config.reconnect else {
@@ -397,7 +396,6 @@ impl Sink for ClientSink {
         }
         match &event {
             SinkEvent::Connected(info) => {
-                tracing::debug!(?info, "connected");
                 if let Some(tx) = lock(&self.first).take() {
                     let _ = tx.send(Ok(*info));
                 }

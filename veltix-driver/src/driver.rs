@@ -93,6 +93,9 @@ pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
     /// before it has been queued (or at the deadline, for a peer that does
     /// not read).
     closing: Option<(CloseCode, String, Instant)>,
+    /// Whether the handshake completed (for the log: a close before it is a
+    /// failed handshake).
+    connected: bool,
     /// Whether the Closed event has come out of the connection.
     reason: Option<CloseReason>,
     /// Set with `reason`: when lingering ends.
@@ -148,6 +151,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             read_closed: false,
             write_closed: false,
             closing: None,
+            connected: false,
             reason: None,
             linger_until: None,
             shutdown_sent: false,
@@ -217,6 +221,10 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                 }
             };
             if !self.conn.can_send(command.payload_len()) {
+                tracing::debug!(
+                    queued = self.conn.queued_bytes(),
+                    "outbound queue full: senders wait until the peer reads"
+                );
                 self.stalled = Some(command);
                 break;
             }
@@ -295,9 +303,23 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     /// Completes waiters; returns what is for the sink.
     fn route(&mut self, event: Event) -> Option<SinkEvent> {
         match event {
-            Event::Connected(info) => return Some(SinkEvent::Connected(info)),
+            Event::Connected(info) => {
+                self.connected = true;
+                tracing::info!(
+                    version = ?info.protocol_version,
+                    authenticated = info.authenticated,
+                    heartbeat = info.heartbeat,
+                    "connected"
+                );
+                return Some(SinkEvent::Connected(info));
+            }
             Event::Message(message) => return Some(SinkEvent::Message(message)),
             Event::Closed(reason) => {
+                if self.connected {
+                    tracing::info!(%reason, "disconnected");
+                } else {
+                    tracing::warn!(%reason, "handshake failed");
+                }
                 self.reason = Some(reason.clone());
                 self.linger_until = Instant::now().checked_add(LINGER);
                 let _ = self.gone.set(reason.clone());
@@ -316,14 +338,18 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     let _ = tx.send(Ok(rtt));
                 }
             }
-            Event::RequestFailed { request_id, error } => match self.take_waiter(request_id) {
-                Some(Waiter::Reply(tx)) => drop(tx.send(Err(error.into()))),
-                Some(Waiter::Pong(tx)) => drop(tx.send(Err(error.into()))),
-                None => {}
-            },
-            Event::FrameDropped(err) => {
-                tracing::debug!(error = %err, "dropped a corrupt frame");
+            Event::RequestFailed { request_id, error } => {
+                if error == RequestError::TimedOut {
+                    tracing::debug!(%request_id, "request timed out");
+                }
+                match self.take_waiter(request_id) {
+                    Some(Waiter::Reply(tx)) => drop(tx.send(Err(error.into()))),
+                    Some(Waiter::Pong(tx)) => drop(tx.send(Err(error.into()))),
+                    None => {}
+                }
             }
+            // Logged by the core, inside this connection's span.
+            Event::FrameDropped(_) => {}
             other => tracing::trace!(event = ?other, "unhandled connection event"),
         }
         None

@@ -388,7 +388,7 @@ fn start_peer<R: Runtime>(
     };
     let timer = shared.runtime.timer(now);
     let read_chunk = shared.config.read_chunk;
-    let span = tracing::debug_span!("peer", id = id.0, %addr);
+    let span = tracing::debug_span!("peer", id = id.0, %addr, role = "server");
     if admitted {
         tracing::debug!(parent: &span, "accepted");
         let sink = ServerSink {
@@ -399,8 +399,7 @@ fn start_peer<R: Runtime>(
         let driver = Driver::new(conn, socket, timer, ends, sink, read_chunk);
         shared.runtime.spawn(
             async move {
-                let exit = driver.await;
-                tracing::debug!(reason = %exit.reason, "connection ended");
+                driver.await;
                 drop(live);
             }
             .instrument(span),
@@ -434,16 +433,14 @@ impl<R: Runtime> Sink for ServerSink<R> {
             return Err(event);
         }
         match &event {
-            SinkEvent::Connected(info) => {
+            SinkEvent::Connected(_) => {
                 if let Some(slot) = lock(&self.shared.peers).get_mut(&id) {
                     slot.established = true;
                 }
-                tracing::debug!(?info, "connected");
             }
             // Gone from the peer list before anyone hears it left.
-            SinkEvent::Closed(reason) => {
+            SinkEvent::Closed(_) => {
                 lock(&self.shared.peers).remove(&id);
-                tracing::debug!(%reason, "disconnected");
             }
             SinkEvent::Message(_) => {}
         }
