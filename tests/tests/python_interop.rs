@@ -1,9 +1,12 @@
 //! Interop with a real Python Veltix 1.3.0 peer, in both directions:
 //!
-//! - our tokio `Client` in legacy mode (no handshake) against the Python echo
+//! - our `Client` in legacy mode (no handshake) against the Python echo
 //!   server `tests/python/echo_server.py`;
-//! - the Python client `tests/python/client.py` against our tokio `Server`
+//! - the Python client `tests/python/client.py` against our `Server`
 //!   in its default configuration (which accepts legacy peers).
+//!
+//! Each direction runs with our side on tokio, smol and mio (the test
+//! harness itself is tokio, which the other runtimes do not mind).
 //!
 //! The interpreter is `$VELTIX_PYTHON` when set (it must import veltix 1.3.0);
 //! otherwise these tests create, once, a virtualenv at
@@ -25,9 +28,12 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::future::join_all;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
+use veltix_driver::{Client, Runtime, Server};
+use veltix_mio::Mio;
+use veltix_smol::Smol;
 use veltix_tokio::{
-    Client, ClientConfig, ClientEvent, ClientEvents, Message, MessageType, PeerId, Server,
-    ServerConfig, ServerEvent,
+    ClientConfig, ClientEvent, ClientEvents, Message, MessageType, PeerId, ServerConfig,
+    ServerEvent, Tokio,
 };
 
 const VELTIX_VERSION: &str = "1.3.0";
@@ -60,13 +66,25 @@ fn payload(i: usize) -> Vec<u8> {
     (0..size).map(|j| ((i * 7 + j) % 256) as u8).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn our_legacy_client_to_python_server() {
-    let python = python();
-    within(TEST_TIMEOUT, legacy_client_to_python_server(python)).await;
+macro_rules! on_each_runtime {
+    ($($name:ident: $runtime:ty),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let python = python();
+                within(TEST_TIMEOUT, legacy_client_to_python_server::<$runtime>(python)).await;
+            }
+        )*
+    };
 }
 
-async fn legacy_client_to_python_server(python: &Path) {
+on_each_runtime! {
+    our_legacy_client_to_python_server: Tokio,
+    our_legacy_smol_client_to_python_server: Smol,
+    our_legacy_mio_client_to_python_server: Mio,
+}
+
+async fn legacy_client_to_python_server<R: Runtime + Default>(python: &Path) {
     let mut py = Py::spawn(python, "echo_server.py", &["--port", "0"]);
     let line = py.line().await;
     let addr = line
@@ -80,7 +98,9 @@ async fn legacy_client_to_python_server(python: &Path) {
     let mut config = ClientConfig::new(addr).legacy();
     config.connection.heartbeat_interval = Some(Duration::from_millis(500));
     config.connection.idle_timeout = Some(Duration::from_secs(2));
-    let client = Client::connect(config).await.expect("connect to Python");
+    let client = Client::<R>::connect(config)
+        .await
+        .expect("connect to Python");
     let mut events = client.events();
 
     // Sequential requests of every size.
@@ -150,10 +170,22 @@ async fn legacy_client_to_python_server(python: &Path) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_client_to_our_server() {
-    let python = python();
-    within(TEST_TIMEOUT, python_client_to_server(python)).await;
+macro_rules! on_each_server {
+    ($($name:ident: $runtime:ty),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let python = python();
+                within(TEST_TIMEOUT, python_client_to_server::<$runtime>(python)).await;
+            }
+        )*
+    };
+}
+
+on_each_server! {
+    python_client_to_our_server: Tokio,
+    python_client_to_our_smol_server: Smol,
+    python_client_to_our_mio_server: Mio,
 }
 
 /// What our server saw of the Python client.
@@ -170,9 +202,9 @@ struct Seen {
     disconnected: bool,
 }
 
-async fn python_client_to_server(python: &Path) {
+async fn python_client_to_server<R: Runtime + Default>(python: &Path) {
     const COUNT: usize = 120;
-    let server = Server::bind(ServerConfig::new("127.0.0.1:0"))
+    let server = Server::<R>::bind(ServerConfig::new("127.0.0.1:0"))
         .await
         .expect("bind");
     let port = server.local_addr().port().to_string();
