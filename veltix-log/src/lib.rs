@@ -131,6 +131,19 @@ impl Default for LogConfig {
 }
 
 impl LogConfig {
+    /// The defaults with what `--log-level NAME` and `--log-file PATH` flags
+    /// gave: what every example's argument parser calls.
+    ///
+    /// # Errors
+    /// [`LogError`] for a level name [`parse_level`] does not know.
+    pub fn from_flags(level: Option<&str>, file: Option<String>) -> Result<Self, LogError> {
+        let config = Self::default().file(file);
+        Ok(match level {
+            Some(name) => config.level(parse_level(name)?),
+            None => config,
+        })
+    }
+
     /// Sets the level.
     pub fn level(mut self, level: LevelFilter) -> Self {
         self.level = level;

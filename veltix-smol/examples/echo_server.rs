@@ -8,8 +8,13 @@
 //!
 //! ```text
 //! cargo run --release -p veltix-smol --example echo_server -- \
-//!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES]
+//!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES] \
+//!     [--log-level LEVEL] [--log-file PATH]
 //! ```
+//!
+//! Logs through `veltix-log` at `--log-level` (off, crit, error, warn, ok,
+//! info, debug, trace; default info) to standard error, or to `--log-file`,
+//! rotated by size; at debug every dropped corrupt frame is logged.
 //!
 //! `--idle-timeout 0` disables the idle timeout; a value below the default
 //! heartbeat interval (10 s) lowers that interval to a third of it.
@@ -25,7 +30,8 @@ use async_signal::{Signal, Signals};
 use smol::stream::StreamExt as _;
 use veltix_smol::{Error, Message, PeerId, SendError, Server, ServerConfig};
 
-const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]";
+const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]
+                   [--log-level LEVEL] [--log-file PATH]";
 
 /// Replies waiting for room in one peer's queue before that peer, which is
 /// not reading its replies, is disconnected rather than let grow our memory.
@@ -36,7 +42,12 @@ fn main() -> Result<(), Error> {
     let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
     let idle_secs: Option<f64> = args.opt("--idle-timeout");
     let max_payload: Option<u32> = args.opt("--max-payload");
+    let log = args.log_config();
     args.finish(USAGE);
+    let _log = veltix_log::init(log).unwrap_or_else(|err| {
+        eprintln!("{err}");
+        std::process::exit(2)
+    });
 
     let mut config = ServerConfig::new(addr);
     if let Some(secs) = idle_secs {

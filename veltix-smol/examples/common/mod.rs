@@ -37,6 +37,15 @@ impl Args {
         self.opt(name).unwrap_or(default)
     }
 
+    /// Takes `--log-level LEVEL` and `--log-file PATH` into a logger
+    /// configuration for `veltix_log::init`.
+    pub(crate) fn log_config(&mut self) -> veltix_log::LogConfig {
+        let level: Option<String> = self.opt("--log-level");
+        let file: Option<String> = self.opt("--log-file");
+        veltix_log::LogConfig::from_flags(level.as_deref(), file)
+            .unwrap_or_else(|err| fail(&err.to_string()))
+    }
+
     /// Prints `usage` and exits on `--help` or on any argument not taken.
     pub(crate) fn finish(self, usage: &str) {
         if self.0.iter().any(|a| a == "--help" || a == "-h") {

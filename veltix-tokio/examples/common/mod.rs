@@ -40,15 +40,10 @@ impl Args {
     /// Takes `--log-level LEVEL` and `--log-file PATH` into a logger
     /// configuration for `veltix_log::init`.
     pub(crate) fn log_config(&mut self) -> veltix_log::LogConfig {
-        let level = self.opt::<String>("--log-level").map(|name| {
-            veltix_log::parse_level(&name).unwrap_or_else(|err| fail(&err.to_string()))
-        });
+        let level: Option<String> = self.opt("--log-level");
         let file: Option<String> = self.opt("--log-file");
-        let config = veltix_log::LogConfig::default().file(file);
-        match level {
-            Some(level) => config.level(level),
-            None => config,
-        }
+        veltix_log::LogConfig::from_flags(level.as_deref(), file)
+            .unwrap_or_else(|err| fail(&err.to_string()))
     }
 
     /// Prints `usage` and exits on `--help` or on any argument not taken.
