@@ -281,7 +281,9 @@ impl<R: Runtime> Task<R> {
     ) {
         let mut socket = Some(socket);
         let mut last_reason = CloseReason::TransportClosed;
+        let mut connection: u64 = 0;
         'connections: while let Some(sock) = socket.take() {
+            connection += 1;
             let now = Instant::now();
             let conn = match os::random_seed().map_err(Error::from).and_then(|seed| {
                 Ok(Connection::new(
@@ -316,7 +318,10 @@ impl<R: Runtime> Task<R> {
                 sink,
                 self.config.read_chunk,
             );
-            let exit = driver.await;
+            // Numbered per client: the first connection is 1, reconnections follow.
+            let exit = driver
+                .instrument(tracing::debug_span!("connection", id = connection))
+                .await;
             self.server.link.set_down(true);
             (commands, control) = (exit.commands, exit.control);
             let locally_closed = matches!(exit.reason, CloseReason::Local { .. });
