@@ -188,7 +188,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         progress
     }
 
-    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         for _ in 0..BATCH {
             if self.conn.is_closed() {
@@ -212,7 +212,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                                 Some((code, reason, _)) => (code, reason),
                                 None => (CloseCode::NORMAL, "handle dropped".to_owned()),
                             };
-                            self.conn.close(Instant::now(), code, &reason);
+                            self.conn.close(now, code, &reason);
                             progress = true;
                             break;
                         }
@@ -228,14 +228,13 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                 self.stalled = Some(command);
                 break;
             }
-            self.apply(command);
+            self.apply(command, now);
             progress = true;
         }
         progress
     }
 
-    fn apply(&mut self, command: Command) {
-        let now = Instant::now();
+    fn apply(&mut self, command: Command, now: Instant) {
         let result = match command {
             Command::Send(message) => self.conn.send(now, message).map(drop),
             Command::Reply(id, message) => self.conn.reply_to(now, id, message),
@@ -356,7 +355,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     }
 
     /// Reads while the socket has data and `budget` (bytes left this poll) lasts.
-    fn poll_read(&mut self, cx: &mut Context<'_>, budget: &mut usize) -> bool {
+    fn poll_read(&mut self, cx: &mut Context<'_>, budget: &mut usize, now: Instant) -> bool {
         let mut progress = false;
         while *budget > 0 {
             if self.read_closed || self.conn.is_closed() {
@@ -366,7 +365,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             let read = with_scratch(self.read_chunk, |buf| {
                 let read = socket.poll_read(cx, buf);
                 if let Poll::Ready(Ok(n)) = read {
-                    conn.handle_input(Instant::now(), &buf[..n]);
+                    conn.handle_input(now, &buf[..n]);
                 }
                 read
             });
@@ -495,9 +494,12 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
         let this = self.get_mut();
         let mut budget = READ_BUDGET;
         for _ in 0..ROUNDS {
+            // One clock read per round, not per message: a poll never blocks,
+            // so everything in a round happens at the same `now`.
+            let now = Instant::now();
             let mut progress = this.poll_control(cx);
-            progress |= this.poll_commands(cx);
-            if this.deliver_events(cx) && this.poll_read(cx, &mut budget) {
+            progress |= this.poll_commands(cx, now);
+            if this.deliver_events(cx) && this.poll_read(cx, &mut budget, now) {
                 progress = true;
                 // Dispatch before writing: a server must list a peer as
                 // connected before the HELLO_ACK that lets it send goes out.
