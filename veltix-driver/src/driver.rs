@@ -44,6 +44,11 @@ pub(crate) enum SinkEvent {
 
 /// Most IoSlices handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+/// When a full set of slices carries less than this, the frames are small:
+/// they are copied into one buffer of [`WRITE_CHUNK`] bytes and written at once.
+const COALESCE_BELOW: usize = 16 * 1024;
+/// Bytes written at once when coalescing small frames.
+const WRITE_CHUNK: usize = 64 * 1024;
 /// Work items per kind in one round, so one busy peer cannot starve a task's neighbours.
 const BATCH: usize = 64;
 /// Rounds per poll before yielding back to the runtime.
@@ -404,7 +409,18 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             let written = {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let n = transmit.chunks_vectored(&mut slices);
-                self.socket.poll_write_vectored(cx, &slices[..n])
+                let bytes: usize = slices[..n].iter().map(|s| s.len()).sum();
+                if n == MAX_IOVECS && bytes < COALESCE_BELOW {
+                    // Many small frames: one copy into a big buffer is far
+                    // cheaper than a write (and a TCP segment) per 64 slices.
+                    let socket = &mut self.socket;
+                    with_write_scratch(|buf| {
+                        let len = transmit.peek_into(buf);
+                        socket.poll_write_vectored(cx, &[IoSlice::new(&buf[..len])])
+                    })
+                } else {
+                    self.socket.poll_write_vectored(cx, &slices[..n])
+                }
             };
             match written {
                 Poll::Ready(Ok(n)) if n > 0 => {
@@ -557,6 +573,25 @@ thread_local! {
     /// into the connection at once, so the buffer is free again before any
     /// other task runs on this thread. An idle connection then costs no read buffer.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    /// One coalescing buffer per thread, for the same reason as [`SCRATCH`]:
+    /// what is written is consumed before any other task runs on this thread.
+    static WRITE_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's [`WRITE_CHUNK`]-byte coalescing buffer.
+fn with_write_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    WRITE_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < WRITE_CHUNK {
+                buf.resize(WRITE_CHUNK, 0);
+            }
+            f(&mut buf[..WRITE_CHUNK])
+        }
+        Err(_) => f(&mut vec![0; WRITE_CHUNK]),
+    })
 }
 
 /// Runs `f` with this thread's scratch buffer of `len` bytes (a fresh one if
