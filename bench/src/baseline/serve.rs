@@ -1,0 +1,63 @@
+//! The baselines' accept loop and connection loop, written once over any
+//! `tokio_util` codec.
+
+use std::io;
+
+use futures::{SinkExt as _, StreamExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::{Decoder, Encoder, Framed};
+
+/// Accepts forever; one task per connection runs `answer` on every frame.
+pub(super) async fn accept_loop<C, D, E>(
+    listener: TcpListener,
+    codec: impl Fn() -> C,
+    answer: fn(D) -> Option<E>,
+) -> io::Result<()>
+where
+    C: Decoder<Item = D, Error = io::Error> + Encoder<E, Error = io::Error> + Send + 'static,
+    D: Send + 'static,
+    E: Send + 'static,
+{
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        tokio::spawn(connection(stream, codec(), answer));
+    }
+}
+
+/// Reads frames and answers them; answers are buffered (`feed`) and flushed
+/// once no further frame is already waiting in the read buffer, so a
+/// pipelined burst is answered with a few big writes, not one per frame.
+async fn connection<C, D, E>(stream: TcpStream, codec: C, answer: fn(D) -> Option<E>)
+where
+    C: Decoder<Item = D, Error = io::Error> + Encoder<E, Error = io::Error>,
+{
+    let mut framed = Framed::new(stream, codec);
+    let mut unflushed = false;
+    loop {
+        // Anything already buffered is taken without waiting; when nothing
+        // is, flush before waiting on the socket.
+        let next = match futures::FutureExt::now_or_never(framed.next()) {
+            Some(next) => next,
+            None => {
+                if unflushed {
+                    if framed.flush().await.is_err() {
+                        return;
+                    }
+                    unflushed = false;
+                }
+                framed.next().await
+            }
+        };
+        let Some(Ok(frame)) = next else {
+            // End of stream or a bad frame: drop the connection.
+            return;
+        };
+        if let Some(reply) = answer(frame) {
+            if framed.feed(reply).await.is_err() {
+                return;
+            }
+            unflushed = true;
+        }
+    }
+}

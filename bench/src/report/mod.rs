@@ -1,0 +1,74 @@
+//! Results: what one run measured, and the summaries written from many runs
+//! (a markdown table, a JSON file to compare commits, an SVG latency plot).
+
+use serde::Serialize;
+
+mod json;
+mod markdown;
+mod plot;
+mod stats;
+
+pub(crate) use json::write_json;
+pub(crate) use markdown::markdown;
+pub(crate) use plot::latency_svg;
+pub(crate) use stats::{Summary, percentile, summarize};
+
+/// The implementations, in table order. The last two are the baselines.
+pub(crate) const BASELINE_LD: &str = "tokio+ld";
+/// Hand-written tokio with our 62-byte header and SHA-256.
+pub(crate) const BASELINE_SHA: &str = "tokio+sha";
+
+/// What one run of one scenario on one implementation measured.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Sample {
+    /// Scenario name, e.g. `burst-64B`.
+    pub(crate) scenario: String,
+    /// Implementation name: `tokio`, `smol`, `mio`, [`BASELINE_LD`], [`BASELINE_SHA`].
+    pub(crate) implementation: String,
+    /// Run number, from 1.
+    pub(crate) run: usize,
+    /// The headline figure of the scenario (see `unit`).
+    pub(crate) value: f64,
+    /// Unit of `value`, e.g. `msg/s`, `MiB/s`, `µs`, `KiB/conn`.
+    pub(crate) unit: String,
+    /// Whether a bigger `value` is better (throughput) or worse (latency, memory).
+    pub(crate) higher_is_better: bool,
+    /// Messages carried in the measured part (requests count once; 0 for memory).
+    pub(crate) messages: u64,
+    /// Wall time of the measured part, seconds.
+    pub(crate) wall_s: f64,
+    /// CPU time (user + system) the client process used in the measured part, seconds.
+    pub(crate) cpu_client_s: f64,
+    /// CPU time (user + system) the server process used in the measured part, seconds.
+    pub(crate) cpu_server_s: f64,
+    /// Round-trip times in microseconds, for scenarios that measure latency.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) latencies_us: Vec<f64>,
+}
+
+impl Sample {
+    /// Client + server CPU per message, microseconds (None without messages).
+    pub(crate) fn cpu_us_per_message(&self) -> Option<f64> {
+        (self.messages > 0)
+            .then(|| (self.cpu_client_s + self.cpu_server_s) * 1e6 / self.messages as f64)
+    }
+}
+
+/// Facts about the machine and the run, printed above the table.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RunInfo {
+    /// UTC date and time the run started, `YYYY-MM-DD HH:MM`.
+    pub(crate) date: String,
+    /// `git rev-parse --short HEAD`, when available.
+    pub(crate) commit: String,
+    /// CPU model from /proc/cpuinfo.
+    pub(crate) cpu: String,
+    /// Logical CPUs.
+    pub(crate) cores: usize,
+    /// Runs per scenario and implementation.
+    pub(crate) runs: usize,
+    /// Whether this was the seconds-long smoke mode.
+    pub(crate) smoke: bool,
+    /// Single-thread SHA-256 rate over 1 MiB buffers measured in this run, MiB/s.
+    pub(crate) sha256_mib_s: f64,
+}

@@ -1,0 +1,38 @@
+//! Idle connections: what each one costs the server in resident memory.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::stress::connect_many;
+use super::{Ctx, Measured};
+use crate::client::BenchClient;
+use crate::procfs;
+use crate::rt::{self, BenchRuntime};
+
+/// Opens `n` connections (each through the handshake), lets the server
+/// settle, and reports the growth of its RSS divided by `n`, KiB per connection.
+pub(crate) async fn idle<C: BenchClient, R: BenchRuntime>(
+    ctx: Ctx,
+    n: usize,
+) -> io::Result<Measured> {
+    // One connection first, so one-time costs (the first accept, the
+    // runtime's worker stacks touched) are not counted per connection.
+    let warm = connect_many::<C, R>(&ctx, 1).await?;
+    rt::sleep_until::<R>(Instant::now() + Duration::from_millis(200)).await;
+    let before = procfs::rss_kib(ctx.server_pid)?;
+    let started = Instant::now();
+    let clients = connect_many::<C, R>(&ctx, n).await?;
+    let wall_s = started.elapsed().as_secs_f64();
+    rt::sleep_until::<R>(Instant::now() + Duration::from_millis(ctx.size(1_000, 200))).await;
+    let after = procfs::rss_kib(ctx.server_pid)?;
+    // Dropping a handle closes its connection.
+    drop(clients);
+    drop(warm);
+    Ok(Measured {
+        value: after.saturating_sub(before) as f64 / n as f64,
+        unit: "KiB/conn",
+        higher_is_better: false,
+        wall_s,
+        ..Measured::default()
+    })
+}

@@ -1,0 +1,162 @@
+//! The scenarios, each written once against [`BenchClient`] and run for every
+//! implementation. Sizes have a full setting (the table) and a smoke setting
+//! (seconds, for CI: proves the tool works, asserts no timing).
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::client::BenchClient;
+use crate::procfs;
+use crate::rt::BenchRuntime;
+
+mod latency;
+mod memory;
+mod stress;
+mod throughput;
+
+/// A scenario and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    /// Sequential pings on one connection: ping RTT.
+    Ping,
+    /// Sequential 64-byte echo requests on one connection: request RTT and rate.
+    Request,
+    /// 64-byte one-way messages pipelined on one connection.
+    Burst,
+    /// 100 connections each doing sequential 64-byte requests.
+    Stress,
+    /// 100 clients each sending a 64-byte request at 60 Hz.
+    Tick,
+    /// 1 MiB one-way messages pipelined on one connection.
+    Large,
+    /// Server memory per idle connection, 1 000 connections.
+    Memory1k,
+    /// Server memory per idle connection, 10 000 connections.
+    Memory10k,
+}
+
+impl Scenario {
+    /// Every scenario, in table order.
+    pub(crate) const ALL: [Self; 8] = [
+        Self::Ping,
+        Self::Request,
+        Self::Burst,
+        Self::Stress,
+        Self::Tick,
+        Self::Large,
+        Self::Memory1k,
+        Self::Memory10k,
+    ];
+
+    /// The name in tables, JSON and `--only`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Ping => "ping",
+            Self::Request => "request-64B",
+            Self::Burst => "burst-64B",
+            Self::Stress => "stress-100conn",
+            Self::Tick => "tick-100x60Hz",
+            Self::Large => "large-1MiB",
+            Self::Memory1k => "idle-1k",
+            Self::Memory10k => "idle-10k",
+        }
+    }
+}
+
+/// Where the server is and how big the run is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx {
+    /// The server's address.
+    pub(crate) addr: SocketAddr,
+    /// The server's process id (for its CPU time and memory).
+    pub(crate) server_pid: u32,
+    /// Seconds-long sizes instead of the full ones.
+    pub(crate) smoke: bool,
+}
+
+impl Ctx {
+    /// `full` normally, `smoke` in smoke mode.
+    pub(crate) fn size<T>(&self, full: T, smoke: T) -> T {
+        if self.smoke { smoke } else { full }
+    }
+}
+
+/// What one run measured (the implementation and run number are added by the caller).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Measured {
+    pub(crate) value: f64,
+    pub(crate) unit: &'static str,
+    pub(crate) higher_is_better: bool,
+    pub(crate) messages: u64,
+    pub(crate) wall_s: f64,
+    pub(crate) cpu_client_s: f64,
+    pub(crate) cpu_server_s: f64,
+    pub(crate) latencies_us: Vec<f64>,
+}
+
+/// CPU and wall clock at the start of a measured part.
+pub(crate) struct Mark {
+    at: Instant,
+    client: f64,
+    server: f64,
+    server_pid: u32,
+}
+
+impl Mark {
+    /// Reads both processes' CPU time now.
+    pub(crate) fn start(ctx: &Ctx) -> io::Result<Self> {
+        Ok(Self {
+            client: procfs::cpu_seconds(std::process::id())?,
+            server: procfs::cpu_seconds(ctx.server_pid)?,
+            server_pid: ctx.server_pid,
+            at: Instant::now(),
+        })
+    }
+
+    /// What was used since [`start`](Self::start), for `messages` messages.
+    pub(crate) fn finish(self, messages: u64) -> io::Result<Measured> {
+        let wall_s = self.at.elapsed().as_secs_f64();
+        Ok(Measured {
+            messages,
+            wall_s,
+            cpu_client_s: procfs::cpu_seconds(std::process::id())? - self.client,
+            cpu_server_s: procfs::cpu_seconds(self.server_pid)? - self.server,
+            ..Measured::default()
+        })
+    }
+}
+
+/// Runs `scenario` with client `C` on runtime `R`.
+pub(crate) fn run<C, R>(scenario: Scenario, ctx: Ctx) -> io::Result<Measured>
+where
+    C: BenchClient,
+    R: BenchRuntime,
+{
+    R::block_on(async move {
+        match scenario {
+            Scenario::Ping => latency::ping::<C>(ctx).await,
+            Scenario::Request => latency::request::<C>(ctx).await,
+            Scenario::Burst => throughput::one_way::<C>(ctx, 64, ctx.size(1_000_000, 20_000)).await,
+            Scenario::Large => throughput::one_way::<C>(ctx, 1 << 20, ctx.size(400, 8)).await,
+            Scenario::Stress => stress::stress::<C, R>(ctx).await,
+            Scenario::Tick => stress::tick::<C, R>(ctx).await,
+            Scenario::Memory1k => memory::idle::<C, R>(ctx, ctx.size(1_000, 100)).await,
+            Scenario::Memory10k => memory::idle::<C, R>(ctx, ctx.size(10_000, 300)).await,
+        }
+    })
+}
+
+/// Microseconds since `since`.
+pub(crate) fn micros_since(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e6
+}
+
+/// Median of unsorted values (0 for none).
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
