@@ -406,6 +406,11 @@ impl Sink for ClientSink {
                 }
             }
             SinkEvent::Closed(reason) => {
+                // Down before anyone hears it left: `is_connected()` is
+                // already false in `on_disconnect` and for whoever reads the
+                // Disconnected event, though the driver may linger a little
+                // to flush its last frames.
+                self.server.link.set_down(true);
                 if let Some(tx) = lock(&self.first).take() {
                     let _ = tx.send(Err(Error::Closed(reason.clone())));
                 }

@@ -1,7 +1,7 @@
 //! The connection loop, written once for every runtime: read → feed →
 //! drain → write → sleep until `poll_timeout`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -84,8 +84,10 @@ pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
     armed: Option<Instant>,
     ends: Option<(CommandRx, mpsc::UnboundedReceiver<Control>)>,
     gone: Arc<OnceLock<CloseReason>>,
-    /// A command taken from the channel that did not fit the outbound bound yet.
-    stalled: Option<Command>,
+    /// Commands taken from the channel (or the direct lane of callbacks)
+    /// that are not applied yet: the first may be waiting for room in the
+    /// outbound queue.
+    stalled: VecDeque<Command>,
     waiters: HashMap<RequestId, (u64, Waiter)>,
     tokens: HashMap<u64, RequestId>,
     sink: K,
@@ -147,7 +149,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             armed: None,
             ends: Some((commands, control)),
             gone,
-            stalled: None,
+            stalled: VecDeque::new(),
             waiters: HashMap::new(),
             tokens: HashMap::new(),
             sink,
@@ -199,7 +201,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             if self.conn.is_closed() {
                 break;
             }
-            let command = match self.stalled.take() {
+            let command = match self.stalled.pop_front() {
                 Some(command) => command,
                 None => {
                     if !self.conn.can_send(0) {
@@ -230,7 +232,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     queued = self.conn.queued_bytes(),
                     "outbound queue full: senders wait until the peer reads"
                 );
-                self.stalled = Some(command);
+                self.stalled.push_front(command);
                 break;
             }
             self.apply(command, now);
@@ -297,7 +299,12 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     },
                 },
             };
-            if let Err(event) = self.sink.try_deliver(cx, event) {
+            let (sink, stalled) = (&mut self.sink, &mut self.stalled);
+            let delivered = match self.ends.as_ref() {
+                Some((commands, _)) => commands.direct(stalled, || sink.try_deliver(cx, event)),
+                None => sink.try_deliver(cx, event),
+            };
+            if let Err(event) = delivered {
                 self.undelivered = Some(event);
                 return false;
             }
@@ -451,14 +458,27 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             self.armed = None;
             return false;
         };
-        if self.armed != Some(deadline) {
-            self.timer.reset(deadline);
-            self.armed = Some(deadline);
-        }
+        // Re-arm only to move the timer earlier. Deadlines mostly move later
+        // (each frame pushes the idle and heartbeat deadlines out), and a
+        // timer reset on every message costs the runtime's timer wheel and,
+        // on some runtimes, a wake-up of its timer thread. A timer left
+        // early just fires early and is re-armed then.
+        let armed = match self.armed {
+            Some(armed) if armed <= deadline => armed,
+            _ => {
+                self.timer.reset(deadline);
+                self.armed = Some(deadline);
+                deadline
+            }
+        };
         if self.timer.poll_expired(cx).is_pending() {
             return false;
         }
         self.armed = None;
+        if armed < deadline {
+            // Fired for a deadline that has since moved later: re-arm only.
+            return true;
+        }
         if self.linger_until.is_some() {
             // Lingered long enough: give up on the peer.
             self.read_closed = true;
@@ -468,7 +488,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         let now = Instant::now().max(deadline);
         if let Some((code, reason, _)) = self.closing.take_if(|c| c.2 <= now) {
             // The peer did not read what was queued before the close in time.
-            self.stalled = None;
+            self.stalled.clear();
             self.conn.close(now, code, &reason);
             return true;
         }
@@ -521,6 +541,10 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
                 // connected before the HELLO_ACK that lets it send goes out.
                 this.deliver_events(cx);
             }
+            if !this.stalled.is_empty() {
+                // Answers given by callbacks just now: out with this round's write.
+                progress |= this.poll_commands(cx, now);
+            }
             progress |= this.poll_write(cx);
             progress |= this.poll_timer(cx);
             if this.finished() {
@@ -541,12 +565,10 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
                 }
                 let reason = this.reason.clone().unwrap_or(CloseReason::TransportClosed);
                 fail_waiters(&mut this.waiters, &reason);
-                let (commands, control) = this.ends.take().unwrap_or_else(|| {
-                    let (_, c) = async_channel::bounded(1);
-                    let c: CommandRx = Box::pin(c);
-                    let (_, u) = mpsc::unbounded();
-                    (c, u)
-                });
+                let (commands, control) = this
+                    .ends
+                    .take()
+                    .unwrap_or_else(|| (CommandRx::detached(), mpsc::unbounded().1));
                 return Poll::Ready(DriverExit {
                     commands,
                     control,

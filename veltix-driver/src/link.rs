@@ -1,5 +1,6 @@
 //! The handle side of a connection: commands into its driver, answers back.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,8 +59,73 @@ impl Command {
     }
 }
 
-/// The driver's end of the command channel (pinned: the receiver is `!Unpin`).
-pub(crate) type CommandRx = Pin<Box<async_channel::Receiver<Command>>>;
+/// The driver's end of the command channel (pinned: the receiver is
+/// `!Unpin`), with the id of the link it belongs to.
+pub(crate) struct CommandRx {
+    rx: Pin<Box<async_channel::Receiver<Command>>>,
+    link_id: u64,
+}
+
+impl CommandRx {
+    /// An end that belongs to no link and never yields a command.
+    pub(crate) fn detached() -> Self {
+        let (_, rx) = async_channel::bounded(1);
+        Self {
+            rx: Box::pin(rx),
+            link_id: 0,
+        }
+    }
+
+    /// Runs `f` — the connection's callbacks, on the driver's task — with
+    /// this link's `try_` commands collected into `inbox` instead of sent
+    /// through the channel. A reply made in an `on_message` callback then
+    /// costs no channel round and no wake-up of the very task that is
+    /// running it (on tokio such a self-wake is scheduled as a yield, which
+    /// wakes an idle worker thread for nothing).
+    pub(crate) fn direct<T>(&self, inbox: &mut VecDeque<Command>, f: impl FnOnce() -> T) -> T {
+        let capacity = self.rx.capacity().unwrap_or(usize::MAX);
+        DIRECT.with(|direct| {
+            let outer = direct.replace(Some(Direct {
+                link_id: self.link_id,
+                capacity,
+                inbox: std::mem::take(inbox),
+            }));
+            let result = f();
+            if let Some(lane) = direct.replace(outer) {
+                *inbox = lane.inbox;
+            }
+            result
+        })
+    }
+}
+
+impl std::ops::Deref for CommandRx {
+    type Target = Pin<Box<async_channel::Receiver<Command>>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.rx
+    }
+}
+
+impl std::ops::DerefMut for CommandRx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.rx
+    }
+}
+
+/// The direct lane of the driver whose callbacks are running on this thread.
+struct Direct {
+    link_id: u64,
+    capacity: usize,
+    inbox: VecDeque<Command>,
+}
+
+thread_local! {
+    static DIRECT: std::cell::RefCell<Option<Direct>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Link ids start at 1 (0 is [`CommandRx::detached`]).
+static NEXT_LINK_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Rare, must-get-through messages: unbounded, but each one is tied to a
 /// request already accepted or to a close, so their number stays small.
@@ -71,6 +137,7 @@ pub(crate) enum Control {
 /// A cloneable handle to one connection's driver.
 #[derive(Clone)]
 pub(crate) struct Link {
+    id: u64,
     commands: async_channel::Sender<Command>,
     control: mpsc::UnboundedSender<Control>,
     tokens: Arc<AtomicU64>,
@@ -91,8 +158,10 @@ impl Link {
         let (commands, commands_rx) = async_channel::bounded(capacity);
         let (control, control_rx) = mpsc::unbounded();
         let gone = Arc::new(OnceLock::new());
+        let id = NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed);
         (
             Self {
+                id,
                 commands,
                 control,
                 tokens: Arc::new(AtomicU64::new(0)),
@@ -100,7 +169,10 @@ impl Link {
                 down: Arc::new(AtomicBool::new(false)),
             },
             LinkEnds {
-                commands: Box::pin(commands_rx),
+                commands: CommandRx {
+                    rx: Box::pin(commands_rx),
+                    link_id: id,
+                },
                 control: control_rx,
                 gone,
             },
@@ -136,6 +208,22 @@ impl Link {
         if self.down.load(Ordering::Acquire) {
             return Err(self.gone_error());
         }
+        // From a callback of this link's own connection: straight to its driver.
+        let command = match DIRECT.with_borrow_mut(|direct| match direct {
+            Some(lane) if lane.link_id == self.id && !self.commands.is_closed() => {
+                if lane.inbox.len() >= lane.capacity {
+                    Some(Err(Error::Send(SendError::Full)))
+                } else {
+                    lane.inbox.push_back(command);
+                    None
+                }
+            }
+            _ => Some(Ok(command)),
+        }) {
+            None => return Ok(()),
+            Some(Err(err)) => return Err(err),
+            Some(Ok(command)) => command,
+        };
         self.commands.try_send(command).map_err(|e| match e {
             async_channel::TrySendError::Full(_) => Error::Send(SendError::Full),
             async_channel::TrySendError::Closed(_) => self.gone_error(),

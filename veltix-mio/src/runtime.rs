@@ -100,7 +100,7 @@ fn connected(stream: &TcpStream) -> io::Result<()> {
 impl Socket for MioSocket {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.0
-            .poll_io(Direction::Read, cx, |mut stream| stream.read(buf))
+            .poll_read_into(cx, buf, |mut stream, buf| stream.read(buf))
     }
 
     fn poll_write_vectored(

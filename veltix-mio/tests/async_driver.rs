@@ -153,3 +153,53 @@ fn a_timer_moved_earlier_fires_at_the_new_deadline() {
         assert!(waited < Duration::from_secs(5), "fired late: {waited:?}");
     });
 }
+
+/// A peer that writes a frame and shuts its side at once: the data and the
+/// end of stream often arrive in one readiness event. The frame must be
+/// delivered and the end of stream seen at once — a short read is not proof
+/// that nothing more is to come when the peer has already closed.
+#[test]
+fn data_and_end_of_stream_in_one_event_are_both_seen() {
+    use std::io::Write as _;
+    use std::sync::mpsc;
+
+    within(Duration::from_secs(30), || {
+        block_on(async {
+            let server = AsyncServer::bind(ServerConfig::new("127.0.0.1:0"))
+                .await
+                .expect("bind");
+            let (messages, got_message) = mpsc::channel();
+            let (gone, got_gone) = mpsc::channel();
+            server.on_message(move |_, message| {
+                let _ = messages.send(message.payload().clone());
+            });
+            server.on_disconnect(move |_, _| {
+                let _ = gone.send(());
+            });
+            let frame = veltix_core::frame::EncodedFrame::new(&Message::new(ECHO, "last words"))
+                .expect("encodable");
+            for round in 0..20 {
+                let mut raw = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+                let mut wire = Vec::new();
+                frame.write_to(&mut wire);
+                // A first frame, so the server has read and is waiting idle…
+                raw.write_all(&wire).expect("write");
+                got_message
+                    .recv_timeout(Duration::from_secs(2))
+                    .unwrap_or_else(|_| panic!("round {round}: the first frame was not delivered"));
+                // …then a frame and the end of stream back to back.
+                raw.write_all(&wire).expect("write");
+                raw.shutdown(std::net::Shutdown::Write).expect("shutdown");
+                let payload = got_message
+                    .recv_timeout(Duration::from_secs(2))
+                    .unwrap_or_else(|_| panic!("round {round}: the frame was not delivered"));
+                assert_eq!(&payload[..], b"last words");
+                got_gone
+                    .recv_timeout(Duration::from_secs(2))
+                    .unwrap_or_else(|_| {
+                        panic!("round {round}: the end of stream was not seen within 2 s")
+                    });
+            }
+        });
+    });
+}
