@@ -8,6 +8,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
 /// Accepts forever; one task per connection runs `answer` on every frame.
+/// An accept error (out of file descriptors, a connection reset before it
+/// was accepted) skips that connection, as a real server would, instead of
+/// ending the server in the middle of a memory run.
 pub(super) async fn accept_loop<C, D, E>(
     listener: TcpListener,
     codec: impl Fn() -> C,
@@ -19,8 +22,18 @@ where
     E: Send + 'static,
 {
     loop {
-        let (stream, _) = listener.accept().await?;
-        stream.set_nodelay(true)?;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                eprintln!("baseline server: accept failed: {error}");
+                // Out of descriptors: give closing connections a moment.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if stream.set_nodelay(true).is_err() {
+            continue;
+        }
         tokio::spawn(connection(stream, codec(), answer));
     }
 }

@@ -1,40 +1,55 @@
 //! From runs to summaries: percentiles, min/median/max, ratios to the baselines.
+//!
+//! Nothing here panics on empty input or on NaN: sorting uses
+//! [`f64::total_cmp`] and non-finite figures are left out of medians.
 
 use serde::Serialize;
 
 use super::{BASELINE_LD, BASELINE_SHA, Sample};
 
 /// The `p`-th percentile (0–100, nearest rank) of an ascending slice; NaN when empty.
+///
+/// Nearest rank: the smallest value such that at least `p` % of the data is
+/// less than or equal to it, so `p = 0` gives the minimum and `p = 100` the
+/// maximum. `p` outside 0..=100 is clamped; a NaN `p` gives the minimum.
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
+    // A NaN `p` survives the clamp and casts to rank 0, hence the minimum.
     let rank = (p.clamp(0.0, 100.0) / 100.0 * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// One scenario on one implementation, over all its runs.
+///
+/// Ratios divide medians whatever the direction of the metric: for rates
+/// (`higher_is_better`) a ratio above 1 is better than the baseline, for
+/// latency and memory (lower is better) a ratio below 1 is.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Summary {
     /// Scenario name.
     pub(crate) scenario: String,
     /// Implementation name.
     pub(crate) implementation: String,
-    /// Unit of the values.
+    /// Unit of `min`, `median` and `max` (from the first run).
     pub(crate) unit: String,
-    /// Whether bigger is better.
+    /// Whether bigger is better (rates); false for latency and memory.
     pub(crate) higher_is_better: bool,
     /// Runs summarised.
     pub(crate) runs: usize,
-    /// Smallest value over the runs.
+    /// Smallest value over the runs (NaN when no run has a finite value).
     pub(crate) min: f64,
-    /// Median value over the runs.
+    /// Median value over the runs (NaN when no run has a finite value).
     pub(crate) median: f64,
-    /// Largest value over the runs.
+    /// Largest value over the runs (NaN when no run has a finite value).
     pub(crate) max: f64,
-    /// Median / the LengthDelimited baseline's median (same scenario).
+    /// This median / the LengthDelimited baseline's ([`BASELINE_LD`]) median in
+    /// the same scenario; None without that baseline (or with a zero median).
+    /// Above 1 is better for rates, below 1 for latency and memory.
     pub(crate) ratio_ld: Option<f64>,
-    /// Median / the header + SHA-256 baseline's median (same scenario).
+    /// This median / the header + SHA-256 baseline's ([`BASELINE_SHA`]) median
+    /// in the same scenario; same rules as `ratio_ld`.
     pub(crate) ratio_sha: Option<f64>,
     /// Median over runs of client + server CPU per message, µs.
     pub(crate) cpu_us_per_msg: Option<f64>,
@@ -42,17 +57,18 @@ pub(crate) struct Summary {
     pub(crate) cpu_client_us_per_msg: Option<f64>,
     /// Median over runs of the server's CPU per message, µs.
     pub(crate) cpu_server_us_per_msg: Option<f64>,
-    /// Median over runs of each run's latency percentiles, µs.
+    /// Round-trip time, µs: each run's 50th percentile, median over runs
+    /// (None when no run measured latencies).
     pub(crate) p50: Option<f64>,
-    /// See `p50`.
+    /// Each run's 95th percentile round trip, median over runs, µs.
     pub(crate) p95: Option<f64>,
-    /// See `p50`.
+    /// Each run's 99th percentile round trip, median over runs, µs.
     pub(crate) p99: Option<f64>,
-    /// See `p50`.
+    /// Each run's longest round trip, median over runs, µs.
     pub(crate) max_latency: Option<f64>,
 }
 
-/// Median of the present values (None when there are none).
+/// Median of the finite values (None when there are none).
 fn median_of(mut values: Vec<f64>) -> Option<f64> {
     values.retain(|v| v.is_finite());
     if values.is_empty() {
@@ -67,70 +83,99 @@ fn median_of(mut values: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// Groups samples by (scenario, implementation), in order of first appearance.
-pub(crate) fn summarize(samples: &[Sample]) -> Vec<Summary> {
-    let mut keys: Vec<(&str, &str)> = Vec::new();
-    for s in samples {
-        let key = (s.scenario.as_str(), s.implementation.as_str());
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
+/// Pushes `item` unless already present (small lists: linear search is fine).
+fn push_new<'a>(list: &mut Vec<&'a str>, item: &'a str) {
+    if !list.contains(&item) {
+        list.push(item);
     }
-    let mut summaries: Vec<Summary> = keys
-        .iter()
-        .map(|&(scenario, implementation)| {
+}
+
+/// Groups samples by (scenario, implementation).
+///
+/// Scenarios come in the order they first appear in `samples`, and within a
+/// scenario the implementations in the order they first appear anywhere in
+/// `samples`, so a run that failed the first time does not move its row.
+pub(crate) fn summarize(samples: &[Sample]) -> Vec<Summary> {
+    let mut scenarios: Vec<&str> = Vec::new();
+    let mut implementations: Vec<&str> = Vec::new();
+    for s in samples {
+        push_new(&mut scenarios, &s.scenario);
+        push_new(&mut implementations, &s.implementation);
+    }
+    let mut summaries: Vec<Summary> = Vec::new();
+    for &scenario in &scenarios {
+        let first = summaries.len();
+        for &implementation in &implementations {
             let runs: Vec<&Sample> = samples
                 .iter()
                 .filter(|s| s.scenario == scenario && s.implementation == implementation)
                 .collect();
-            summary(&runs)
-        })
-        .collect();
-    let medians: Vec<(String, String, f64)> = summaries
-        .iter()
-        .map(|s| (s.scenario.clone(), s.implementation.clone(), s.median))
-        .collect();
-    let baseline = |scenario: &str, name: &str| {
-        medians
-            .iter()
-            .find(|(sc, i, _)| sc == scenario && i == name)
-            .map(|m| m.2)
-            .filter(|m| *m != 0.0)
-    };
-    for s in &mut summaries {
-        s.ratio_ld = baseline(&s.scenario, BASELINE_LD).map(|b| s.median / b);
-        s.ratio_sha = baseline(&s.scenario, BASELINE_SHA).map(|b| s.median / b);
+            if let Some(summary) = summary(&runs) {
+                summaries.push(summary);
+            }
+        }
+        let group = &mut summaries[first..];
+        let baseline = |name: &str| {
+            group
+                .iter()
+                .find(|s| s.implementation == name)
+                .map(|s| s.median)
+                .filter(|m| m.is_finite() && *m != 0.0)
+        };
+        let (ld, sha) = (baseline(BASELINE_LD), baseline(BASELINE_SHA));
+        for s in group {
+            s.ratio_ld = ld.map(|b| s.median / b);
+            s.ratio_sha = sha.map(|b| s.median / b);
+        }
     }
     summaries
 }
 
-fn summary(runs: &[&Sample]) -> Summary {
-    let first = runs[0];
-    let mut values: Vec<f64> = runs.iter().map(|s| s.value).collect();
+/// The summary of the runs of one (scenario, implementation), ratios unset;
+/// None without runs.
+fn summary(runs: &[&Sample]) -> Option<Summary> {
+    let first = runs.first()?;
+    let mut values: Vec<f64> = runs
+        .iter()
+        .map(|s| s.value)
+        .filter(|v| v.is_finite())
+        .collect();
     values.sort_by(f64::total_cmp);
     let per_run =
         |f: &dyn Fn(&Sample) -> Option<f64>| median_of(runs.iter().filter_map(|s| f(s)).collect());
-    let latency = |p: f64| {
-        per_run(&|s: &Sample| {
-            if s.latencies_us.is_empty() {
-                return None;
-            }
-            let mut sorted = s.latencies_us.clone();
+    let sorted_latencies: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|s| {
+            let mut sorted: Vec<f64> = s
+                .latencies_us
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
             sorted.sort_by(f64::total_cmp);
-            Some(percentile(&sorted, p))
+            sorted
         })
+        .collect();
+    let latency = |p: f64| {
+        median_of(
+            sorted_latencies
+                .iter()
+                .filter(|sorted| !sorted.is_empty())
+                .map(|sorted| percentile(sorted, p))
+                .collect(),
+        )
     };
     let per_message =
         |cpu: f64, s: &Sample| (s.messages > 0).then(|| cpu * 1e6 / s.messages as f64);
-    Summary {
+    Some(Summary {
         scenario: first.scenario.clone(),
         implementation: first.implementation.clone(),
         unit: first.unit.clone(),
         higher_is_better: first.higher_is_better,
         runs: runs.len(),
-        min: values[0],
+        min: values.first().copied().unwrap_or(f64::NAN),
         median: median_of(values.clone()).unwrap_or(f64::NAN),
-        max: values[values.len() - 1],
+        max: values.last().copied().unwrap_or(f64::NAN),
         ratio_ld: None,
         ratio_sha: None,
         cpu_us_per_msg: per_run(&|s: &Sample| s.cpu_us_per_message()),
@@ -140,13 +185,15 @@ fn summary(runs: &[&Sample]) -> Summary {
         p95: latency(95.0),
         p99: latency(99.0),
         max_latency: latency(100.0),
-    }
+    })
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
+    /// A throughput sample whose figures all scale with `value`: CPU client
+    /// `value` ms, server 2 ms, 1000 messages, latencies `value` × 1..=100 µs.
     pub(crate) fn sample(scenario: &str, implementation: &str, run: usize, value: f64) -> Sample {
         Sample {
             scenario: scenario.to_owned(),
@@ -159,18 +206,38 @@ pub(crate) mod tests {
             wall_s: 1.0,
             cpu_client_s: 0.001 * value,
             cpu_server_s: 0.002,
-            latencies_us: (1..=100).map(|i| i as f64 * value).collect(),
+            latencies_us: (1..=100).map(|i| f64::from(i) * value).collect(),
         }
+    }
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-9)
     }
 
     #[test]
     fn percentile_is_nearest_rank() {
         let data: Vec<f64> = (1..=10).map(f64::from).collect();
         assert_eq!(percentile(&data, 50.0), 5.0);
+        assert_eq!(percentile(&data, 51.0), 6.0);
+        assert_eq!(percentile(&data, 90.0), 9.0);
         assert_eq!(percentile(&data, 95.0), 10.0);
         assert_eq!(percentile(&data, 0.0), 1.0);
         assert_eq!(percentile(&data, 100.0), 10.0);
+        assert_eq!(percentile(&[7.0], 99.9), 7.0);
+        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&hundred, 99.0), 99.0);
+        assert_eq!(percentile(&hundred, 99.5), 100.0);
+        assert_eq!(percentile(&hundred, 25.0), 25.0);
+    }
+
+    #[test]
+    fn percentile_survives_odd_input() {
+        let data = [1.0, 2.0, 3.0];
         assert!(percentile(&[], 50.0).is_nan());
+        assert_eq!(percentile(&data, -5.0), 1.0);
+        assert_eq!(percentile(&data, 250.0), 3.0);
+        assert_eq!(percentile(&data, f64::NAN), 1.0);
+        assert_eq!(percentile(&data, f64::INFINITY), 3.0);
     }
 
     #[test]
@@ -185,13 +252,112 @@ pub(crate) mod tests {
         let summaries = summarize(&samples);
         assert_eq!(summaries.len(), 3);
         let tokio = &summaries[0];
+        assert_eq!(tokio.runs, 3);
         assert_eq!((tokio.min, tokio.median, tokio.max), (1.0, 2.0, 3.0));
         assert_eq!(tokio.ratio_ld, Some(0.5));
         assert_eq!(tokio.ratio_sha, Some(1.0));
-        // CPU: (0.002 + 0.002) s over 1000 messages for the median run = 4 µs.
-        assert!((tokio.cpu_us_per_msg.unwrap() - 4.0).abs() < 1e-9);
-        // p50 of run k is 50 * value; the median over runs is 50 * 2.
+        // CPU of run k: client k ms + server 2 ms over 1000 messages.
+        assert!(close(tokio.cpu_us_per_msg, 4.0));
+        assert!(close(tokio.cpu_client_us_per_msg, 2.0));
+        assert!(close(tokio.cpu_server_us_per_msg, 2.0));
+        // Run k has latencies k, 2k, .., 100k: p50 = 50k, median over runs k = 2.
         assert_eq!(tokio.p50, Some(100.0));
+        assert_eq!(tokio.p95, Some(190.0));
+        assert_eq!(tokio.p99, Some(198.0));
         assert_eq!(tokio.max_latency, Some(200.0));
+        // The baselines against themselves and each other.
+        assert_eq!(summaries[1].implementation, BASELINE_LD);
+        assert_eq!(summaries[1].ratio_ld, Some(1.0));
+        assert_eq!(summaries[1].ratio_sha, Some(2.0));
+        assert_eq!(summaries[2].ratio_ld, Some(0.5));
+    }
+
+    #[test]
+    fn even_run_counts_average_the_middle_two() {
+        let samples = vec![
+            sample("s", "mio", 1, 1.0),
+            sample("s", "mio", 2, 4.0),
+            sample("s", "mio", 3, 2.0),
+            sample("s", "mio", 4, 10.0),
+        ];
+        let mio = &summarize(&samples)[0];
+        assert_eq!((mio.min, mio.median, mio.max), (1.0, 3.0, 10.0));
+        assert_eq!(mio.p50, Some(150.0));
+        assert_eq!((mio.ratio_ld, mio.ratio_sha), (None, None));
+    }
+
+    #[test]
+    fn lower_is_better_metrics_still_divide_medians() {
+        let latency = |implementation: &str, value: f64| Sample {
+            unit: "µs".to_owned(),
+            higher_is_better: false,
+            ..sample("ping", implementation, 1, value)
+        };
+        let summaries = summarize(&[
+            latency("smol", 30.0),
+            latency(BASELINE_LD, 20.0),
+            latency(BASELINE_SHA, 60.0),
+        ]);
+        let smol = &summaries[0];
+        assert!(!smol.higher_is_better);
+        assert_eq!(smol.unit, "µs");
+        assert_eq!(smol.ratio_ld, Some(1.5));
+        assert_eq!(smol.ratio_sha, Some(0.5));
+    }
+
+    #[test]
+    fn groups_by_scenario_then_implementation_in_first_seen_order() {
+        // Run 1 of smol on "a" failed, so smol first shows up under "b".
+        let samples = vec![
+            sample("a", "tokio", 1, 1.0),
+            sample("b", "smol", 1, 1.0),
+            sample("b", "tokio", 1, 1.0),
+            sample("a", "smol", 2, 1.0),
+            sample("a", "tokio", 2, 1.0),
+            sample("c", BASELINE_LD, 2, 1.0),
+        ];
+        let order: Vec<(String, String)> = summarize(&samples)
+            .into_iter()
+            .map(|s| (s.scenario, s.implementation))
+            .collect();
+        let expected = [
+            ("a", "tokio"),
+            ("a", "smol"),
+            ("b", "tokio"),
+            ("b", "smol"),
+            ("c", BASELINE_LD),
+        ];
+        assert_eq!(
+            order,
+            expected.map(|(s, i)| (s.to_owned(), i.to_owned())).to_vec()
+        );
+        // Ratios never cross scenarios: "a" and "b" have no baseline.
+        assert!(
+            summarize(&samples)[..4]
+                .iter()
+                .all(|s| s.ratio_ld.is_none())
+        );
+    }
+
+    #[test]
+    fn empty_nan_and_missing_figures_give_none_not_panics() {
+        assert!(summarize(&[]).is_empty());
+
+        let mut idle = sample("idle", "tokio", 1, f64::NAN);
+        idle.messages = 0;
+        idle.latencies_us.clear();
+        let mut baseline = sample("idle", BASELINE_LD, 1, 0.0);
+        baseline.latencies_us = vec![f64::NAN, 5.0, f64::INFINITY, 1.0];
+        let summaries = summarize(&[idle, baseline]);
+        let idle = &summaries[0];
+        assert!(idle.min.is_nan() && idle.median.is_nan() && idle.max.is_nan());
+        assert_eq!(idle.cpu_us_per_msg, None);
+        assert_eq!(idle.cpu_client_us_per_msg, None);
+        assert_eq!((idle.p50, idle.max_latency), (None, None));
+        // A zero baseline median gives no ratio rather than infinity.
+        assert_eq!(idle.ratio_ld, None);
+        // Non-finite latencies are left out.
+        assert_eq!(summaries[1].p50, Some(1.0));
+        assert_eq!(summaries[1].max_latency, Some(5.0));
     }
 }
