@@ -16,7 +16,7 @@ use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 
 use crate::driver::{Driver, Sink, SinkEvent};
 use crate::event_queue::{EventInbox, EventQueue, EventSender, EventStream};
-use crate::handlers::Slot;
+use crate::handlers::{Slot, SlotCache};
 use crate::link::{CommandRx, Control, Link};
 use crate::runtime::{Runtime, sleep_until};
 use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, os};
@@ -307,6 +307,7 @@ impl<R: Runtime> Task<R> {
                 handlers: self.handlers.clone(),
                 events: self.events.sender(),
                 first: self.first.clone(),
+                on_message: SlotCache::default(),
             };
             let driver = Driver::with_channels(
                 conn,
@@ -357,7 +358,7 @@ impl<R: Runtime> Task<R> {
         self.server.link.set_gone(last_reason.clone());
         self.fail_first(Error::Closed(last_reason));
         commands.close();
-        while let Ok(command) = commands.try_recv() {
+        while let Some(command) = commands.try_recv() {
             command.fail(|| Error::NotConnected);
         }
     }
@@ -391,6 +392,7 @@ struct ClientSink {
     handlers: Arc<Handlers>,
     events: EventSender<ClientEvent>,
     first: FirstOutcome,
+    on_message: SlotCache<OnMessage>,
 }
 
 impl Sink for ClientSink {
@@ -425,7 +427,7 @@ impl Sink for ClientSink {
                 }
                 None => ClientEvent::Connected(info),
             },
-            SinkEvent::Message(message) => match self.handlers.on_message.get() {
+            SinkEvent::Message(message) => match self.on_message.get(&self.handlers.on_message) {
                 Some(f) => {
                     f(&self.server, message);
                     return Ok(());

@@ -20,7 +20,8 @@ pub struct ServerConfig {
     /// Events buffered for the event stream before connections wait for the
     /// application to take them. Default 1024.
     pub event_capacity: usize,
-    /// Commands (sends, requests) buffered per peer before senders wait. Default 64.
+    /// Commands (sends, requests) buffered per peer before senders wait.
+    /// Default 1024; slots are allocated as commands arrive, not up front.
     pub command_capacity: usize,
     /// Bytes read from a socket at once. Default 64 KiB.
     pub read_chunk: usize,
@@ -37,7 +38,7 @@ impl ServerConfig {
             connection: ConnectionConfig::default(),
             max_connections: 10_000,
             event_capacity: 1024,
-            command_capacity: 64,
+            command_capacity: 1024,
             read_chunk: 64 * 1024,
             shutdown_timeout: Duration::from_secs(5),
         }
@@ -135,7 +136,8 @@ pub struct ClientConfig {
     pub reconnect: Option<Reconnect>,
     /// Events buffered for the event stream. Default 1024.
     pub event_capacity: usize,
-    /// Commands buffered before senders wait. Default 64.
+    /// Commands buffered before senders wait. Default 1024; slots are
+    /// allocated as commands arrive, not up front.
     pub command_capacity: usize,
     /// Bytes read from the socket at once. Default 64 KiB.
     pub read_chunk: usize,
@@ -150,7 +152,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             reconnect: None,
             event_capacity: 1024,
-            command_capacity: 64,
+            command_capacity: 1024,
             read_chunk: 64 * 1024,
         }
     }

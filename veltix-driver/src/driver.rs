@@ -195,48 +195,54 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         progress
     }
 
+    /// Applies queued commands: those left from before, then everything the
+    /// handles queued since. Stops when the outbound queue is full (senders
+    /// then wait), or holds a full write: the write goes out first, and the
+    /// next round goes on.
     fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
-        for _ in 0..BATCH {
+        loop {
             if self.conn.is_closed() {
                 break;
             }
-            let command = match self.stalled.pop_front() {
-                Some(command) => command,
-                None => {
-                    if !self.conn.can_send(0) {
-                        break;
-                    }
-                    let Some((commands, _)) = self.ends.as_mut() else {
-                        break;
-                    };
-                    match commands.poll_next_unpin(cx) {
-                        Poll::Ready(Some(command)) => command,
-                        Poll::Ready(None) => {
-                            // Drained after a close request, or every handle is
-                            // gone and nobody can use this connection any more.
-                            let (code, reason) = match self.closing.take() {
-                                Some((code, reason, _)) => (code, reason),
-                                None => (CloseCode::NORMAL, "handle dropped".to_owned()),
-                            };
-                            self.conn.close(now, code, &reason);
-                            progress = true;
-                            break;
-                        }
-                        Poll::Pending => break,
-                    }
+            if self.stalled.is_empty() {
+                if !self.conn.can_send(0) {
+                    break;
                 }
-            };
-            if !self.conn.can_send(command.payload_len()) {
-                tracing::debug!(
-                    queued = self.conn.queued_bytes(),
-                    "outbound queue full: senders wait until the peer reads"
-                );
-                self.stalled.push_front(command);
-                break;
+                let Some((commands, _)) = self.ends.as_mut() else {
+                    break;
+                };
+                match commands.poll_take(cx, &mut self.stalled) {
+                    Poll::Ready(true) => {}
+                    Poll::Ready(false) => {
+                        // Drained after a close request, or every handle is
+                        // gone and nobody can use this connection any more.
+                        let (code, reason) = match self.closing.take() {
+                            Some((code, reason, _)) => (code, reason),
+                            None => (CloseCode::NORMAL, "handle dropped".to_owned()),
+                        };
+                        self.conn.close(now, code, &reason);
+                        progress = true;
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
             }
-            self.apply(command, now);
-            progress = true;
+            while let Some(command) = self.stalled.pop_front() {
+                if !self.conn.can_send(command.payload_len()) {
+                    tracing::debug!(
+                        queued = self.conn.queued_bytes(),
+                        "outbound queue full: senders wait until the peer reads"
+                    );
+                    self.stalled.push_front(command);
+                    return progress;
+                }
+                self.apply(command, now);
+                progress = true;
+                if self.conn.is_closed() || self.conn.queued_bytes() >= WRITE_CHUNK {
+                    return progress;
+                }
+            }
         }
         progress
     }

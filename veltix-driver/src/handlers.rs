@@ -1,14 +1,23 @@
 //! Callback slots, settable at any time, read by connection tasks.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// One optional callback. Reading clones an `Arc` under a read lock that is
 /// never held while the callback runs, so a callback may replace itself.
-pub(crate) struct Slot<F: ?Sized>(RwLock<Option<Arc<F>>>);
+pub(crate) struct Slot<F: ?Sized> {
+    callback: RwLock<Option<Arc<F>>>,
+    /// Bumped by every `set`, so readers can keep a copy and check one
+    /// atomic per message instead of taking the lock (see [`SlotCache`]).
+    generation: AtomicU64,
+}
 
 impl<F: ?Sized> Default for Slot<F> {
     fn default() -> Self {
-        Self(RwLock::new(None))
+        Self {
+            callback: RwLock::new(None),
+            generation: AtomicU64::new(0),
+        }
     }
 }
 
@@ -16,10 +25,63 @@ impl<F: ?Sized> Slot<F> {
     pub(crate) fn set(&self, f: Arc<F>) {
         // A poisoned lock only means a callback panicked while another thread
         // replaced it; the slot's content is still a valid Option.
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(f);
+        *self.callback.write().unwrap_or_else(|e| e.into_inner()) = Some(f);
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     pub(crate) fn get(&self) -> Option<Arc<F>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.callback
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// A connection's copy of one slot's callback, refreshed when the slot
+/// changes: the per-message path reads one atomic, not a lock and two
+/// reference counts.
+pub(crate) struct SlotCache<F: ?Sized> {
+    /// The generation `callback` was read at; `u64::MAX` before the first read.
+    generation: u64,
+    callback: Option<Arc<F>>,
+}
+
+impl<F: ?Sized> Default for SlotCache<F> {
+    fn default() -> Self {
+        Self {
+            generation: u64::MAX,
+            callback: None,
+        }
+    }
+}
+
+impl<F: ?Sized> SlotCache<F> {
+    /// The slot's current callback.
+    pub(crate) fn get(&mut self, slot: &Slot<F>) -> Option<&Arc<F>> {
+        // Read before the callback: a `set` racing with this is seen on the
+        // next call at the latest.
+        let generation = slot.generation.load(Ordering::Acquire);
+        if generation != self.generation {
+            self.callback = slot.get();
+            self.generation = generation;
+        }
+        self.callback.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_follows_every_set() {
+        let slot: Slot<dyn Fn() -> u32 + Send + Sync> = Slot::default();
+        let mut cache = SlotCache::default();
+        assert!(cache.get(&slot).is_none());
+        slot.set(Arc::new(|| 1));
+        assert_eq!(cache.get(&slot).map(|f| f()), Some(1));
+        slot.set(Arc::new(|| 2));
+        assert_eq!(cache.get(&slot).map(|f| f()), Some(2));
+        assert_eq!(cache.get(&slot).map(|f| f()), Some(2));
     }
 }

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod command_queue;
 mod config;
 mod driver;
 mod error;

@@ -13,10 +13,11 @@ use veltix_core::frame::EncodedFrame;
 use veltix_core::{CloseCode, CloseReason, Message, MessageType, RequestId, SendError};
 
 use crate::Error;
+use crate::command_queue;
 
-/// What a handle asks its connection's driver to do. Bounded channel (one
+/// What a handle asks its connection's driver to do. Bounded queue (one
 /// shared bound, however many handles): when the connection's outbound queue
-/// is full the driver stops taking commands, the channel fills, async senders
+/// is full the driver stops taking commands, the queue fills, async senders
 /// wait and `try_` senders get `Full` (backpressure).
 pub(crate) enum Command {
     Send(Message),
@@ -59,21 +60,18 @@ impl Command {
     }
 }
 
-/// The driver's end of the command channel (pinned: the receiver is
-/// `!Unpin`), with the id of the link it belongs to.
+/// The driver's end of the command queue, with the id of the link it
+/// belongs to.
 pub(crate) struct CommandRx {
-    rx: Pin<Box<async_channel::Receiver<Command>>>,
+    rx: command_queue::Receiver<Command>,
     link_id: u64,
 }
 
 impl CommandRx {
     /// An end that belongs to no link and never yields a command.
     pub(crate) fn detached() -> Self {
-        let (_, rx) = async_channel::bounded(1);
-        Self {
-            rx: Box::pin(rx),
-            link_id: 0,
-        }
+        let (_, rx) = command_queue::bounded(1);
+        Self { rx, link_id: 0 }
     }
 
     /// Runs `f` — the connection's callbacks, on the driver's task — with
@@ -83,7 +81,7 @@ impl CommandRx {
     /// running it (on tokio such a self-wake is scheduled as a yield, which
     /// wakes an idle worker thread for nothing).
     pub(crate) fn direct<T>(&self, inbox: &mut VecDeque<Command>, f: impl FnOnce() -> T) -> T {
-        let capacity = self.rx.capacity().unwrap_or(usize::MAX);
+        let capacity = self.rx.capacity();
         DIRECT.with(|direct| {
             let outer = direct.replace(Some(Direct {
                 link_id: self.link_id,
@@ -100,7 +98,7 @@ impl CommandRx {
 }
 
 impl std::ops::Deref for CommandRx {
-    type Target = Pin<Box<async_channel::Receiver<Command>>>;
+    type Target = command_queue::Receiver<Command>;
 
     fn deref(&self) -> &Self::Target {
         &self.rx
@@ -138,7 +136,7 @@ pub(crate) enum Control {
 #[derive(Clone)]
 pub(crate) struct Link {
     id: u64,
-    commands: async_channel::Sender<Command>,
+    commands: command_queue::Sender<Command>,
     control: mpsc::UnboundedSender<Control>,
     tokens: Arc<AtomicU64>,
     /// Set by the driver when the connection ends, so later calls can say why.
@@ -155,7 +153,7 @@ pub(crate) struct LinkEnds {
 
 impl Link {
     pub(crate) fn new(capacity: usize) -> (Self, LinkEnds) {
-        let (commands, commands_rx) = async_channel::bounded(capacity);
+        let (commands, commands_rx) = command_queue::bounded(capacity);
         let (control, control_rx) = mpsc::unbounded();
         let gone = Arc::new(OnceLock::new());
         let id = NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed);
@@ -170,7 +168,7 @@ impl Link {
             },
             LinkEnds {
                 commands: CommandRx {
-                    rx: Box::pin(commands_rx),
+                    rx: commands_rx,
                     link_id: id,
                 },
                 control: control_rx,
@@ -225,8 +223,8 @@ impl Link {
             Some(Ok(command)) => command,
         };
         self.commands.try_send(command).map_err(|e| match e {
-            async_channel::TrySendError::Full(_) => Error::Send(SendError::Full),
-            async_channel::TrySendError::Closed(_) => self.gone_error(),
+            command_queue::TrySendError::Full(_) => Error::Send(SendError::Full),
+            command_queue::TrySendError::Closed(_) => self.gone_error(),
         })
     }
 

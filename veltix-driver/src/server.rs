@@ -18,7 +18,7 @@ use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 
 use crate::driver::{Driver, Sink, SinkEvent};
 use crate::event_queue::{EventInbox, EventQueue, EventSender, EventStream};
-use crate::handlers::Slot;
+use crate::handlers::{Slot, SlotCache};
 use crate::link::Link;
 use crate::runtime::{Listener, Runtime, sleep_until};
 use crate::{Error, Peer, PeerId, ServerConfig, ServerEvent, os};
@@ -395,6 +395,7 @@ fn start_peer<R: Runtime>(
             peer,
             shared: shared.clone(),
             events: shared.events.sender(),
+            on_message: SlotCache::default(),
         };
         let driver = Driver::new(conn, socket, timer, ends, sink, read_chunk);
         shared.runtime.spawn(
@@ -423,6 +424,7 @@ struct ServerSink<R: Runtime> {
     peer: Peer,
     shared: Arc<Shared<R>>,
     events: EventSender<ServerEvent>,
+    on_message: SlotCache<OnMessage>,
 }
 
 impl<R: Runtime> Sink for ServerSink<R> {
@@ -456,7 +458,7 @@ impl<R: Runtime> Sink for ServerSink<R> {
                     info,
                 },
             },
-            SinkEvent::Message(message) => match self.shared.on_message.get() {
+            SinkEvent::Message(message) => match self.on_message.get(&self.shared.on_message) {
                 Some(f) => {
                     f(&self.peer, message);
                     return Ok(());

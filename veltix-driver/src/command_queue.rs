@@ -1,0 +1,420 @@
+//! The queue between a connection's handles and its driver.
+//!
+//! Many senders (every clone of a [`Link`](crate::link::Link)), one driver.
+//! The driver takes everything queued in one step — one lock for a whole
+//! burst, not one synchronised pop per message — and senders wake it only
+//! when they put the first command into an empty queue: while the queue holds
+//! anything, a wake-up is already on its way or the driver is running.
+//!
+//! Memory follows use: the queue allocates nothing until a command arrives,
+//! and the driver gives back large buffers once it has emptied them, so an
+//! idle connection holds no command slots (a preallocated bounded channel of
+//! 64 commands cost about 7 KiB per connection).
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use event_listener::{Event, EventListener};
+use futures::Stream;
+use futures::task::AtomicWaker;
+
+/// Slots a drained buffer may keep; larger ones are freed, so a burst's
+/// buffer does not outlive the burst.
+const KEEP_SLOTS: usize = 64;
+
+/// Why a command was not queued; the command comes back.
+#[derive(Debug)]
+pub(crate) enum TrySendError<T> {
+    /// The queue holds its capacity; the driver is not taking commands.
+    Full(T),
+    /// The driver is gone or closed the queue.
+    Closed(T),
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// Live senders; the queue ends for the driver when the last is dropped.
+    senders: usize,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    capacity: usize,
+    /// Set once: later sends fail, queued commands are still taken.
+    closed: AtomicBool,
+    /// The driver's waker, for the first command into an empty queue and
+    /// for the last sender leaving.
+    driver: AtomicWaker,
+    /// Senders waiting for room.
+    room: Event,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Nothing panics while holding the lock (pushes and swaps only), so
+        // a poisoned lock still guards a consistent queue.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A queue of at most `capacity` commands (at least one).
+pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            senders: 1,
+        }),
+        capacity: capacity.max(1),
+        closed: AtomicBool::new(false),
+        driver: AtomicWaker::new(),
+        room: Event::new(),
+    });
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    )
+}
+
+/// The sending side; cloning it adds a sender.
+pub(crate) struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.shared.lock().senders += 1;
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = self.shared.lock();
+            state.senders -= 1;
+            state.senders == 0
+        };
+        if last {
+            self.shared.driver.wake();
+        }
+    }
+}
+
+impl<T> Sender<T> {
+    /// Queues `item` unless the queue is full or closed.
+    pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        let shared = &*self.shared;
+        let was_empty = {
+            let mut state = shared.lock();
+            // Checked under the lock: the receiver closes under it too, so
+            // nothing is pushed after its final drain.
+            if shared.closed.load(Ordering::Relaxed) {
+                return Err(TrySendError::Closed(item));
+            }
+            if state.items.len() >= shared.capacity {
+                return Err(TrySendError::Full(item));
+            }
+            state.items.push_back(item);
+            state.items.len() == 1
+        };
+        if was_empty {
+            shared.driver.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues `item`, waiting while the queue is full; gives it back if the
+    /// queue is closed.
+    pub(crate) async fn send(&self, mut item: T) -> Result<(), T> {
+        loop {
+            match self.try_send(item) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(back)) => return Err(back),
+                Err(TrySendError::Full(back)) => item = back,
+            }
+            // Listen first, then try again: room made in between is not missed.
+            let listener: EventListener = self.shared.room.listen();
+            match self.try_send(item) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(back)) => return Err(back),
+                Err(TrySendError::Full(back)) => item = back,
+            }
+            listener.await;
+        }
+    }
+
+    /// Whether the driver closed the queue or is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+}
+
+/// The driver's side.
+pub(crate) struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Receiver<T> {
+    /// Moves every queued command to the back of `into`. Ready(true) when
+    /// at least one was moved, Ready(false) when the queue is empty and will
+    /// stay so (closed, or no sender left), Pending otherwise (`cx` is woken
+    /// by the next command or by the last sender leaving).
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, into: &mut VecDeque<T>) -> Poll<bool> {
+        if let Some(taken) = self.take(into) {
+            return Poll::Ready(taken);
+        }
+        self.shared.driver.register(cx.waker());
+        // Again after registering: a command queued in between is not missed.
+        match self.take(into) {
+            Some(taken) => Poll::Ready(taken),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Some(true) when commands were moved, Some(false) at the end, None
+    /// when the queue is empty for now.
+    fn take(&self, into: &mut VecDeque<T>) -> Option<bool> {
+        let mut state = self.shared.lock();
+        if state.items.is_empty() {
+            let ended = state.senders == 0 || self.shared.closed.load(Ordering::Relaxed);
+            return ended.then_some(false);
+        }
+        if into.is_empty() {
+            // Swap buffers: the senders get `into`'s empty one (freed first
+            // if a burst made it large).
+            if into.capacity() > KEEP_SLOTS {
+                *into = VecDeque::new();
+            }
+            std::mem::swap(&mut state.items, into);
+        } else {
+            into.append(&mut state.items);
+        }
+        drop(state);
+        self.shared.room.notify(usize::MAX);
+        Some(true)
+    }
+
+    /// Takes one command without waiting.
+    pub(crate) fn try_recv(&self) -> Option<T> {
+        let item = self.shared.lock().items.pop_front();
+        if item.is_some() {
+            self.shared.room.notify(1);
+        }
+        item
+    }
+
+    /// Refuses later sends; what is queued can still be taken.
+    pub(crate) fn close(&self) {
+        let _state = self.shared.lock();
+        self.shared.closed.store(true, Ordering::Release);
+        drop(_state);
+        // Waiting senders learn it is closed.
+        self.shared.room.notify(usize::MAX);
+    }
+
+    /// The most commands the queue holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.close();
+        // Dropped outside the lock: a command's drop answers its waiter.
+        let items = std::mem::take(&mut self.shared.lock().items);
+        drop(items);
+    }
+}
+
+impl<T> Stream for Receiver<T> {
+    type Item = T;
+
+    /// One command at a time, for the rare loops that want a stream (a
+    /// client between connections); the driver uses [`Receiver::poll_take`].
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        let next = |this: &Self| {
+            let mut state = this.shared.lock();
+            match state.items.pop_front() {
+                Some(item) => Some(Some(item)),
+                None if state.senders == 0 || this.shared.closed.load(Ordering::Relaxed) => {
+                    Some(None)
+                }
+                None => None,
+            }
+        };
+        let polled = next(this).or_else(|| {
+            this.shared.driver.register(cx.waker());
+            next(this)
+        });
+        match polled {
+            Some(item) => {
+                if item.is_some() {
+                    this.shared.room.notify(1);
+                }
+                Poll::Ready(item)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use futures::StreamExt as _;
+
+    use super::*;
+
+    /// Counts wake-ups.
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<CountingWaker>, std::task::Waker) {
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        (counter.clone(), counter.into())
+    }
+
+    #[test]
+    fn takes_everything_queued_in_order_and_wakes_once_per_empty_queue() {
+        let (tx, rx) = bounded(8);
+        let (wakes, waker) = counting();
+        let mut cx = Context::from_waker(&waker);
+        let mut into = VecDeque::new();
+        assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Pending);
+        for i in 0..5 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "only the first push wakes"
+        );
+        assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
+        assert_eq!(into, [0, 1, 2, 3, 4]);
+        tx.try_send(5).unwrap();
+        assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
+        assert_eq!(into, [0, 1, 2, 3, 4, 5], "appended behind what is left");
+    }
+
+    #[test]
+    fn full_at_capacity_and_room_after_a_take() {
+        let (tx, rx) = bounded(2);
+        tx.try_send(1).unwrap();
+        tx.try_send(2).unwrap();
+        assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
+        let (_, waker) = counting();
+        let mut into = VecDeque::new();
+        assert_eq!(
+            rx.poll_take(&mut Context::from_waker(&waker), &mut into),
+            Poll::Ready(true)
+        );
+        tx.try_send(3).unwrap();
+    }
+
+    #[test]
+    fn a_waiting_sender_gets_in_once_the_driver_takes() {
+        let (tx, rx) = bounded(1);
+        tx.try_send(1).unwrap();
+        let mut send = Box::pin(tx.send(2));
+        let (sender_wakes, waker) = counting();
+        let mut cx = Context::from_waker(&waker);
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+        let mut into = VecDeque::new();
+        assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
+        assert!(
+            sender_wakes.0.load(Ordering::SeqCst) >= 1,
+            "room wakes the sender"
+        );
+        assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        assert_eq!(rx.try_recv(), Some(2));
+    }
+
+    #[test]
+    fn ends_when_the_last_sender_leaves_after_the_queue_is_drained() {
+        let (tx, rx) = bounded(4);
+        let other = tx.clone();
+        tx.try_send(1).unwrap();
+        drop(tx);
+        let (wakes, waker) = counting();
+        let mut cx = Context::from_waker(&waker);
+        let mut into = VecDeque::new();
+        assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
+        assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Pending);
+        drop(other);
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "the last sender wakes the driver"
+        );
+        assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(false));
+    }
+
+    #[test]
+    fn close_refuses_new_commands_but_keeps_queued_ones() {
+        let (tx, mut rx) = bounded(4);
+        tx.try_send(1).unwrap();
+        rx.close();
+        assert!(tx.is_closed());
+        assert!(matches!(tx.try_send(2), Err(TrySendError::Closed(2))));
+        assert_eq!(futures::executor::block_on(rx.next()), Some(1));
+        assert_eq!(futures::executor::block_on(rx.next()), None);
+        assert_eq!(futures::executor::block_on(tx.send(3)), Err(3));
+    }
+
+    #[test]
+    fn dropping_the_receiver_drops_queued_commands_and_fails_waiting_senders() {
+        let (tx, rx) = bounded(1);
+        let queued = Arc::new(());
+        tx.try_send(queued.clone()).unwrap();
+        let mut send = Box::pin(tx.send(Arc::new(())));
+        let (_, waker) = counting();
+        assert!(
+            send.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(rx);
+        assert_eq!(
+            Arc::strong_count(&queued),
+            1,
+            "the queued command was dropped"
+        );
+        assert!(matches!(
+            send.as_mut().poll(&mut Context::from_waker(&waker)),
+            Poll::Ready(Err(_))
+        ));
+    }
+
+    #[test]
+    fn a_drained_burst_buffer_is_given_back() {
+        let (tx, rx) = bounded(10_000);
+        let (_, waker) = counting();
+        let mut cx = Context::from_waker(&waker);
+        let mut into = VecDeque::new();
+        for i in 0..1000 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
+        into.clear();
+        tx.try_send(0).unwrap();
+        // The empty burst-sized buffer is freed rather than handed to the senders.
+        assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
+        assert!(rx.shared.lock().items.capacity() <= KEEP_SLOTS);
+    }
+}
