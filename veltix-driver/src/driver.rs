@@ -294,6 +294,20 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
 
     /// Drains the connection's events; false while the sink is not ready.
     fn deliver_events(&mut self, cx: &mut Context<'_>) -> bool {
+        // The callbacks' `try_` commands for this connection go straight to
+        // `stalled`, for this round's write.
+        let lane = self
+            .ends
+            .as_ref()
+            .map(|(commands, _)| commands.open_direct(&mut self.stalled));
+        let delivered = self.deliver_events_inner(cx);
+        if let Some(lane) = lane {
+            CommandRx::close_direct(lane, &mut self.stalled);
+        }
+        delivered
+    }
+
+    fn deliver_events_inner(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
             let event = match self.undelivered.take() {
                 Some(event) => event,
@@ -305,12 +319,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     },
                 },
             };
-            let (sink, stalled) = (&mut self.sink, &mut self.stalled);
-            let delivered = match self.ends.as_ref() {
-                Some((commands, _)) => commands.direct(stalled, || sink.try_deliver(cx, event)),
-                None => sink.try_deliver(cx, event),
-            };
-            if let Err(event) = delivered {
+            if let Err(event) = self.sink.try_deliver(cx, event) {
                 self.undelivered = Some(event);
                 return false;
             }

@@ -74,27 +74,37 @@ impl CommandRx {
         Self { rx, link_id: 0 }
     }
 
-    /// Runs `f` — the connection's callbacks, on the driver's task — with
-    /// this link's `try_` commands collected into `inbox` instead of sent
-    /// through the channel. A reply made in an `on_message` callback then
-    /// costs no channel round and no wake-up of the very task that is
-    /// running it (on tokio such a self-wake is scheduled as a yield, which
-    /// wakes an idle worker thread for nothing).
-    pub(crate) fn direct<T>(&self, inbox: &mut VecDeque<Command>, f: impl FnOnce() -> T) -> T {
-        let capacity = self.rx.capacity();
-        DIRECT.with(|direct| {
-            let outer = direct.replace(Some(Direct {
-                link_id: self.link_id,
-                capacity,
-                inbox: std::mem::take(inbox),
-            }));
-            let result = f();
-            if let Some(lane) = direct.replace(outer) {
-                *inbox = lane.inbox;
-            }
-            result
-        })
+    /// Opens this link's direct lane on this thread: until
+    /// [`close_direct`](Self::close_direct), `try_` commands made for this
+    /// link — by the connection's callbacks, running on the driver's task —
+    /// are collected into `inbox` instead of queued. A reply made in an
+    /// `on_message` callback then costs no queue round and no wake-up of the
+    /// very task that is running it (on tokio such a self-wake is scheduled
+    /// as a yield, which wakes an idle worker thread for nothing). Opened
+    /// once per batch of events, not per event.
+    pub(crate) fn open_direct(&self, inbox: &mut VecDeque<Command>) -> DirectLane {
+        let lane = Direct {
+            link_id: self.link_id,
+            capacity: self.rx.capacity(),
+            inbox: std::mem::take(inbox),
+        };
+        DirectLane {
+            outer: DIRECT.with(|direct| direct.replace(Some(lane))),
+        }
     }
+
+    /// Closes the lane [`open_direct`](Self::open_direct) opened; what was
+    /// collected goes back to `inbox`.
+    pub(crate) fn close_direct(lane: DirectLane, inbox: &mut VecDeque<Command>) {
+        if let Some(lane) = DIRECT.with(|direct| direct.replace(lane.outer)) {
+            *inbox = lane.inbox;
+        }
+    }
+}
+
+/// An open direct lane; whichever lane was open before comes back on close.
+pub(crate) struct DirectLane {
+    outer: Option<Direct>,
 }
 
 impl std::ops::Deref for CommandRx {

@@ -565,10 +565,12 @@ impl Connection {
         id: RequestId,
         payload: Bytes,
     ) -> Result<EncodedFrame, SendError> {
-        let message = Message::new(ty, payload)
-            .with_request_id(id)
-            .with_timestamp_ms(self.wall_ms(now));
-        Ok(EncodedFrame::new(&message)?)
+        Ok(EncodedFrame::from_parts(
+            ty,
+            id,
+            self.wall_ms(now),
+            payload,
+        )?)
     }
 
     fn send_with_id(

@@ -29,20 +29,34 @@ impl EncodedFrame {
     /// # Errors
     /// [`PayloadTooLongError`] when the payload does not fit the 32-bit length field.
     pub fn new(message: &Message) -> Result<Self, PayloadTooLongError> {
+        Self::from_parts(
+            message.message_type(),
+            message.request_id(),
+            message.timestamp_ms(),
+            message.payload().clone(),
+        )
+    }
+
+    /// Encodes a frame from its fields, taking the payload (no reference
+    /// count is bumped and dropped again, as going through a [`Message`] would).
+    pub(crate) fn from_parts(
+        message_type: crate::MessageType,
+        request_id: crate::RequestId,
+        timestamp_ms: u64,
+        payload: Bytes,
+    ) -> Result<Self, PayloadTooLongError> {
         let payload_len =
-            u32::try_from(message.payload().len()).map_err(|_| PayloadTooLongError {
-                len: message.payload().len(),
-            })?;
+            u32::try_from(payload.len()).map_err(|_| PayloadTooLongError { len: payload.len() })?;
         let header = Header {
-            message_type: message.message_type(),
+            message_type,
             payload_len,
-            payload_hash: payload_hash(message.payload()),
-            timestamp_ms: message.timestamp_ms(),
-            request_id: message.request_id(),
+            payload_hash: payload_hash(&payload),
+            timestamp_ms,
+            request_id,
         };
         Ok(Self {
             header: header.to_bytes(),
-            payload: message.payload().clone(),
+            payload,
         })
     }
 
