@@ -17,7 +17,24 @@ pub struct Smol;
 
 /// A smol TCP stream with `TCP_NODELAY`.
 #[derive(Debug)]
-pub struct SmolSocket(Async<TcpStream>);
+pub struct SmolSocket {
+    stream: Async<TcpStream>,
+    /// The last read returned less than asked: the socket is empty for now,
+    /// so the next read waits for readiness first instead of making a read
+    /// call that can only say "would block" (async-io tries the read first).
+    /// No end of stream is missed: async-io re-arms its level-triggered
+    /// interest on the wait, which reports a pending end of stream at once.
+    drained: bool,
+}
+
+impl SmolSocket {
+    fn new(stream: Async<TcpStream>) -> Self {
+        Self {
+            stream,
+            drained: false,
+        }
+    }
+}
 
 /// A smol TCP listener.
 #[derive(Debug)]
@@ -48,13 +65,19 @@ impl Runtime for Smol {
     async fn connect(&self, addr: SocketAddr) -> io::Result<SmolSocket> {
         let stream = Async::<TcpStream>::connect(addr).await?;
         stream.get_ref().set_nodelay(true)?;
-        Ok(SmolSocket(stream))
+        Ok(SmolSocket::new(stream))
     }
 }
 
 impl Socket for SmolSocket {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        if self.drained {
+            ready!(self.stream.poll_readable(cx))?;
+            self.drained = false;
+        }
+        let n = ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
+        self.drained = n > 0 && n < buf.len();
+        Poll::Ready(Ok(n))
     }
 
     fn poll_write_vectored(
@@ -62,12 +85,12 @@ impl Socket for SmolSocket {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
     fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         // async-io's `poll_close` only flushes; the peer must see end of stream now.
-        Poll::Ready(self.0.get_ref().shutdown(Shutdown::Write))
+        Poll::Ready(self.stream.get_ref().shutdown(Shutdown::Write))
     }
 }
 
@@ -79,7 +102,7 @@ impl Listener for SmolListener {
             match self.0.get_ref().accept() {
                 Ok((stream, addr)) => {
                     stream.set_nodelay(true)?;
-                    return Poll::Ready(Ok((SmolSocket(Async::new(stream)?), addr)));
+                    return Poll::Ready(Ok((SmolSocket::new(Async::new(stream)?), addr)));
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     ready!(self.0.poll_readable(cx))?
