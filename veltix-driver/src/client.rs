@@ -103,7 +103,10 @@ impl<R: Runtime> Client<R> {
         config.validate()?;
         let addr = os::resolve(&config.addr)?;
         let socket = connect(&runtime, addr, config.connect_timeout).await?;
-        let (link, ends) = Link::new(config.command_capacity);
+        let (link, ends) = Link::new(
+            config.command_capacity,
+            config.connection.max_outbound_bytes,
+        );
         let (events, inbox) = EventQueue::new(config.event_capacity);
         let (first_tx, first_rx) = oneshot::channel();
         let (live, done) = mpsc::channel(0);

@@ -25,6 +25,12 @@ use futures::task::AtomicWaker;
 /// buffer does not outlive the burst.
 const KEEP_SLOTS: usize = 64;
 
+/// What a queued item weighs against the queue's byte bound.
+pub(crate) trait Weigh {
+    /// Bytes this item holds (a command: its payload).
+    fn weight(&self) -> usize;
+}
+
 /// Why a command was not queued; the command comes back.
 #[derive(Debug)]
 pub(crate) enum TrySendError<T> {
@@ -36,6 +42,8 @@ pub(crate) enum TrySendError<T> {
 
 struct State<T> {
     items: VecDeque<T>,
+    /// The summed [`Weigh::weight`] of `items`.
+    bytes: usize,
     /// Live senders; the queue ends for the driver when the last is dropped.
     senders: usize,
 }
@@ -43,8 +51,21 @@ struct State<T> {
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
+    /// Bytes the queue holds before senders wait (one item of any size
+    /// always fits into an empty queue): a count bound alone would let 1024
+    /// queued 16 MiB messages through.
+    max_bytes: usize,
     /// Set once: later sends fail, queued commands are still taken.
     closed: AtomicBool,
+    /// Whether `items` may hold anything: set under the lock by the push
+    /// that fills an empty queue, cleared under it by the take that empties
+    /// it, read without it by the driver, which polls far more often than
+    /// commands arrive (a request/response connection polls a few times per
+    /// command, and each look at an empty queue would otherwise cost the
+    /// lock twice and a waker registration).
+    queued: AtomicBool,
+    /// Set when the last sender is dropped, for the same lock-free look.
+    no_senders: AtomicBool,
     /// The driver's waker, for the first command into an empty queue and
     /// for the last sender leaving.
     driver: AtomicWaker,
@@ -60,15 +81,20 @@ impl<T> Shared<T> {
     }
 }
 
-/// A queue of at most `capacity` commands (at least one).
-pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+/// A queue of at most `capacity` commands (at least one) and `max_bytes`
+/// bytes (or one command).
+pub(crate) fn bounded<T: Weigh>(capacity: usize, max_bytes: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::new(),
+            bytes: 0,
             senders: 1,
         }),
         capacity: capacity.max(1),
+        max_bytes,
         closed: AtomicBool::new(false),
+        queued: AtomicBool::new(false),
+        no_senders: AtomicBool::new(false),
         driver: AtomicWaker::new(),
         room: Event::new(),
     });
@@ -102,12 +128,13 @@ impl<T> Drop for Sender<T> {
             state.senders == 0
         };
         if last {
+            self.shared.no_senders.store(true, Ordering::Release);
             self.shared.driver.wake();
         }
     }
 }
 
-impl<T> Sender<T> {
+impl<T: Weigh> Sender<T> {
     /// Queues `item` unless the queue is full or closed.
     pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         let shared = &*self.shared;
@@ -118,11 +145,19 @@ impl<T> Sender<T> {
             if shared.closed.load(Ordering::Relaxed) {
                 return Err(TrySendError::Closed(item));
             }
-            if state.items.len() >= shared.capacity {
+            let weight = item.weight();
+            let over_bytes =
+                state.bytes > 0 && state.bytes.saturating_add(weight) > shared.max_bytes;
+            if state.items.len() >= shared.capacity || over_bytes {
                 return Err(TrySendError::Full(item));
             }
+            state.bytes = state.bytes.saturating_add(weight);
             state.items.push_back(item);
-            state.items.len() == 1
+            let was_empty = state.items.len() == 1;
+            if was_empty {
+                shared.queued.store(true, Ordering::Release);
+            }
+            was_empty
         };
         if was_empty {
             shared.driver.wake();
@@ -161,7 +196,7 @@ pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
 }
 
-impl<T> Receiver<T> {
+impl<T: Weigh> Receiver<T> {
     /// Moves every queued command to the back of `into`. Ready(true) when
     /// at least one was moved, Ready(false) when the queue is empty and will
     /// stay so (closed, or no sender left), Pending otherwise (`cx` is woken
@@ -170,6 +205,8 @@ impl<T> Receiver<T> {
         if let Some(taken) = self.take(into) {
             return Poll::Ready(taken);
         }
+        // The waker stays registered until a sender uses it: registering
+        // again with the same waker is a comparison, not a clone.
         self.shared.driver.register(cx.waker());
         // Again after registering: a command queued in between is not missed.
         match self.take(into) {
@@ -181,11 +218,19 @@ impl<T> Receiver<T> {
     /// Some(true) when commands were moved, Some(false) at the end, None
     /// when the queue is empty for now.
     fn take(&self, into: &mut VecDeque<T>) -> Option<bool> {
-        let mut state = self.shared.lock();
+        let shared = &*self.shared;
+        // Pairs with the Release stores of `try_send` and of `Sender::drop`
+        // and `close`, which change what an empty queue means.
+        if !shared.queued.load(Ordering::Acquire) && !self.may_have_ended() {
+            return None;
+        }
+        let mut state = shared.lock();
         if state.items.is_empty() {
-            let ended = state.senders == 0 || self.shared.closed.load(Ordering::Relaxed);
+            let ended = state.senders == 0 || shared.closed.load(Ordering::Relaxed);
             return ended.then_some(false);
         }
+        shared.queued.store(false, Ordering::Relaxed);
+        state.bytes = 0;
         if into.is_empty() {
             // Swap buffers: the senders get `into`'s empty one (freed first
             // if a burst made it large).
@@ -201,9 +246,22 @@ impl<T> Receiver<T> {
         Some(true)
     }
 
+    /// Whether the queue may be closed or without senders (checked under
+    /// the lock before it is believed).
+    fn may_have_ended(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire) || self.shared.no_senders.load(Ordering::Acquire)
+    }
+
     /// Takes one command without waiting.
     pub(crate) fn try_recv(&self) -> Option<T> {
-        let item = self.shared.lock().items.pop_front();
+        let item = {
+            let mut state = self.shared.lock();
+            let item = state.items.pop_front();
+            if let Some(item) = &item {
+                state.bytes -= item.weight();
+            }
+            item
+        };
         if item.is_some() {
             self.shared.room.notify(1);
         }
@@ -227,14 +285,18 @@ impl<T> Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        self.close();
+        // As `close`.
+        let state = self.shared.lock();
+        self.shared.closed.store(true, Ordering::Release);
+        drop(state);
+        self.shared.room.notify(usize::MAX);
         // Dropped outside the lock: a command's drop answers its waiter.
         let items = std::mem::take(&mut self.shared.lock().items);
         drop(items);
     }
 }
 
-impl<T> Stream for Receiver<T> {
+impl<T: Weigh> Stream for Receiver<T> {
     type Item = T;
 
     /// One command at a time, for the rare loops that want a stream (a
@@ -244,7 +306,10 @@ impl<T> Stream for Receiver<T> {
         let next = |this: &Self| {
             let mut state = this.shared.lock();
             match state.items.pop_front() {
-                Some(item) => Some(Some(item)),
+                Some(item) => {
+                    state.bytes -= item.weight();
+                    Some(Some(item))
+                }
                 None if state.senders == 0 || this.shared.closed.load(Ordering::Relaxed) => {
                     Some(None)
                 }
@@ -276,6 +341,24 @@ mod tests {
 
     use super::*;
 
+    impl Weigh for i32 {
+        fn weight(&self) -> usize {
+            0
+        }
+    }
+
+    impl Weigh for Arc<()> {
+        fn weight(&self) -> usize {
+            0
+        }
+    }
+
+    impl Weigh for Vec<u8> {
+        fn weight(&self) -> usize {
+            self.len()
+        }
+    }
+
     /// Counts wake-ups.
     struct CountingWaker(AtomicUsize);
 
@@ -292,7 +375,7 @@ mod tests {
 
     #[test]
     fn takes_everything_queued_in_order_and_wakes_once_per_empty_queue() {
-        let (tx, rx) = bounded(8);
+        let (tx, rx) = bounded(8, usize::MAX);
         let (wakes, waker) = counting();
         let mut cx = Context::from_waker(&waker);
         let mut into = VecDeque::new();
@@ -314,7 +397,7 @@ mod tests {
 
     #[test]
     fn full_at_capacity_and_room_after_a_take() {
-        let (tx, rx) = bounded(2);
+        let (tx, rx) = bounded(2, usize::MAX);
         tx.try_send(1).unwrap();
         tx.try_send(2).unwrap();
         assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
@@ -328,8 +411,32 @@ mod tests {
     }
 
     #[test]
+    fn full_at_the_byte_bound_but_one_item_always_fits() {
+        let (tx, rx) = bounded(100, 10);
+        tx.try_send(vec![0; 64]).unwrap();
+        assert!(matches!(
+            tx.try_send(vec![0; 1]),
+            Err(TrySendError::Full(_))
+        ));
+        assert_eq!(rx.try_recv().map(|v| v.len()), Some(64));
+        tx.try_send(vec![0; 6]).unwrap();
+        tx.try_send(vec![0; 4]).unwrap();
+        assert!(matches!(
+            tx.try_send(vec![0; 1]),
+            Err(TrySendError::Full(_))
+        ));
+        let (_, waker) = counting();
+        let mut into = VecDeque::new();
+        assert_eq!(
+            rx.poll_take(&mut Context::from_waker(&waker), &mut into),
+            Poll::Ready(true)
+        );
+        tx.try_send(vec![0; 10]).unwrap();
+    }
+
+    #[test]
     fn a_waiting_sender_gets_in_once_the_driver_takes() {
-        let (tx, rx) = bounded(1);
+        let (tx, rx) = bounded(1, usize::MAX);
         tx.try_send(1).unwrap();
         let mut send = Box::pin(tx.send(2));
         let (sender_wakes, waker) = counting();
@@ -347,7 +454,7 @@ mod tests {
 
     #[test]
     fn ends_when_the_last_sender_leaves_after_the_queue_is_drained() {
-        let (tx, rx) = bounded(4);
+        let (tx, rx) = bounded(4, usize::MAX);
         let other = tx.clone();
         tx.try_send(1).unwrap();
         drop(tx);
@@ -367,7 +474,7 @@ mod tests {
 
     #[test]
     fn close_refuses_new_commands_but_keeps_queued_ones() {
-        let (tx, mut rx) = bounded(4);
+        let (tx, mut rx) = bounded(4, usize::MAX);
         tx.try_send(1).unwrap();
         rx.close();
         assert!(tx.is_closed());
@@ -379,7 +486,7 @@ mod tests {
 
     #[test]
     fn dropping_the_receiver_drops_queued_commands_and_fails_waiting_senders() {
-        let (tx, rx) = bounded(1);
+        let (tx, rx) = bounded(1, usize::MAX);
         let queued = Arc::new(());
         tx.try_send(queued.clone()).unwrap();
         let mut send = Box::pin(tx.send(Arc::new(())));
@@ -403,7 +510,7 @@ mod tests {
 
     #[test]
     fn a_drained_burst_buffer_is_given_back() {
-        let (tx, rx) = bounded(10_000);
+        let (tx, rx) = bounded(10_000, usize::MAX);
         let (_, waker) = counting();
         let mut cx = Context::from_waker(&waker);
         let mut into = VecDeque::new();

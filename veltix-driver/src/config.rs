@@ -20,8 +20,10 @@ pub struct ServerConfig {
     /// Events buffered for the event stream before connections wait for the
     /// application to take them. Default 1024.
     pub event_capacity: usize,
-    /// Commands (sends, requests) buffered per peer before senders wait.
-    /// Default 1024; slots are allocated as commands arrive, not up front.
+    /// Commands (sends, requests) buffered per peer before senders wait;
+    /// they also wait once the buffered payloads reach
+    /// `connection.max_outbound_bytes`. Default 1024; slots are allocated as
+    /// commands arrive, not up front.
     pub command_capacity: usize,
     /// Bytes read from a socket at once. Default 64 KiB.
     pub read_chunk: usize,
@@ -136,8 +138,9 @@ pub struct ClientConfig {
     pub reconnect: Option<Reconnect>,
     /// Events buffered for the event stream. Default 1024.
     pub event_capacity: usize,
-    /// Commands buffered before senders wait. Default 1024; slots are
-    /// allocated as commands arrive, not up front.
+    /// Commands buffered before senders wait; they also wait once the
+    /// buffered payloads reach `connection.max_outbound_bytes`. Default
+    /// 1024; slots are allocated as commands arrive, not up front.
     pub command_capacity: usize,
     /// Bytes read from the socket at once. Default 64 KiB.
     pub read_chunk: usize,

@@ -36,6 +36,12 @@ pub(crate) enum Command {
     },
 }
 
+impl command_queue::Weigh for Command {
+    fn weight(&self) -> usize {
+        self.payload_len()
+    }
+}
+
 impl Command {
     /// Answers a command that can no longer be carried out.
     pub(crate) fn fail(self, error: impl Fn() -> Error) {
@@ -70,7 +76,7 @@ pub(crate) struct CommandRx {
 impl CommandRx {
     /// An end that belongs to no link and never yields a command.
     pub(crate) fn detached() -> Self {
-        let (_, rx) = command_queue::bounded(1);
+        let (_, rx) = command_queue::bounded(1, 0);
         Self { rx, link_id: 0 }
     }
 
@@ -162,8 +168,10 @@ pub(crate) struct LinkEnds {
 }
 
 impl Link {
-    pub(crate) fn new(capacity: usize) -> (Self, LinkEnds) {
-        let (commands, commands_rx) = command_queue::bounded(capacity);
+    /// A link whose queue holds up to `capacity` commands and `max_bytes`
+    /// payload bytes before senders wait.
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> (Self, LinkEnds) {
+        let (commands, commands_rx) = command_queue::bounded(capacity, max_bytes);
         let (control, control_rx) = mpsc::unbounded();
         let gone = Arc::new(OnceLock::new());
         let id = NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed);

@@ -370,7 +370,10 @@ fn start_peer<R: Runtime>(
         }
     };
     let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
-    let (link, ends) = Link::new(shared.config.command_capacity);
+    let (link, ends) = Link::new(
+        shared.config.command_capacity,
+        shared.config.connection.max_outbound_bytes,
+    );
     let peer = Peer { id, addr, link };
     let admitted = {
         let mut peers = lock(&shared.peers);
