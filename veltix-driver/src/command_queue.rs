@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use event_listener::{Event, EventListener};
 use futures::Stream;
@@ -66,6 +66,13 @@ struct Shared<T> {
     queued: AtomicBool,
     /// Set when the last sender is dropped, for the same lock-free look.
     no_senders: AtomicBool,
+    /// Whether `driver` holds a waker no sender has used yet. Senders wake
+    /// only when they clear it, and the driver registers again only when it
+    /// is clear, so a driver that polls an empty queue many times registers
+    /// once. Paired (SeqCst) with `queued` and `no_senders`: the driver sets
+    /// this and then looks at those, senders set those and then look at
+    /// this, so one of the two always sees the other.
+    armed: AtomicBool,
     /// The driver's waker, for the first command into an empty queue and
     /// for the last sender leaving.
     driver: AtomicWaker,
@@ -74,6 +81,25 @@ struct Shared<T> {
 }
 
 impl<T> Shared<T> {
+    /// Wakes the driver if it waits on this queue.
+    fn wake_driver(&self) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.driver.wake();
+        }
+    }
+
+    /// Makes sure `waker` is woken by the next command (or the last sender
+    /// leaving); `registered` is the receiver's copy of what it registered.
+    fn arm(&self, registered: &mut Option<Waker>, waker: &Waker) {
+        let current = self.armed.load(Ordering::SeqCst)
+            && registered.as_ref().is_some_and(|w| w.will_wake(waker));
+        if !current {
+            self.driver.register(waker);
+            *registered = Some(waker.clone());
+            self.armed.store(true, Ordering::SeqCst);
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // Nothing panics while holding the lock (pushes and swaps only), so
         // a poisoned lock still guards a consistent queue.
@@ -95,6 +121,7 @@ pub(crate) fn bounded<T: Weigh>(capacity: usize, max_bytes: usize) -> (Sender<T>
         closed: AtomicBool::new(false),
         queued: AtomicBool::new(false),
         no_senders: AtomicBool::new(false),
+        armed: AtomicBool::new(false),
         driver: AtomicWaker::new(),
         room: Event::new(),
     });
@@ -102,7 +129,10 @@ pub(crate) fn bounded<T: Weigh>(capacity: usize, max_bytes: usize) -> (Sender<T>
         Sender {
             shared: shared.clone(),
         },
-        Receiver { shared },
+        Receiver {
+            shared,
+            registered: None,
+        },
     )
 }
 
@@ -128,8 +158,8 @@ impl<T> Drop for Sender<T> {
             state.senders == 0
         };
         if last {
-            self.shared.no_senders.store(true, Ordering::Release);
-            self.shared.driver.wake();
+            self.shared.no_senders.store(true, Ordering::SeqCst);
+            self.shared.wake_driver();
         }
     }
 }
@@ -155,12 +185,12 @@ impl<T: Weigh> Sender<T> {
             state.items.push_back(item);
             let was_empty = state.items.len() == 1;
             if was_empty {
-                shared.queued.store(true, Ordering::Release);
+                shared.queued.store(true, Ordering::SeqCst);
             }
             was_empty
         };
         if was_empty {
-            shared.driver.wake();
+            shared.wake_driver();
         }
         Ok(())
     }
@@ -194,6 +224,8 @@ impl<T: Weigh> Sender<T> {
 /// The driver's side.
 pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
+    /// The waker last registered, to skip registering it again.
+    registered: Option<Waker>,
 }
 
 impl<T: Weigh> Receiver<T> {
@@ -201,13 +233,11 @@ impl<T: Weigh> Receiver<T> {
     /// at least one was moved, Ready(false) when the queue is empty and will
     /// stay so (closed, or no sender left), Pending otherwise (`cx` is woken
     /// by the next command or by the last sender leaving).
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, into: &mut VecDeque<T>) -> Poll<bool> {
+    pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>, into: &mut VecDeque<T>) -> Poll<bool> {
         if let Some(taken) = self.take(into) {
             return Poll::Ready(taken);
         }
-        // The waker stays registered until a sender uses it: registering
-        // again with the same waker is a comparison, not a clone.
-        self.shared.driver.register(cx.waker());
+        self.shared.arm(&mut self.registered, cx.waker());
         // Again after registering: a command queued in between is not missed.
         match self.take(into) {
             Some(taken) => Poll::Ready(taken),
@@ -219,9 +249,9 @@ impl<T: Weigh> Receiver<T> {
     /// when the queue is empty for now.
     fn take(&self, into: &mut VecDeque<T>) -> Option<bool> {
         let shared = &*self.shared;
-        // Pairs with the Release stores of `try_send` and of `Sender::drop`
-        // and `close`, which change what an empty queue means.
-        if !shared.queued.load(Ordering::Acquire) && !self.may_have_ended() {
+        // Pairs with the stores of `try_send`, `Sender::drop` and `close`,
+        // which change what an empty queue means.
+        if !shared.queued.load(Ordering::SeqCst) && !self.may_have_ended() {
             return None;
         }
         let mut state = shared.lock();
@@ -249,7 +279,7 @@ impl<T: Weigh> Receiver<T> {
     /// Whether the queue may be closed or without senders (checked under
     /// the lock before it is believed).
     fn may_have_ended(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire) || self.shared.no_senders.load(Ordering::Acquire)
+        self.shared.closed.load(Ordering::SeqCst) || self.shared.no_senders.load(Ordering::SeqCst)
     }
 
     /// Takes one command without waiting.
@@ -317,7 +347,7 @@ impl<T: Weigh> Stream for Receiver<T> {
             }
         };
         let polled = next(this).or_else(|| {
-            this.shared.driver.register(cx.waker());
+            this.shared.arm(&mut this.registered, cx.waker());
             next(this)
         });
         match polled {
@@ -375,7 +405,7 @@ mod tests {
 
     #[test]
     fn takes_everything_queued_in_order_and_wakes_once_per_empty_queue() {
-        let (tx, rx) = bounded(8, usize::MAX);
+        let (tx, mut rx) = bounded(8, usize::MAX);
         let (wakes, waker) = counting();
         let mut cx = Context::from_waker(&waker);
         let mut into = VecDeque::new();
@@ -396,8 +426,37 @@ mod tests {
     }
 
     #[test]
+    fn the_latest_waker_is_the_one_woken() {
+        let (tx, mut rx) = bounded(8, usize::MAX);
+        let (first_wakes, first) = counting();
+        let (second_wakes, second) = counting();
+        let mut into = VecDeque::new();
+        for _ in 0..3 {
+            assert_eq!(
+                rx.poll_take(&mut Context::from_waker(&first), &mut into),
+                Poll::Pending
+            );
+        }
+        assert_eq!(
+            rx.poll_take(&mut Context::from_waker(&second), &mut into),
+            Poll::Pending
+        );
+        tx.try_send(1).unwrap();
+        assert_eq!(second_wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first_wakes.0.load(Ordering::SeqCst), 0);
+        // Woken once; the next command into the (still full) queue does not wake again.
+        tx.try_send(2).unwrap();
+        assert_eq!(second_wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            rx.poll_take(&mut Context::from_waker(&second), &mut into),
+            Poll::Ready(true)
+        );
+        assert_eq!(into, [1, 2]);
+    }
+
+    #[test]
     fn full_at_capacity_and_room_after_a_take() {
-        let (tx, rx) = bounded(2, usize::MAX);
+        let (tx, mut rx) = bounded(2, usize::MAX);
         tx.try_send(1).unwrap();
         tx.try_send(2).unwrap();
         assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
@@ -412,7 +471,7 @@ mod tests {
 
     #[test]
     fn full_at_the_byte_bound_but_one_item_always_fits() {
-        let (tx, rx) = bounded(100, 10);
+        let (tx, mut rx) = bounded(100, 10);
         tx.try_send(vec![0; 64]).unwrap();
         assert!(matches!(
             tx.try_send(vec![0; 1]),
@@ -436,7 +495,7 @@ mod tests {
 
     #[test]
     fn a_waiting_sender_gets_in_once_the_driver_takes() {
-        let (tx, rx) = bounded(1, usize::MAX);
+        let (tx, mut rx) = bounded(1, usize::MAX);
         tx.try_send(1).unwrap();
         let mut send = Box::pin(tx.send(2));
         let (sender_wakes, waker) = counting();
@@ -454,7 +513,7 @@ mod tests {
 
     #[test]
     fn ends_when_the_last_sender_leaves_after_the_queue_is_drained() {
-        let (tx, rx) = bounded(4, usize::MAX);
+        let (tx, mut rx) = bounded(4, usize::MAX);
         let other = tx.clone();
         tx.try_send(1).unwrap();
         drop(tx);
@@ -510,7 +569,7 @@ mod tests {
 
     #[test]
     fn a_drained_burst_buffer_is_given_back() {
-        let (tx, rx) = bounded(10_000, usize::MAX);
+        let (tx, mut rx) = bounded(10_000, usize::MAX);
         let (_, waker) = counting();
         let mut cx = Context::from_waker(&waker);
         let mut into = VecDeque::new();

@@ -199,7 +199,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     /// handles queued since. Stops when the outbound queue is full (senders
     /// then wait), or holds a full write: the write goes out first, and the
     /// next round goes on.
-    fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+    fn poll_commands(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
         let mut progress = false;
         loop {
             if self.conn.is_closed() {
@@ -221,7 +221,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                             Some((code, reason, _)) => (code, reason),
                             None => (CloseCode::NORMAL, "handle dropped".to_owned()),
                         };
-                        self.conn.close(now, code, &reason);
+                        self.conn.close(now.get(), code, &reason);
                         progress = true;
                         break;
                     }
@@ -237,7 +237,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     self.stalled.push_front(command);
                     return progress;
                 }
-                self.apply(command, now);
+                self.apply(command, now.get());
                 progress = true;
                 if self.conn.is_closed() || self.conn.queued_bytes() >= WRITE_CHUNK {
                     return progress;
@@ -382,7 +382,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     }
 
     /// Reads while the socket has data and `budget` (bytes left this poll) lasts.
-    fn poll_read(&mut self, cx: &mut Context<'_>, budget: &mut usize, now: Instant) -> bool {
+    fn poll_read(&mut self, cx: &mut Context<'_>, budget: &mut usize, now: &mut LazyNow) -> bool {
         let mut progress = false;
         while *budget > 0 {
             if self.read_closed || self.conn.is_closed() {
@@ -392,7 +392,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             let read = with_scratch(self.read_chunk, |buf| {
                 let read = socket.poll_read(cx, buf);
                 if let Poll::Ready(Ok(n)) = read {
-                    conn.handle_input(now, &buf[..n]);
+                    conn.handle_input(now.get(), &buf[..n]);
                 }
                 read
             });
@@ -545,12 +545,13 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
         let this = self.get_mut();
         let mut budget = READ_BUDGET;
         for _ in 0..ROUNDS {
-            // One clock read per round, not per message: a poll never blocks,
-            // so everything in a round happens at the same `now`.
-            let now = Instant::now();
+            // At most one clock read per round, not per message (a round
+            // never blocks, so everything in it happens at the same `now`),
+            // and none in a round that finds nothing to do.
+            let mut now = LazyNow::default();
             let mut progress = this.poll_control(cx);
-            progress |= this.poll_commands(cx, now);
-            if this.deliver_events(cx) && this.poll_read(cx, &mut budget, now) {
+            progress |= this.poll_commands(cx, &mut now);
+            if this.deliver_events(cx) && this.poll_read(cx, &mut budget, &mut now) {
                 progress = true;
                 // Dispatch before writing: a server must list a peer as
                 // connected before the HELLO_ACK that lets it send goes out.
@@ -558,7 +559,7 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
             }
             if !this.stalled.is_empty() {
                 // Answers given by callbacks just now: out with this round's write.
-                progress |= this.poll_commands(cx, now);
+                progress |= this.poll_commands(cx, &mut now);
             }
             progress |= this.poll_write(cx);
             progress |= this.poll_timer(cx);
@@ -602,6 +603,17 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
         // Plenty done; let other tasks run and come back.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+/// The time of one round, read from the clock the first time something in
+/// the round needs it.
+#[derive(Default)]
+struct LazyNow(Option<Instant>);
+
+impl LazyNow {
+    fn get(&mut self) -> Instant {
+        *self.0.get_or_insert_with(Instant::now)
     }
 }
 
