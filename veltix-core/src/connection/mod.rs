@@ -631,13 +631,12 @@ impl Connection {
             heartbeat: false,
         });
         self.peer = Some(info);
-        let held: Vec<EncodedFrame> = self.held.drain().collect();
-        if !held.is_empty() {
+        let held = std::mem::take(&mut self.held);
+        if held.frames() > 0 {
             self.last_tx = now;
+            self.stats.frames_sent += held.frames();
         }
-        for frame in held {
-            self.push_out(frame);
-        }
+        self.outbound.append(held);
         self.events.push_back(Event::Connected(info));
     }
 

@@ -3,44 +3,116 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use bytes::Buf;
+use bytes::{Buf, BytesMut};
 
 use crate::frame::{EncodedFrame, HEADER_LEN};
 
-/// Frames waiting to be written, and how much of the first one already was.
+/// Frames up to this many bytes (header included) are copied, back to back,
+/// into one buffer when they queue up behind another small frame: a burst
+/// of small messages then leaves as one contiguous buffer (one write, no
+/// per-frame bookkeeping), and each payload is released as soon as it is
+/// copied. Larger frames stay as they are, their payload shared, never copied.
+const INLINE_MAX: usize = 1024;
+/// The most bytes one coalescing buffer holds: one large write's worth.
+const INLINE_BUFFER: usize = 64 * 1024;
+/// A coalescing buffer's first size; it grows as frames pile up.
+const INLINE_START: usize = 4 * 1024;
+
+/// A run of queued bytes.
+#[derive(Debug)]
+enum Segment {
+    /// One frame, as encoded: header and shared payload.
+    Frame(EncodedFrame),
+    /// Small frames copied back to back.
+    Inline(BytesMut),
+}
+
+impl Segment {
+    fn len(&self) -> usize {
+        match self {
+            Self::Frame(frame) => frame.wire_len(),
+            Self::Inline(bytes) => bytes.len(),
+        }
+    }
+
+    /// The segment as up to two slices (empty ones are skipped by readers).
+    fn parts(&self) -> [&[u8]; 2] {
+        match self {
+            Self::Frame(frame) => [frame.header(), frame.payload().as_ref()],
+            Self::Inline(bytes) => [bytes.as_ref(), &[]],
+        }
+    }
+}
+
+/// Frames waiting to be written, and how much of the first segment already was.
 #[derive(Debug, Default)]
 pub(crate) struct OutboundQueue {
-    frames: VecDeque<EncodedFrame>,
-    /// Bytes of `frames[0]` already written.
+    segments: VecDeque<Segment>,
+    /// Bytes of `segments[0]` already written.
     written: usize,
-    /// Unwritten bytes over all frames.
+    /// Unwritten bytes over all segments.
     queued: usize,
+    /// Frames pushed since the queue was last cleared.
+    frames: u64,
 }
 
 impl OutboundQueue {
     pub(crate) fn push(&mut self, frame: EncodedFrame) {
-        self.queued += frame.wire_len();
-        self.frames.push_back(frame);
+        let len = frame.wire_len();
+        self.queued += len;
+        self.frames += 1;
+        if len <= INLINE_MAX {
+            match self.segments.back_mut() {
+                Some(Segment::Inline(bytes)) if bytes.len() + len <= INLINE_BUFFER => {
+                    frame.write_to(bytes);
+                    return;
+                }
+                Some(back) => {
+                    if let Segment::Frame(previous) = back {
+                        if previous.wire_len() <= INLINE_MAX {
+                            // Bytes already written from `previous` keep
+                            // their offset: it is copied first.
+                            let mut bytes = BytesMut::with_capacity(INLINE_START);
+                            previous.write_to(&mut bytes);
+                            frame.write_to(&mut bytes);
+                            *back = Segment::Inline(bytes);
+                            return;
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        self.segments.push_back(Segment::Frame(frame));
     }
 
     pub(crate) fn queued_bytes(&self) -> usize {
         self.queued
     }
 
+    /// Frames pushed since the queue was last cleared.
+    pub(crate) fn frames(&self) -> u64 {
+        self.frames
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        self.segments.is_empty()
     }
 
     pub(crate) fn clear(&mut self) {
-        self.frames.clear();
+        self.segments.clear();
         self.written = 0;
         self.queued = 0;
+        self.frames = 0;
     }
 
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = EncodedFrame> + '_ {
-        self.written = 0;
-        self.queued = 0;
-        self.frames.drain(..)
+    /// Moves everything queued in `other` (of which nothing was written)
+    /// behind what this queue holds.
+    pub(crate) fn append(&mut self, mut other: OutboundQueue) {
+        debug_assert_eq!(other.written, 0, "a held queue is never written from");
+        self.queued += other.queued;
+        self.frames += other.frames;
+        self.segments.append(&mut other.segments);
     }
 }
 
@@ -84,8 +156,9 @@ impl Buf for Transmit<'_> {
     }
 
     fn chunk(&self) -> &[u8] {
-        match self.queue.frames.front() {
-            Some(frame) => frame_chunk(frame, self.queue.written),
+        match self.queue.segments.front() {
+            Some(Segment::Frame(frame)) => frame_chunk(frame, self.queue.written),
+            Some(Segment::Inline(bytes)) => &bytes[self.queue.written..],
             None => &[],
         }
     }
@@ -93,11 +166,11 @@ impl Buf for Transmit<'_> {
     fn advance(&mut self, mut cnt: usize) {
         let q = &mut *self.queue;
         while cnt > 0 {
-            let Some(front) = q.frames.front() else {
+            let Some(front) = q.segments.front() else {
                 // Advancing past the end is a caller bug; stop rather than panic.
                 break;
             };
-            let left = front.wire_len() - q.written;
+            let left = front.len() - q.written;
             if cnt < left {
                 q.written += cnt;
                 q.queued -= cnt;
@@ -106,7 +179,7 @@ impl Buf for Transmit<'_> {
             cnt -= left;
             q.queued -= left;
             q.written = 0;
-            q.frames.pop_front();
+            q.segments.pop_front();
         }
     }
 
@@ -126,9 +199,9 @@ impl Transmit<'_> {
     fn parts(&self) -> impl Iterator<Item = &[u8]> {
         let mut written = self.queue.written;
         self.queue
-            .frames
+            .segments
             .iter()
-            .flat_map(|frame| [frame.header(), frame.payload().as_ref()])
+            .flat_map(Segment::parts)
             .filter_map(move |part| {
                 if written >= part.len() {
                     written -= part.len();
@@ -187,6 +260,88 @@ mod tests {
             queue.push(frame);
         }
         (queue, wire)
+    }
+
+    /// Everything `transmit` holds, written in pieces of `step` bytes
+    /// from `chunk` (as a transport that takes a little at a time would).
+    fn write_out(queue: &mut OutboundQueue, step: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(mut transmit) = Transmit::new(queue) {
+            let chunk = transmit.chunk();
+            let n = chunk.len().min(step);
+            out.extend_from_slice(&chunk[..n]);
+            transmit.advance(n);
+        }
+        out
+    }
+
+    #[test]
+    fn small_frames_leave_as_one_buffer_and_large_ones_as_they_are() {
+        let (mut queue, wire) = queue_of(&[64; 100]);
+        let transmit = Transmit::new(&mut queue).unwrap();
+        let mut slices = [IoSlice::new(&[]); 8];
+        assert_eq!(
+            transmit.chunks_vectored(&mut slices),
+            1,
+            "one contiguous buffer"
+        );
+        assert_eq!(&slices[0][..], &wire[..]);
+
+        let (mut queue, wire) = queue_of(&[5, 3000, 6, 7, 70_000, 1024 - HEADER_LEN, 0]);
+        let transmit = Transmit::new(&mut queue).unwrap();
+        let mut slices = [IoSlice::new(&[]); 16];
+        let n = transmit.chunks_vectored(&mut slices);
+        // A frame alone stays header + payload (2 slices); small ones behind
+        // a small one join it (1): [5] 2 | [3000] 2 | [6, 7] 1 | [70 000] 2 | [1024, 0] 1.
+        assert_eq!(n, 8);
+        let gathered: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+        assert_eq!(gathered, wire);
+        assert_eq!(write_out(&mut queue, 777), wire);
+    }
+
+    #[test]
+    fn a_partly_written_frame_keeps_its_place_when_later_frames_join_it() {
+        let mut queue = OutboundQueue::default();
+        let mut wire = Vec::new();
+        let frame = |i: u8| {
+            let message = Message::new(MessageType::new(200).unwrap(), vec![i; 40]);
+            EncodedFrame::new(&message).unwrap()
+        };
+        let first = frame(1);
+        first.write_to(&mut wire);
+        queue.push(first);
+        Transmit::new(&mut queue).unwrap().advance(30);
+        for i in 2..5 {
+            let next = frame(i);
+            next.write_to(&mut wire);
+            queue.push(next);
+        }
+        assert_eq!(queue.queued_bytes(), wire.len() - 30);
+        assert_eq!(write_out(&mut queue, 13), &wire[30..]);
+        assert!(queue.is_empty());
+        assert_eq!(queue.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn one_coalescing_buffer_holds_at_most_a_large_write() {
+        let (mut queue, wire) = queue_of(&[900; 300]);
+        let transmit = Transmit::new(&mut queue).unwrap();
+        let mut slices = [IoSlice::new(&[]); 64];
+        let n = transmit.chunks_vectored(&mut slices);
+        assert!(n > 1);
+        assert!(slices[..n].iter().all(|s| s.len() <= INLINE_BUFFER));
+        assert_eq!(write_out(&mut queue, usize::MAX), wire);
+    }
+
+    #[test]
+    fn an_appended_queue_follows_in_order_and_counts_its_frames() {
+        let (mut queue, mut wire) = queue_of(&[10, 2000]);
+        let (held, held_wire) = queue_of(&[20, 30]);
+        wire.extend_from_slice(&held_wire);
+        queue.append(held);
+        assert_eq!(queue.frames(), 4);
+        assert_eq!(queue.queued_bytes(), wire.len());
+        assert_eq!(write_out(&mut queue, 100), wire);
     }
 
     #[test]
