@@ -68,16 +68,16 @@ impl OutboundQueue {
                     return;
                 }
                 Some(back) => {
-                    if let Segment::Frame(previous) = back {
-                        if previous.wire_len() <= INLINE_MAX {
-                            // Bytes already written from `previous` keep
-                            // their offset: it is copied first.
-                            let mut bytes = BytesMut::with_capacity(INLINE_START);
-                            previous.write_to(&mut bytes);
-                            frame.write_to(&mut bytes);
-                            *back = Segment::Inline(bytes);
-                            return;
-                        }
+                    if let Segment::Frame(previous) = back
+                        && previous.wire_len() <= INLINE_MAX
+                    {
+                        // Bytes already written from `previous` keep their
+                        // offset: it is copied first.
+                        let mut bytes = BytesMut::with_capacity(INLINE_START);
+                        previous.write_to(&mut bytes);
+                        frame.write_to(&mut bytes);
+                        *back = Segment::Inline(bytes);
+                        return;
                     }
                 }
                 None => {}
