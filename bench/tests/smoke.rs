@@ -44,8 +44,12 @@ fn smoke_run_measures_every_scenario_on_every_implementation() {
                 value.is_finite() && value > 0.0,
                 "{scenario} on {implementation}: value {value}"
             );
-            let latencies = sample.get("latencies_us").and_then(Value::as_array);
-            let has_latencies = latencies.is_some_and(|l| !l.is_empty());
+            let latency = sample.get("latency_us");
+            let has_latencies = latency.is_some_and(|l| {
+                let (p50, max) = (l["p50"].as_f64(), l["max"].as_f64());
+                l["count"].as_u64().is_some_and(|n| n > 0)
+                    && p50.is_some_and(|p50| p50 > 0.0 && max.is_some_and(|max| max >= p50))
+            });
             let expects_latencies = matches!(
                 scenario,
                 "ping" | "request-64B" | "stress-100conn" | "tick-100x60Hz"

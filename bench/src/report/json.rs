@@ -1,13 +1,44 @@
-//! The JSON file: run facts, summaries and every raw sample, to compare commits.
+//! The JSON file: run facts, summaries and every run's figures, to compare commits.
 //!
 //! Shape: `{ "info": RunInfo, "summaries": [Summary], "samples": [Sample] }`,
-//! field names as in the Rust structs. Samples carry their raw round-trip
-//! times (`latencies_us`, left out when empty). Figures that are not finite
-//! (NaN, infinity) are written as `null`, as JSON has no such numbers.
+//! field names as in the Rust structs, except that a sample's raw round-trip
+//! times (tens of thousands per run: a full run would write over 100 MB) are
+//! replaced by their percentiles, `latency_us: { p50, p90, p95, p99, p999,
+//! max, count }` (left out when the scenario measures no latency). Figures
+//! that are not finite (NaN, infinity) are written as `null`, as JSON has no
+//! such numbers.
 
 use std::path::Path;
 
-use super::{RunInfo, Sample, Summary};
+use serde_json::{Value, json};
+
+use super::{RunInfo, Sample, Summary, percentile};
+
+/// One run's figures, with its latencies as percentiles.
+fn sample_json(sample: &Sample) -> Value {
+    let mut value = serde_json::to_value(sample).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut value {
+        fields.remove("latencies_us");
+        if !sample.latencies_us.is_empty() {
+            let mut sorted = sample.latencies_us.clone();
+            sorted.sort_by(f64::total_cmp);
+            let at = |p: f64| percentile(&sorted, p);
+            fields.insert(
+                "latency_us".to_owned(),
+                json!({
+                    "count": sorted.len(),
+                    "p50": at(50.0),
+                    "p90": at(90.0),
+                    "p95": at(95.0),
+                    "p99": at(99.0),
+                    "p999": at(99.9),
+                    "max": at(100.0),
+                }),
+            );
+        }
+    }
+    value
+}
 
 /// Writes `{ "info", "summaries", "samples" }` as pretty JSON to `path`,
 /// replacing any file there.
@@ -17,7 +48,8 @@ pub(crate) fn write_json(
     samples: &[Sample],
     summaries: &[Summary],
 ) -> std::io::Result<()> {
-    let json = serde_json::json!({
+    let samples: Vec<Value> = samples.iter().map(sample_json).collect();
+    let json = json!({
         "info": info,
         "summaries": summaries,
         "samples": samples,
@@ -29,8 +61,6 @@ pub(crate) fn write_json(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
-
     use super::*;
     use crate::report::stats::tests::sample;
     use crate::report::summarize;
@@ -66,7 +96,7 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_info_summaries_and_raw_samples() {
+    fn round_trips_info_summaries_and_samples_with_latency_percentiles() {
         let mut idle = sample("idle-1k", "tokio", 1, f64::NAN);
         idle.latencies_us.clear();
         let samples = vec![
@@ -110,10 +140,15 @@ mod tests {
         assert_eq!(sample_rows.len(), 4);
         assert_eq!(sample_rows[1]["run"], 2);
         assert_eq!(sample_rows[1]["messages"], 1000);
-        let latencies = sample_rows[1]["latencies_us"].as_array().unwrap();
-        assert_eq!(latencies.len(), 100);
-        assert_eq!(latencies[99], 400.0);
-        assert!(sample_rows[3].get("latencies_us").is_none());
+        assert!(
+            sample_rows[1].get("latencies_us").is_none(),
+            "no raw samples"
+        );
+        let latency = &sample_rows[1]["latency_us"];
+        assert_eq!(latency["count"], 100);
+        assert_eq!(latency["max"], 400.0);
+        assert_eq!(latency["p50"], 200.0);
+        assert!(sample_rows[3].get("latency_us").is_none());
         assert_eq!(sample_rows[3]["value"], Value::Null);
     }
 
