@@ -288,7 +288,7 @@ impl<T: Weigh> Receiver<T> {
             let mut state = self.shared.lock();
             let item = state.items.pop_front();
             if let Some(item) = &item {
-                state.bytes -= item.weight();
+                state.bytes = state.bytes.saturating_sub(item.weight());
             }
             item
         };
@@ -337,7 +337,7 @@ impl<T: Weigh> Stream for Receiver<T> {
             let mut state = this.shared.lock();
             match state.items.pop_front() {
                 Some(item) => {
-                    state.bytes -= item.weight();
+                    state.bytes = state.bytes.saturating_sub(item.weight());
                     Some(Some(item))
                 }
                 None if state.senders == 0 || this.shared.closed.load(Ordering::Relaxed) => {

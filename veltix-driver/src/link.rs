@@ -96,21 +96,37 @@ impl CommandRx {
         };
         DirectLane {
             outer: DIRECT.with(|direct| direct.replace(Some(lane))),
+            closed: false,
         }
     }
 
     /// Closes the lane [`open_direct`](Self::open_direct) opened; what was
     /// collected goes back to `inbox`.
-    pub(crate) fn close_direct(lane: DirectLane, inbox: &mut VecDeque<Command>) {
-        if let Some(lane) = DIRECT.with(|direct| direct.replace(lane.outer)) {
+    pub(crate) fn close_direct(mut lane: DirectLane, inbox: &mut VecDeque<Command>) {
+        lane.closed = true;
+        let outer = lane.outer.take();
+        if let Some(lane) = DIRECT.with(|direct| direct.replace(outer)) {
             *inbox = lane.inbox;
         }
     }
 }
 
-/// An open direct lane; whichever lane was open before comes back on close.
+/// An open direct lane; whichever lane was open before comes back on close,
+/// or on drop if a callback panicked (its commands are then lost with the
+/// connection's task, but the thread's next callbacks are not misrouted).
 pub(crate) struct DirectLane {
     outer: Option<Direct>,
+    closed: bool,
+}
+
+impl Drop for DirectLane {
+    fn drop(&mut self) {
+        if !self.closed {
+            let outer = self.outer.take();
+            // `try_with`: the thread may be exiting.
+            let _ = DIRECT.try_with(|direct| direct.replace(outer));
+        }
+    }
 }
 
 impl std::ops::Deref for CommandRx {
@@ -375,4 +391,65 @@ fn check_sendable(message: &Message) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use veltix_core::{Message, MessageType};
+
+    use super::*;
+
+    fn message() -> Message {
+        Message::new(MessageType::new(200).unwrap(), Bytes::from_static(b"x"))
+    }
+
+    #[test]
+    fn try_commands_in_an_open_lane_go_to_the_inbox_in_order() {
+        let (link, ends) = Link::new(8, 1 << 20);
+        let mut inbox = VecDeque::new();
+        let lane = ends.commands.open_direct(&mut inbox);
+        link.try_send(message()).unwrap();
+        link.try_reply(&message(), message()).unwrap();
+        CommandRx::close_direct(lane, &mut inbox);
+        assert!(matches!(
+            inbox.as_slices().0,
+            [Command::Send(_), Command::Reply(..)]
+        ));
+        // Closed: the next one goes through the queue.
+        link.try_send(message()).unwrap();
+        assert!(matches!(ends.commands.try_recv(), Some(Command::Send(_))));
+    }
+
+    #[test]
+    fn a_full_lane_says_full() {
+        let (link, ends) = Link::new(2, 1 << 20);
+        let mut inbox = VecDeque::new();
+        let lane = ends.commands.open_direct(&mut inbox);
+        link.try_send(message()).unwrap();
+        link.try_send(message()).unwrap();
+        assert!(matches!(
+            link.try_send(message()),
+            Err(Error::Send(SendError::Full))
+        ));
+        CommandRx::close_direct(lane, &mut inbox);
+        assert_eq!(inbox.len(), 2);
+    }
+
+    #[test]
+    fn a_lane_dropped_by_a_panic_is_closed() {
+        let (link, ends) = Link::new(8, 1 << 20);
+        let mut inbox = VecDeque::new();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _lane = ends.commands.open_direct(&mut inbox);
+            panic!("a callback panicked");
+        }));
+        assert!(unwound.is_err());
+        assert!(DIRECT.with_borrow(Option::is_none), "no lane left open");
+        link.try_send(message()).unwrap();
+        assert!(
+            ends.commands.try_recv().is_some(),
+            "queued, not lost in a stale lane"
+        );
+    }
 }
