@@ -170,29 +170,18 @@ fn answer(body: BytesMut) -> Option<(u8, Bytes)> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+    use super::super::tests::{LIMIT, round_trip, spawn_server};
     use super::*;
 
-    /// Every test is bounded: a hang fails instead of blocking the suite.
-    const LIMIT: Duration = Duration::from_secs(20);
-
     async fn server() -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve_ld(listener));
-        addr
+        spawn_server(serve_ld).await
     }
 
     #[tokio::test]
     async fn client_and_server_round_trip() {
-        let addr = server().await;
-        tokio::time::timeout(LIMIT, super::super::tests::exercise::<LdClient>(addr))
-            .await
-            .expect("within the time limit")
-            .unwrap();
+        round_trip::<LdClient>(server().await).await;
     }
 
     #[test]

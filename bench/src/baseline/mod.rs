@@ -51,16 +51,40 @@ fn client_framed<C>(stream: TcpStream, codec: C) -> Framed<TcpStream, C> {
 mod tests {
     use std::io;
     use std::net::SocketAddr;
+    use std::time::Duration;
 
     use bytes::Bytes;
+    use tokio::net::TcpListener;
 
     use crate::client::BenchClient;
     use crate::wire::payload;
 
+    /// Every baseline test is bounded: a hang fails instead of blocking the suite.
+    pub(super) const LIMIT: Duration = Duration::from_secs(20);
+
+    /// Starts a baseline server on a free loopback port.
+    pub(super) async fn spawn_server<F>(serve: fn(TcpListener) -> F) -> SocketAddr
+    where
+        F: Future<Output = io::Result<()>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener));
+        addr
+    }
+
+    /// [`exercise`] with client `C` against `addr`, within [`LIMIT`].
+    pub(super) async fn round_trip<C: BenchClient>(addr: SocketAddr) {
+        tokio::time::timeout(LIMIT, exercise::<C>(addr))
+            .await
+            .expect("within the time limit")
+            .unwrap();
+    }
+
     /// What the scenarios do with a client, on a small scale: a request,
     /// a ping, a thousand one-way messages followed by a request (whose
     /// answer proves they all arrived), an empty and a 1 MiB payload.
-    pub(super) async fn exercise<C: BenchClient>(addr: SocketAddr) -> io::Result<()> {
+    async fn exercise<C: BenchClient>(addr: SocketAddr) -> io::Result<()> {
         let mut client = C::connect(addr).await?;
         let body = payload(1, 64);
         assert_eq!(client.request(body.clone()).await?, body);

@@ -219,20 +219,13 @@ fn answer(frame: Frame) -> Option<Frame> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+    use super::super::tests::{LIMIT, round_trip, spawn_server};
     use super::*;
 
-    /// Every test is bounded: a hang fails instead of blocking the suite.
-    const LIMIT: Duration = Duration::from_secs(20);
-
     async fn server() -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve_sha(listener));
-        addr
+        spawn_server(serve_sha).await
     }
 
     fn encoded(kind: u16, id: u8, payload: &'static [u8]) -> BytesMut {
@@ -256,11 +249,7 @@ mod tests {
 
     #[tokio::test]
     async fn client_and_server_round_trip() {
-        let addr = server().await;
-        tokio::time::timeout(LIMIT, super::super::tests::exercise::<ShaClient>(addr))
-            .await
-            .expect("within the time limit")
-            .unwrap();
+        round_trip::<ShaClient>(server().await).await;
     }
 
     #[test]
