@@ -1,7 +1,7 @@
 //! Callback slots, settable at any time, read by connection tasks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 /// One optional callback. Reading clones an `Arc` under a read lock that is
 /// never held while the callback runs, so a callback may replace itself.
@@ -37,13 +37,15 @@ impl<F: ?Sized> Slot<F> {
     }
 }
 
-/// A connection's copy of one slot's callback, refreshed when the slot
-/// changes: the per-message path reads one atomic, not a lock and two
-/// reference counts.
+/// A connection's reference to one slot's callback, refreshed when the slot
+/// changes: the per-message path reads one atomic and upgrades a weak
+/// reference, instead of taking the slot's lock. Weak, so a callback that is
+/// replaced is dropped at once (with what it captured), not kept alive by
+/// every idle connection until its next message.
 pub(crate) struct SlotCache<F: ?Sized> {
     /// The generation `callback` was read at; `u64::MAX` before the first read.
     generation: u64,
-    callback: Option<Arc<F>>,
+    callback: Option<Weak<F>>,
 }
 
 impl<F: ?Sized> Default for SlotCache<F> {
@@ -57,15 +59,26 @@ impl<F: ?Sized> Default for SlotCache<F> {
 
 impl<F: ?Sized> SlotCache<F> {
     /// The slot's current callback.
-    pub(crate) fn get(&mut self, slot: &Slot<F>) -> Option<&Arc<F>> {
+    pub(crate) fn get(&mut self, slot: &Slot<F>) -> Option<Arc<F>> {
         // Read before the callback: a `set` racing with this is seen on the
         // next call at the latest.
         let generation = slot.generation.load(Ordering::Acquire);
-        if generation != self.generation {
-            self.callback = slot.get();
-            self.generation = generation;
+        if generation == self.generation {
+            match &self.callback {
+                None => return None,
+                Some(weak) => {
+                    if let Some(callback) = weak.upgrade() {
+                        return Some(callback);
+                    }
+                    // Replaced between `set`'s store and its generation
+                    // bump: read the slot.
+                }
+            }
         }
-        self.callback.as_ref()
+        let callback = slot.get();
+        self.callback = callback.as_ref().map(Arc::downgrade);
+        self.generation = generation;
+        callback
     }
 }
 
@@ -82,6 +95,22 @@ mod tests {
         assert_eq!(cache.get(&slot).map(|f| f()), Some(1));
         slot.set(Arc::new(|| 2));
         assert_eq!(cache.get(&slot).map(|f| f()), Some(2));
+        assert_eq!(cache.get(&slot).map(|f| f()), Some(2));
+    }
+
+    #[test]
+    fn a_replaced_callback_is_not_kept_alive_by_a_cache() {
+        let slot: Slot<dyn Fn() -> u32 + Send + Sync> = Slot::default();
+        let mut cache = SlotCache::default();
+        let captured = Arc::new(());
+        let held = captured.clone();
+        slot.set(Arc::new(move || {
+            let _ = &held;
+            1
+        }));
+        assert_eq!(cache.get(&slot).map(|f| f()), Some(1));
+        slot.set(Arc::new(|| 2));
+        assert_eq!(Arc::strong_count(&captured), 1, "the old callback is gone");
         assert_eq!(cache.get(&slot).map(|f| f()), Some(2));
     }
 }
