@@ -14,10 +14,11 @@ use futures::{Stream, StreamExt as _};
 use tracing::Instrument as _;
 use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 
-use crate::driver::{Driver, Sink, SinkEvent};
-use crate::event_queue::{EventInbox, EventQueue, EventSender, EventStream};
+use crate::backlog::Backlog;
+use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
+use crate::event_queue::{EventOutlet, EventQueue, EventSender, EventStream};
 use crate::handlers::{Slot, SlotCache};
-use crate::link::{CommandRx, Control, Link};
+use crate::link::{CommandRx, Control, Link, LinkEnds};
 use crate::runtime::{Runtime, sleep_until};
 use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, os};
 
@@ -31,7 +32,10 @@ type OnDisconnect = dyn Fn(&CloseReason) + Send + Sync;
 /// connection. Dropping the last clone closes the connection.
 ///
 /// Events go to the callback registered for their kind or, when none is, to
-/// the stream from [`events`](Self::events) (bounded; see [`Server`](crate::Server)).
+/// the stream from [`events`](Self::events). Flow control works as on the
+/// [`Server`](crate::Server): the socket is not read while the output to the
+/// server, or the events not taken from the stream yet, are above the
+/// high-water mark.
 /// Callbacks and handlers are kept across reconnects.
 pub struct Client<R: Runtime> {
     shared: Arc<Shared<R>>,
@@ -59,7 +63,7 @@ struct Shared<R: Runtime> {
     config: ClientConfig,
     /// The server, as a peer: what callbacks get to answer it.
     server: Peer,
-    inbox: EventInbox<ClientEvent>,
+    events: EventOutlet<ClientEvent>,
     handlers: Arc<Handlers>,
     closing: Arc<AtomicBool>,
     done: Mutex<Option<mpsc::Receiver<()>>>,
@@ -103,11 +107,9 @@ impl<R: Runtime> Client<R> {
         config.validate()?;
         let addr = os::resolve(&config.addr)?;
         let socket = connect(&runtime, addr, config.connect_timeout).await?;
-        let (link, ends) = Link::new(
-            config.command_capacity,
-            config.connection.max_outbound_bytes,
-        );
-        let (events, inbox) = EventQueue::new(config.event_capacity);
+        let (link, ends) = Link::new(config.connection.max_outbound_bytes);
+        let events = EventQueue::new(config.event_capacity);
+        let outlet = events.outlet();
         let (first_tx, first_rx) = oneshot::channel();
         let (live, done) = mpsc::channel(0);
         let server = Peer {
@@ -137,7 +139,7 @@ impl<R: Runtime> Client<R> {
                 runtime,
                 config,
                 server,
-                inbox,
+                events: outlet,
                 handlers,
                 closing,
                 done: Mutex::new(Some(done)),
@@ -163,7 +165,7 @@ impl<R: Runtime> Client<R> {
     /// The stream of events that have no callback. Can be taken once.
     pub fn events(&self) -> ClientEvents {
         ClientEvents {
-            inner: self.shared.inbox.take(),
+            inner: self.shared.events.take(),
         }
     }
 
@@ -267,7 +269,7 @@ struct Task<R: Runtime> {
     addr: SocketAddr,
     server: Peer,
     handlers: Arc<Handlers>,
-    events: Arc<EventQueue<ClientEvent>>,
+    events: EventQueue<ClientEvent>,
     /// Tells `connect` how the first handshake went.
     first: FirstOutcome,
     closing: Arc<AtomicBool>,
@@ -312,16 +314,16 @@ impl<R: Runtime> Task<R> {
                 first: self.first.clone(),
                 on_message: SlotCache::default(),
             };
-            let driver = Driver::with_channels(
-                conn,
-                sock,
-                self.runtime.timer(now),
+            let ends = LinkEnds {
                 commands,
                 control,
-                Arc::new(OnceLock::new()),
-                sink,
-                self.config.read_chunk,
-            );
+                gone: Arc::new(OnceLock::new()),
+            };
+            let read = ReadSettings {
+                chunk: self.config.read_chunk,
+                flow: self.config.flow,
+            };
+            let driver = Driver::new(conn, sock, self.runtime.timer(now), ends, sink, read);
             // Numbered per client: the first connection is 1, reconnections follow.
             let exit = driver
                 .instrument(tracing::debug_span!("connection", id = connection))
@@ -399,11 +401,8 @@ struct ClientSink {
 }
 
 impl Sink for ClientSink {
-    fn try_deliver(&mut self, cx: &mut Context<'_>, event: SinkEvent) -> Result<(), SinkEvent> {
-        // Events keep their order: wait while an earlier one waits for room.
-        if self.events.poll_ready(cx).is_pending() {
-            return Err(event);
-        }
+    fn deliver(&mut self, event: SinkEvent) {
+        let weight = event.weight();
         match &event {
             SinkEvent::Connected(info) => {
                 if let Some(tx) = lock(&self.first).take() {
@@ -424,33 +423,23 @@ impl Sink for ClientSink {
         }
         let event = match event {
             SinkEvent::Connected(info) => match self.handlers.on_connect.get() {
-                Some(f) => {
-                    f(info);
-                    return Ok(());
-                }
+                Some(f) => return f(info),
                 None => ClientEvent::Connected(info),
             },
             SinkEvent::Message(message) => match self.on_message.get(&self.handlers.on_message) {
-                Some(f) => {
-                    f(&self.server, message);
-                    return Ok(());
-                }
+                Some(f) => return f(&self.server, message),
                 None => ClientEvent::Message(message),
             },
             SinkEvent::Closed(reason) => match self.handlers.on_disconnect.get() {
-                Some(f) => {
-                    f(&reason);
-                    return Ok(());
-                }
+                Some(f) => return f(&reason),
                 None => ClientEvent::Disconnected(reason),
             },
         };
-        self.events.send(cx, event);
-        Ok(())
+        self.events.send(event, weight);
     }
 
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.events.poll_ready(cx)
+    fn backlog(&self) -> Option<&Backlog> {
+        Some(self.events.backlog())
     }
 }
 

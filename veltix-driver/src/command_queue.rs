@@ -27,8 +27,84 @@ const KEEP_SLOTS: usize = 64;
 
 /// What a queued item weighs against the queue's byte bound.
 pub(crate) trait Weigh {
-    /// Bytes this item holds (a command: its payload).
+    /// Bytes this item stands for (a command: the bytes it will put on the
+    /// wire, header included, so that even empty messages count).
     fn weight(&self) -> usize;
+}
+
+/// Items in order with their summed [`Weigh::weight`]: the queue's contents,
+/// and the driver's commands not applied yet.
+#[derive(Debug)]
+pub(crate) struct Weighed<T> {
+    items: VecDeque<T>,
+    bytes: usize,
+}
+
+impl<T> Default for Weighed<T> {
+    fn default() -> Self {
+        Self {
+            items: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<T: Weigh> Weighed<T> {
+    /// The summed weight of the items.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub(crate) fn push_back(&mut self, item: T) {
+        self.bytes = self.bytes.saturating_add(item.weight());
+        self.items.push_back(item);
+    }
+
+    /// Puts back an item just taken from the front.
+    pub(crate) fn push_front(&mut self, item: T) {
+        self.bytes = self.bytes.saturating_add(item.weight());
+        self.items.push_front(item);
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        let item = self.items.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(item.weight());
+        Some(item)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.items.clear();
+        self.bytes = 0;
+    }
+
+    /// Moves every item of `other` to the back of `self`, leaving `other`
+    /// empty (its buffer swapped in when `self` is empty, freed first if a
+    /// burst made it large).
+    fn take_all(&mut self, other: &mut Self) {
+        if self.items.is_empty() {
+            if self.items.capacity() > KEEP_SLOTS {
+                self.items = VecDeque::new();
+            }
+            std::mem::swap(self, other);
+        } else {
+            self.items.append(&mut other.items);
+            self.bytes = self.bytes.saturating_add(other.bytes);
+            other.bytes = 0;
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter()
+    }
 }
 
 /// Why a command was not queued; the command comes back.
@@ -41,19 +117,17 @@ pub(crate) enum TrySendError<T> {
 }
 
 struct State<T> {
-    items: VecDeque<T>,
-    /// The summed [`Weigh::weight`] of `items`.
-    bytes: usize,
+    items: Weighed<T>,
     /// Live senders; the queue ends for the driver when the last is dropped.
     senders: usize,
 }
 
 struct Shared<T> {
     state: Mutex<State<T>>,
-    capacity: usize,
-    /// Bytes the queue holds before senders wait (one item of any size
-    /// always fits into an empty queue): a count bound alone would let 1024
-    /// queued 16 MiB messages through.
+    /// Bytes the queue holds before senders wait. The bound is checked
+    /// before an item is added, so an item of any size fits while the queue
+    /// holds less than this. Every item weighs at least a frame header, so
+    /// the bound also limits how many there are.
     max_bytes: usize,
     /// Set once: later sends fail, queued commands are still taken.
     closed: AtomicBool,
@@ -107,16 +181,13 @@ impl<T> Shared<T> {
     }
 }
 
-/// A queue of at most `capacity` commands (at least one) and `max_bytes`
-/// bytes (or one command).
-pub(crate) fn bounded<T: Weigh>(capacity: usize, max_bytes: usize) -> (Sender<T>, Receiver<T>) {
+/// A queue that takes commands while it holds less than `max_bytes`.
+pub(crate) fn bounded<T: Weigh>(max_bytes: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            items: VecDeque::new(),
-            bytes: 0,
+            items: Weighed::default(),
             senders: 1,
         }),
-        capacity: capacity.max(1),
         max_bytes,
         closed: AtomicBool::new(false),
         queued: AtomicBool::new(false),
@@ -175,13 +246,9 @@ impl<T: Weigh> Sender<T> {
             if shared.closed.load(Ordering::Relaxed) {
                 return Err(TrySendError::Closed(item));
             }
-            let weight = item.weight();
-            let over_bytes =
-                state.bytes > 0 && state.bytes.saturating_add(weight) > shared.max_bytes;
-            if state.items.len() >= shared.capacity || over_bytes {
+            if state.items.bytes() >= shared.max_bytes {
                 return Err(TrySendError::Full(item));
             }
-            state.bytes = state.bytes.saturating_add(weight);
             state.items.push_back(item);
             let was_empty = state.items.len() == 1;
             if was_empty {
@@ -233,7 +300,7 @@ impl<T: Weigh> Receiver<T> {
     /// at least one was moved, Ready(false) when the queue is empty and will
     /// stay so (closed, or no sender left), Pending otherwise (`cx` is woken
     /// by the next command or by the last sender leaving).
-    pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>, into: &mut VecDeque<T>) -> Poll<bool> {
+    pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>, into: &mut Weighed<T>) -> Poll<bool> {
         if let Some(taken) = self.take(into) {
             return Poll::Ready(taken);
         }
@@ -247,7 +314,7 @@ impl<T: Weigh> Receiver<T> {
 
     /// Some(true) when commands were moved, Some(false) at the end, None
     /// when the queue is empty for now.
-    fn take(&self, into: &mut VecDeque<T>) -> Option<bool> {
+    fn take(&self, into: &mut Weighed<T>) -> Option<bool> {
         let shared = &*self.shared;
         // Pairs with the stores of `try_send`, `Sender::drop` and `close`,
         // which change what an empty queue means.
@@ -260,17 +327,7 @@ impl<T: Weigh> Receiver<T> {
             return ended.then_some(false);
         }
         shared.queued.store(false, Ordering::Relaxed);
-        state.bytes = 0;
-        if into.is_empty() {
-            // Swap buffers: the senders get `into`'s empty one (freed first
-            // if a burst made it large).
-            if into.capacity() > KEEP_SLOTS {
-                *into = VecDeque::new();
-            }
-            std::mem::swap(&mut state.items, into);
-        } else {
-            into.append(&mut state.items);
-        }
+        into.take_all(&mut state.items);
         drop(state);
         self.shared.room.notify(usize::MAX);
         Some(true)
@@ -284,14 +341,7 @@ impl<T: Weigh> Receiver<T> {
 
     /// Takes one command without waiting.
     pub(crate) fn try_recv(&self) -> Option<T> {
-        let item = {
-            let mut state = self.shared.lock();
-            let item = state.items.pop_front();
-            if let Some(item) = &item {
-                state.bytes = state.bytes.saturating_sub(item.weight());
-            }
-            item
-        };
+        let item = self.shared.lock().items.pop_front();
         if item.is_some() {
             self.shared.room.notify(1);
         }
@@ -307,9 +357,9 @@ impl<T: Weigh> Receiver<T> {
         self.shared.room.notify(usize::MAX);
     }
 
-    /// The most commands the queue holds.
-    pub(crate) fn capacity(&self) -> usize {
-        self.shared.capacity
+    /// The byte bound of the queue.
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.shared.max_bytes
     }
 }
 
@@ -336,10 +386,7 @@ impl<T: Weigh> Stream for Receiver<T> {
         let next = |this: &Self| {
             let mut state = this.shared.lock();
             match state.items.pop_front() {
-                Some(item) => {
-                    state.bytes = state.bytes.saturating_sub(item.weight());
-                    Some(Some(item))
-                }
+                Some(item) => Some(Some(item)),
                 None if state.senders == 0 || this.shared.closed.load(Ordering::Relaxed) => {
                     Some(None)
                 }
@@ -373,13 +420,13 @@ mod tests {
 
     impl Weigh for i32 {
         fn weight(&self) -> usize {
-            0
+            1
         }
     }
 
     impl Weigh for Arc<()> {
         fn weight(&self) -> usize {
-            0
+            1
         }
     }
 
@@ -398,6 +445,10 @@ mod tests {
         }
     }
 
+    fn contents(items: &Weighed<i32>) -> Vec<i32> {
+        items.iter().copied().collect()
+    }
+
     fn counting() -> (Arc<CountingWaker>, std::task::Waker) {
         let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
         (counter.clone(), counter.into())
@@ -405,10 +456,10 @@ mod tests {
 
     #[test]
     fn takes_everything_queued_in_order_and_wakes_once_per_empty_queue() {
-        let (tx, mut rx) = bounded(8, usize::MAX);
+        let (tx, mut rx) = bounded(usize::MAX);
         let (wakes, waker) = counting();
         let mut cx = Context::from_waker(&waker);
-        let mut into = VecDeque::new();
+        let mut into = Weighed::default();
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Pending);
         for i in 0..5 {
             tx.try_send(i).unwrap();
@@ -419,18 +470,23 @@ mod tests {
             "only the first push wakes"
         );
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
-        assert_eq!(into, [0, 1, 2, 3, 4]);
+        assert_eq!(contents(&into), [0, 1, 2, 3, 4]);
         tx.try_send(5).unwrap();
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
-        assert_eq!(into, [0, 1, 2, 3, 4, 5], "appended behind what is left");
+        assert_eq!(
+            contents(&into),
+            [0, 1, 2, 3, 4, 5],
+            "appended behind what is left"
+        );
+        assert_eq!(into.bytes(), 6, "weights add up");
     }
 
     #[test]
     fn the_latest_waker_is_the_one_woken() {
-        let (tx, mut rx) = bounded(8, usize::MAX);
+        let (tx, mut rx) = bounded(usize::MAX);
         let (first_wakes, first) = counting();
         let (second_wakes, second) = counting();
-        let mut into = VecDeque::new();
+        let mut into = Weighed::default();
         for _ in 0..3 {
             assert_eq!(
                 rx.poll_take(&mut Context::from_waker(&first), &mut into),
@@ -451,17 +507,17 @@ mod tests {
             rx.poll_take(&mut Context::from_waker(&second), &mut into),
             Poll::Ready(true)
         );
-        assert_eq!(into, [1, 2]);
+        assert_eq!(contents(&into), [1, 2]);
     }
 
     #[test]
-    fn full_at_capacity_and_room_after_a_take() {
-        let (tx, mut rx) = bounded(2, usize::MAX);
+    fn full_at_the_byte_bound_and_room_after_a_take() {
+        let (tx, mut rx) = bounded(2);
         tx.try_send(1).unwrap();
         tx.try_send(2).unwrap();
         assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
         let (_, waker) = counting();
-        let mut into = VecDeque::new();
+        let mut into = Weighed::default();
         assert_eq!(
             rx.poll_take(&mut Context::from_waker(&waker), &mut into),
             Poll::Ready(true)
@@ -470,8 +526,8 @@ mod tests {
     }
 
     #[test]
-    fn full_at_the_byte_bound_but_one_item_always_fits() {
-        let (tx, mut rx) = bounded(100, 10);
+    fn an_item_of_any_size_fits_below_the_bound() {
+        let (tx, mut rx) = bounded(10);
         tx.try_send(vec![0; 64]).unwrap();
         assert!(matches!(
             tx.try_send(vec![0; 1]),
@@ -479,29 +535,30 @@ mod tests {
         ));
         assert_eq!(rx.try_recv().map(|v| v.len()), Some(64));
         tx.try_send(vec![0; 6]).unwrap();
-        tx.try_send(vec![0; 4]).unwrap();
+        tx.try_send(vec![0; 30]).unwrap();
         assert!(matches!(
             tx.try_send(vec![0; 1]),
             Err(TrySendError::Full(_))
         ));
         let (_, waker) = counting();
-        let mut into = VecDeque::new();
+        let mut into = Weighed::default();
         assert_eq!(
             rx.poll_take(&mut Context::from_waker(&waker), &mut into),
             Poll::Ready(true)
         );
+        assert_eq!(into.bytes(), 36);
         tx.try_send(vec![0; 10]).unwrap();
     }
 
     #[test]
     fn a_waiting_sender_gets_in_once_the_driver_takes() {
-        let (tx, mut rx) = bounded(1, usize::MAX);
+        let (tx, mut rx) = bounded(1);
         tx.try_send(1).unwrap();
         let mut send = Box::pin(tx.send(2));
         let (sender_wakes, waker) = counting();
         let mut cx = Context::from_waker(&waker);
         assert!(send.as_mut().poll(&mut cx).is_pending());
-        let mut into = VecDeque::new();
+        let mut into = Weighed::default();
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
         assert!(
             sender_wakes.0.load(Ordering::SeqCst) >= 1,
@@ -513,13 +570,13 @@ mod tests {
 
     #[test]
     fn ends_when_the_last_sender_leaves_after_the_queue_is_drained() {
-        let (tx, mut rx) = bounded(4, usize::MAX);
+        let (tx, mut rx) = bounded(usize::MAX);
         let other = tx.clone();
         tx.try_send(1).unwrap();
         drop(tx);
         let (wakes, waker) = counting();
         let mut cx = Context::from_waker(&waker);
-        let mut into = VecDeque::new();
+        let mut into = Weighed::default();
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Pending);
         drop(other);
@@ -533,7 +590,7 @@ mod tests {
 
     #[test]
     fn close_refuses_new_commands_but_keeps_queued_ones() {
-        let (tx, mut rx) = bounded(4, usize::MAX);
+        let (tx, mut rx) = bounded(usize::MAX);
         tx.try_send(1).unwrap();
         rx.close();
         assert!(tx.is_closed());
@@ -545,7 +602,7 @@ mod tests {
 
     #[test]
     fn dropping_the_receiver_drops_queued_commands_and_fails_waiting_senders() {
-        let (tx, rx) = bounded(1, usize::MAX);
+        let (tx, rx) = bounded(1);
         let queued = Arc::new(());
         tx.try_send(queued.clone()).unwrap();
         let mut send = Box::pin(tx.send(Arc::new(())));
@@ -569,10 +626,10 @@ mod tests {
 
     #[test]
     fn a_drained_burst_buffer_is_given_back() {
-        let (tx, mut rx) = bounded(10_000, usize::MAX);
+        let (tx, mut rx) = bounded(usize::MAX);
         let (_, waker) = counting();
         let mut cx = Context::from_waker(&waker);
-        let mut into = VecDeque::new();
+        let mut into = Weighed::default();
         for i in 0..1000 {
             tx.try_send(i).unwrap();
         }
@@ -581,6 +638,6 @@ mod tests {
         tx.try_send(0).unwrap();
         // The empty burst-sized buffer is freed rather than handed to the senders.
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
-        assert!(rx.shared.lock().items.capacity() <= KEEP_SLOTS);
+        assert!(rx.shared.lock().items.items.capacity() <= KEEP_SLOTS);
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use veltix_core::{ConnectionConfig, HandshakeMode, PreSharedKey};
 
-use crate::Error;
+use crate::{Error, FlowControl};
 
 /// Settings of a [`Server`](crate::Server).
 #[derive(Debug, Clone)]
@@ -17,14 +17,14 @@ pub struct ServerConfig {
     /// Peers served at once; one more gets an ERROR frame ("server full") and
     /// is closed. Default 10 000.
     pub max_connections: usize,
-    /// Events buffered for the event stream before connections wait for the
-    /// application to take them. Default 1024.
+    /// Events kept for the event stream while nobody has taken it (later
+    /// ones are dropped). Once taken, the stream is bounded per peer by
+    /// [`flow`](Self::flow). Default 1024.
     pub event_capacity: usize,
-    /// Commands (sends, requests) buffered per peer before senders wait;
-    /// they also wait once the buffered payloads reach
-    /// `connection.max_outbound_bytes`. Default 1024; slots are allocated as
-    /// commands arrive, not up front.
-    pub command_capacity: usize,
+    /// Read flow control and the write-stall timeout of every peer.
+    /// Sends and requests queued for a peer (by any handle) wait, or get
+    /// `Full`, once they hold `connection.max_outbound_bytes`.
+    pub flow: FlowControl,
     /// Bytes read from a socket at once. Default 64 KiB.
     pub read_chunk: usize,
     /// How long [`Server::shutdown`](crate::Server::shutdown) waits for peers
@@ -40,7 +40,7 @@ impl ServerConfig {
             connection: ConnectionConfig::default(),
             max_connections: 10_000,
             event_capacity: 1024,
-            command_capacity: 1024,
+            flow: FlowControl::default(),
             read_chunk: 64 * 1024,
             shutdown_timeout: Duration::from_secs(5),
         }
@@ -73,10 +73,10 @@ impl ServerConfig {
     /// [`Error::Config`] or [`Error::InvalidConfig`].
     pub fn validate(&self) -> Result<(), Error> {
         self.connection.validate()?;
+        check_flow(&self.flow)?;
         nonzero(&[
             ("max_connections", self.max_connections),
             ("event_capacity", self.event_capacity),
-            ("command_capacity", self.command_capacity),
             ("read_chunk", self.read_chunk),
         ])
     }
@@ -136,12 +136,13 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Reconnect after a lost connection. Default none.
     pub reconnect: Option<Reconnect>,
-    /// Events buffered for the event stream. Default 1024.
+    /// Events kept for the event stream while nobody has taken it (later
+    /// ones are dropped). Once taken, it is bounded by [`flow`](Self::flow).
+    /// Default 1024.
     pub event_capacity: usize,
-    /// Commands buffered before senders wait; they also wait once the
-    /// buffered payloads reach `connection.max_outbound_bytes`. Default
-    /// 1024; slots are allocated as commands arrive, not up front.
-    pub command_capacity: usize,
+    /// Read flow control and the write-stall timeout. Sends and requests
+    /// wait, or get `Full`, once they hold `connection.max_outbound_bytes`.
+    pub flow: FlowControl,
     /// Bytes read from the socket at once. Default 64 KiB.
     pub read_chunk: usize,
 }
@@ -155,7 +156,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             reconnect: None,
             event_capacity: 1024,
-            command_capacity: 1024,
+            flow: FlowControl::default(),
             read_chunk: 64 * 1024,
         }
     }
@@ -194,11 +195,18 @@ impl ClientConfig {
     /// [`Error::Config`] or [`Error::InvalidConfig`].
     pub fn validate(&self) -> Result<(), Error> {
         self.connection.validate()?;
+        check_flow(&self.flow)?;
         nonzero(&[
             ("event_capacity", self.event_capacity),
-            ("command_capacity", self.command_capacity),
             ("read_chunk", self.read_chunk),
         ])
+    }
+}
+
+fn check_flow(flow: &FlowControl) -> Result<(), Error> {
+    match flow.invalid() {
+        Some(name) => Err(Error::InvalidConfig(name)),
+        None => Ok(()),
     }
 }
 

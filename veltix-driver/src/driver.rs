@@ -1,7 +1,7 @@
 //! The connection loop, written once for every runtime: read → feed →
 //! drain → write → sleep until `poll_timeout`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -17,20 +17,20 @@ use veltix_core::{
 };
 
 use crate::Error;
-use crate::link::{Command, CommandRx, Control, LinkEnds};
+use crate::backlog::Backlog;
+use crate::flow::{FlowControl, Gate, ReadGate};
+use crate::link::{Command, CommandRx, Commands, Control, LinkEnds};
 use crate::runtime::{Socket, Timer};
 
 /// Where a connection's events go: callbacks, the event stream, or both.
 pub(crate) trait Sink: Send + Unpin + 'static {
-    /// Delivers `event`, or hands it back when the application is not ready
-    /// for it yet (the event stream is full); the driver then stops reading
-    /// from the socket until `cx` is woken.
-    fn try_deliver(&mut self, cx: &mut Context<'_>, event: SinkEvent) -> Result<(), SinkEvent>;
+    /// Delivers `event` to a callback or the event stream; never waits.
+    fn deliver(&mut self, event: SinkEvent);
 
-    /// Ready once every event delivered so far has reached the application
-    /// (an event may wait inside the sink for room in the stream).
-    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
-        Poll::Ready(())
+    /// The events delivered to the stream and not taken yet, which count as
+    /// pending output (`None` when nothing is kept).
+    fn backlog(&self) -> Option<&Backlog> {
+        None
     }
 }
 
@@ -40,6 +40,25 @@ pub(crate) enum SinkEvent {
     Connected(PeerInfo),
     Message(Message),
     Closed(CloseReason),
+}
+
+impl SinkEvent {
+    /// Bytes the event stands for while it waits for the application: the
+    /// frame it came from (so a backlog of empty messages still counts).
+    pub(crate) fn weight(&self) -> usize {
+        let payload = match self {
+            Self::Message(message) => message.payload().len(),
+            Self::Connected(_) | Self::Closed(_) => 0,
+        };
+        veltix_core::frame::HEADER_LEN.saturating_add(payload)
+    }
+}
+
+/// How a driver reads: bytes at once, and when to stop (flow control).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadSettings {
+    pub(crate) chunk: usize,
+    pub(crate) flow: FlowControl,
 }
 
 /// Most IoSlices handed to one vectored write.
@@ -87,13 +106,16 @@ pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
     /// Commands taken from the channel (or the direct lane of callbacks)
     /// that are not applied yet: the first may be waiting for room in the
     /// outbound queue.
-    stalled: VecDeque<Command>,
+    stalled: Commands,
     waiters: HashMap<RequestId, (u64, Waiter)>,
     tokens: HashMap<u64, RequestId>,
     sink: K,
-    undelivered: Option<SinkEvent>,
-    /// Bytes read at once; the buffer itself is per thread (see [`with_scratch`]).
-    read_chunk: usize,
+    /// Bytes read at once (the buffer itself is per thread, see
+    /// [`with_scratch`]) and the water marks.
+    read: ReadSettings,
+    gate: ReadGate,
+    /// Since when the socket has taken none of our pending output.
+    stall_since: Option<Instant>,
     read_closed: bool,
     write_closed: bool,
     /// A close asked for by a handle, applied once every command accepted
@@ -117,44 +139,22 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         timer: T,
         ends: LinkEnds,
         sink: K,
-        read_chunk: usize,
-    ) -> Self {
-        Self::with_channels(
-            conn,
-            socket,
-            timer,
-            ends.commands,
-            ends.control,
-            ends.gone,
-            sink,
-            read_chunk,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)] // private; every argument is a distinct part
-    pub(crate) fn with_channels(
-        conn: Connection,
-        socket: S,
-        timer: T,
-        commands: CommandRx,
-        control: mpsc::UnboundedReceiver<Control>,
-        gone: Arc<OnceLock<CloseReason>>,
-        sink: K,
-        read_chunk: usize,
+        read: ReadSettings,
     ) -> Self {
         Self {
             conn,
             socket,
             timer,
             armed: None,
-            ends: Some((commands, control)),
-            gone,
-            stalled: VecDeque::new(),
+            ends: Some((ends.commands, ends.control)),
+            gone: ends.gone,
+            stalled: Commands::default(),
             waiters: HashMap::new(),
             tokens: HashMap::new(),
             sink,
-            undelivered: None,
-            read_chunk,
+            read,
+            gate: ReadGate::default(),
+            stall_since: None,
             read_closed: false,
             write_closed: false,
             closing: None,
@@ -292,37 +292,21 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         Some(waiter)
     }
 
-    /// Drains the connection's events; false while the sink is not ready.
-    fn deliver_events(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Drains the connection's events into the sink.
+    fn deliver_events(&mut self) {
         // The callbacks' `try_` commands for this connection go straight to
         // `stalled`, for this round's write.
         let lane = self
             .ends
             .as_ref()
             .map(|(commands, _)| commands.open_direct(&mut self.stalled));
-        let delivered = self.deliver_events_inner(cx);
+        while let Some(event) = self.conn.poll_event() {
+            if let Some(event) = self.route(event) {
+                self.sink.deliver(event);
+            }
+        }
         if let Some(lane) = lane {
             CommandRx::close_direct(lane, &mut self.stalled);
-        }
-        delivered
-    }
-
-    fn deliver_events_inner(&mut self, cx: &mut Context<'_>) -> bool {
-        loop {
-            let event = match self.undelivered.take() {
-                Some(event) => event,
-                None => match self.conn.poll_event() {
-                    None => return true,
-                    Some(event) => match self.route(event) {
-                        Some(event) => event,
-                        None => continue,
-                    },
-                },
-            };
-            if let Err(event) = self.sink.try_deliver(cx, event) {
-                self.undelivered = Some(event);
-                return false;
-            }
         }
     }
 
@@ -381,15 +365,55 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         None
     }
 
-    /// Reads while the socket has data and `budget` (bytes left this poll) lasts.
+    /// Whether the flow control lets this connection read now. While it
+    /// does not, the driver is woken when it may: by the socket taking
+    /// output, or by the application taking events.
+    fn may_read(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
+        let flow = self.read.flow;
+        let own = self
+            .conn
+            .queued_bytes()
+            .saturating_add(self.stalled.bytes());
+        let held = self.sink.backlog().map_or(0, Backlog::bytes);
+        let mut gate = self.gate.update(own.saturating_add(held), &flow);
+        if !gate.may_read() && own < flow.low_water {
+            // Our own output drains as the socket takes it, which wakes us;
+            // the events' share drains as the application takes them.
+            if let Some(backlog) = self.sink.backlog()
+                && backlog.poll_at_most(cx, flow.low_water - own).is_ready()
+            {
+                gate = self.gate.update(own.saturating_add(backlog.bytes()), &flow);
+            }
+        }
+        match gate {
+            Gate::Open => {}
+            Gate::Resumed => {
+                self.conn.set_reading_paused(now.get(), false);
+                tracing::trace!("reading resumed");
+            }
+            Gate::Paused => {
+                self.conn.set_reading_paused(now.get(), true);
+                tracing::debug!(
+                    pending = own.saturating_add(held),
+                    high_water = flow.high_water,
+                    "reading paused: output to this peer is above the high-water mark"
+                );
+            }
+            Gate::Closed => {}
+        }
+        gate.may_read()
+    }
+
+    /// Reads while the socket has data, `budget` (bytes left this poll)
+    /// lasts and flow control allows.
     fn poll_read(&mut self, cx: &mut Context<'_>, budget: &mut usize, now: &mut LazyNow) -> bool {
         let mut progress = false;
         while *budget > 0 {
-            if self.read_closed || self.conn.is_closed() {
+            if self.read_closed || self.conn.is_closed() || !self.may_read(cx, now) {
                 break;
             }
             let (socket, conn) = (&mut self.socket, &mut self.conn);
-            let read = with_scratch(self.read_chunk, |buf| {
+            let read = with_scratch(self.read.chunk, |buf| {
                 let read = socket.poll_read(cx, buf);
                 if let Poll::Ready(Ok(n)) = read {
                     conn.handle_input(now.get(), &buf[..n]);
@@ -405,7 +429,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                 Poll::Ready(Ok(n)) => {
                     progress = true;
                     *budget = budget.saturating_sub(n);
-                    if n < self.read_chunk {
+                    if n < self.read.chunk {
                         // Drained the socket for now; let events flow before reading on.
                         break;
                     }
@@ -422,10 +446,13 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
         progress
     }
 
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Writes while the socket takes bytes; notes since when it takes
+    /// none (see [`FlowControl::write_stall_timeout`]).
+    fn poll_write(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
         let mut progress = false;
         while !self.write_closed {
             let Some(mut transmit) = self.conn.poll_transmit() else {
+                self.stall_since = None;
                 break;
             };
             let written = {
@@ -448,6 +475,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                 Poll::Ready(Ok(n)) if n > 0 => {
                     transmit.advance(n);
                     progress = true;
+                    self.stall_since = None;
                 }
                 Poll::Ready(result) => {
                     if let Err(err) = result {
@@ -457,18 +485,30 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     self.conn.handle_transport_closed();
                     return true;
                 }
-                Poll::Pending => break,
+                Poll::Pending => {
+                    if self.stall_since.is_none() && self.read.flow.write_stall_timeout.is_some() {
+                        self.stall_since = Some(now.get());
+                    }
+                    break;
+                }
             }
         }
         progress
     }
 
+    /// When the peer counts as no longer reading, if its output is stuck.
+    fn stall_deadline(&self) -> Option<Instant> {
+        self.stall_since?
+            .checked_add(self.read.flow.write_stall_timeout?)
+    }
+
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let close_by = self.closing.as_ref().map(|c| c.2);
-        let next = match (self.conn.poll_timeout(), close_by) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let stall_by = self.stall_deadline();
+        let next = [self.conn.poll_timeout(), close_by, stall_by]
+            .into_iter()
+            .flatten()
+            .min();
         let Some(deadline) = self.linger_until.or(next) else {
             self.armed = None;
             return false;
@@ -501,6 +541,17 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             return true;
         }
         let now = Instant::now().max(deadline);
+        if stall_by.is_some_and(|stall_by| stall_by <= now) {
+            tracing::warn!(
+                timeout = ?self.read.flow.write_stall_timeout,
+                queued = self.conn.queued_bytes(),
+                "closing a peer that stopped reading: none of its output was written"
+            );
+            self.stall_since = None;
+            self.stalled.clear();
+            self.conn.handle_write_stalled();
+            return true;
+        }
         if let Some((code, reason, _)) = self.closing.take_if(|c| c.2 <= now) {
             // The peer did not read what was queued before the close in time.
             self.stalled.clear();
@@ -522,7 +573,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                 break;
             }
             let socket = &mut self.socket;
-            match with_scratch(self.read_chunk, |buf| socket.poll_read(cx, buf)) {
+            match with_scratch(self.read.chunk, |buf| socket.poll_read(cx, buf)) {
                 Poll::Ready(Ok(0) | Err(_)) => self.read_closed = true,
                 Poll::Ready(Ok(n)) => budget = budget.saturating_sub(n),
                 Poll::Pending => break,
@@ -532,9 +583,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
 
     /// Closed, the Closed event (always the last) delivered, everything written.
     fn finished(&mut self) -> bool {
-        self.reason.is_some()
-            && self.undelivered.is_none()
-            && (self.write_closed || self.conn.poll_transmit().is_none())
+        self.reason.is_some() && (self.write_closed || self.conn.poll_transmit().is_none())
     }
 }
 
@@ -551,23 +600,20 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
             let mut now = LazyNow::default();
             let mut progress = this.poll_control(cx);
             progress |= this.poll_commands(cx, &mut now);
-            if this.deliver_events(cx) && this.poll_read(cx, &mut budget, &mut now) {
+            this.deliver_events();
+            if this.poll_read(cx, &mut budget, &mut now) {
                 progress = true;
                 // Dispatch before writing: a server must list a peer as
                 // connected before the HELLO_ACK that lets it send goes out.
-                this.deliver_events(cx);
+                this.deliver_events();
             }
             if !this.stalled.is_empty() {
                 // Answers given by callbacks just now: out with this round's write.
                 progress |= this.poll_commands(cx, &mut now);
             }
-            progress |= this.poll_write(cx);
+            progress |= this.poll_write(cx, &mut now);
             progress |= this.poll_timer(cx);
             if this.finished() {
-                if this.sink.poll_flush(cx).is_pending() {
-                    // The Disconnected event waits for room in the stream.
-                    return Poll::Pending;
-                }
                 if !this.write_closed && !this.shutdown_sent {
                     if this.socket.poll_shutdown(cx).is_pending() {
                         return Poll::Pending;

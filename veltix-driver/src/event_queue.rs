@@ -1,114 +1,303 @@
-//! The bounded event stream behind `Server::events` and `Client::events`:
-//! one bound for the whole stream, however many connections feed it.
+//! The event stream behind `Server::events` and `Client::events`: one lane
+//! per connection, taken from in turn.
+//!
+//! Each connection puts its events into its own lane and counts their bytes
+//! in its [`Backlog`]; the driver treats that count as pending output and
+//! stops reading the peer while it is high (see `FlowControl`). So the
+//! stream is bounded per peer by flow control, not by one shared capacity:
+//! a peer that floods fills only its own lane, and the reader takes one
+//! event from each lane with events in turn, so a flooding peer delays
+//! another peer's event by at most one event per busy peer.
+//!
+//! A stream nobody has taken yet keeps up to `capacity` events in all (for a
+//! reader that comes late) and drops the rest: nobody may ever read it, and
+//! waiting for a reader would stall the connections. A dropped stream
+//! discards every later event.
 
-use std::future::Future;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
-use futures::{Stream, StreamExt as _};
+use futures::Stream;
 
-/// The sending side: held by whatever produces events (connections, a
-/// client's task), so the stream ends once they are all gone.
+use crate::backlog::Backlog;
+
+/// The queue, owned by a server or client: makes one sender per connection
+/// and hands out the stream once. The stream ends when this and every
+/// sender are gone and every lane is empty.
 pub(crate) struct EventQueue<T> {
-    tx: async_channel::Sender<T>,
-    taken: Arc<AtomicBool>,
+    shared: Arc<Shared<T>>,
 }
 
-/// The receiving side, kept by the server or client until the application takes it.
-pub(crate) struct EventInbox<T> {
-    rx: Mutex<Option<async_channel::Receiver<T>>>,
-    taken: Arc<AtomicBool>,
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Events kept in all while the stream has not been taken.
+    untaken_capacity: usize,
+}
+
+struct State<T> {
+    lanes: HashMap<u64, Lane<T>>,
+    /// Lanes holding events, in the order they are to be served.
+    ready: VecDeque<u64>,
+    next_lane: u64,
+    /// Events in all lanes.
+    queued: usize,
+    /// The queue itself and every live sender.
+    producers: usize,
+    taken: bool,
+    /// The stream was taken and then dropped: events are discarded.
+    discarding: bool,
+    /// The reader's waker, when it found nothing to take.
+    reader: Option<Waker>,
+}
+
+struct Lane<T> {
+    events: VecDeque<(T, usize)>,
+    backlog: Arc<Backlog>,
+    /// Its sender is gone: the lane is removed once empty.
+    detached: bool,
+}
+
+impl<T> State<T> {
+    /// The waker to wake after unlocking, if the reader waits for this.
+    fn wake_reader(&mut self) -> Option<Waker> {
+        self.reader.take()
+    }
 }
 
 impl<T: Send + 'static> EventQueue<T> {
-    pub(crate) fn new(capacity: usize) -> (Arc<Self>, EventInbox<T>) {
-        let (tx, rx) = async_channel::bounded(capacity);
-        let taken = Arc::new(AtomicBool::new(false));
-        let inbox = EventInbox {
-            rx: Mutex::new(Some(rx)),
-            taken: taken.clone(),
-        };
-        (Arc::new(Self { tx, taken }), inbox)
+    /// A queue whose stream, until taken, keeps `untaken_capacity` events.
+    pub(crate) fn new(untaken_capacity: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    lanes: HashMap::new(),
+                    ready: VecDeque::new(),
+                    next_lane: 0,
+                    queued: 0,
+                    producers: 1,
+                    taken: false,
+                    discarding: false,
+                    reader: None,
+                }),
+                untaken_capacity,
+            }),
+        }
     }
 
-    /// A connection's handle for feeding the queue.
-    pub(crate) fn sender(self: &Arc<Self>) -> EventSender<T> {
+    /// A connection's sender, with a lane of its own.
+    pub(crate) fn sender(&self) -> EventSender<T> {
+        let backlog = Arc::new(Backlog::default());
+        let mut state = self.shared.lock();
+        let lane = state.next_lane;
+        state.next_lane += 1;
+        state.producers += 1;
+        state.lanes.insert(
+            lane,
+            Lane {
+                events: VecDeque::new(),
+                backlog: backlog.clone(),
+                detached: false,
+            },
+        );
+        drop(state);
         EventSender {
-            queue: self.clone(),
-            blocked: None,
+            shared: self.shared.clone(),
+            lane,
+            backlog,
         }
     }
-}
 
-impl<T> EventInbox<T> {
-    /// The receiving end, once; later calls get a stream that ends at once.
+    /// The stream, once; later calls get a stream that ends at once.
     pub(crate) fn take(&self) -> EventStream<T> {
-        self.taken.store(true, Ordering::Release);
-        let rx = self
-            .rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or_else(|| async_channel::bounded(1).1);
-        EventStream { rx: Box::pin(rx) }
+        self.shared.take()
     }
-}
 
-/// One connection's way into the queue, keeping its events in order.
-pub(crate) struct EventSender<T> {
-    queue: Arc<EventQueue<T>>,
-    /// An event accepted while the queue was full, waiting for room.
-    blocked: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-}
-
-impl<T: Send + 'static> EventSender<T> {
-    /// Ready once every event sent earlier is in the queue.
-    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(blocked) = self.blocked.as_mut() {
-            ready!(blocked.as_mut().poll(cx));
-            self.blocked = None;
+    /// A handle that can take the stream without keeping it open (as this
+    /// queue and its senders do).
+    pub(crate) fn outlet(&self) -> EventOutlet<T> {
+        EventOutlet {
+            shared: self.shared.clone(),
         }
-        Poll::Ready(())
+    }
+}
+
+/// Takes an [`EventQueue`]'s stream, without counting as a producer.
+pub(crate) struct EventOutlet<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> EventOutlet<T> {
+    /// As [`EventQueue::take`].
+    pub(crate) fn take(&self) -> EventStream<T> {
+        self.shared.take()
+    }
+}
+
+impl<T> Drop for EventQueue<T> {
+    fn drop(&mut self) {
+        self.shared.producer_gone();
+    }
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Nothing panics while it is held: queue operations only.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `event` (call after `poll_ready` was ready). When the queue is
-    /// full the event waits for room and `poll_ready` is pending until then —
-    /// unless the stream was never taken: nobody will ever read it, so the
-    /// event is dropped rather than stalling the connection. A dropped
-    /// stream discards events.
-    pub(crate) fn send(&mut self, cx: &mut Context<'_>, event: T) {
-        let event = match self.queue.tx.try_send(event) {
-            Ok(()) | Err(async_channel::TrySendError::Closed(_)) => return,
-            Err(async_channel::TrySendError::Full(event)) => event,
+    fn take(self: &Arc<Self>) -> EventStream<T> {
+        let mut state = self.lock();
+        if state.taken {
+            return EventStream { shared: None };
+        }
+        state.taken = true;
+        drop(state);
+        EventStream {
+            shared: Some(self.clone()),
+        }
+    }
+
+    fn producer_gone(&self) {
+        let waker = {
+            let mut state = self.lock();
+            state.producers -= 1;
+            if state.producers == 0 {
+                state.wake_reader()
+            } else {
+                None
+            }
         };
-        if !self.queue.taken.load(Ordering::Acquire) {
-            tracing::debug!("event dropped: no callback, and the event stream was never taken");
-            return;
-        }
-        let tx = self.queue.tx.clone();
-        let mut wait: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-            let _ = tx.send(event).await;
-        });
-        if wait.as_mut().poll(cx).is_pending() {
-            self.blocked = Some(wait);
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 }
 
-/// The receiving end of an [`EventQueue`].
+/// One connection's way into the queue.
+pub(crate) struct EventSender<T> {
+    shared: Arc<Shared<T>>,
+    lane: u64,
+    backlog: Arc<Backlog>,
+}
+
+impl<T> EventSender<T> {
+    /// Queues `event`, which weighs `weight` bytes of pending output until
+    /// the reader takes it. Never waits: the driver bounds what it puts here
+    /// by pausing its reads.
+    pub(crate) fn send(&self, event: T, weight: usize) {
+        let waker = {
+            let mut state = self.shared.lock();
+            if state.discarding {
+                return;
+            }
+            if !state.taken && state.queued >= self.shared.untaken_capacity {
+                tracing::debug!("event dropped: no callback, and the event stream was never taken");
+                return;
+            }
+            let Some(lane) = state.lanes.get_mut(&self.lane) else {
+                return;
+            };
+            lane.events.push_back((event, weight));
+            self.backlog.add(weight);
+            let first_in_lane = lane.events.len() == 1;
+            if first_in_lane {
+                state.ready.push_back(self.lane);
+            }
+            state.queued += 1;
+            state.wake_reader()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Bytes of this connection's events not taken yet.
+    pub(crate) fn backlog(&self) -> &Backlog {
+        &self.backlog
+    }
+}
+
+impl<T> Drop for EventSender<T> {
+    fn drop(&mut self) {
+        {
+            let mut state = self.shared.lock();
+            if let Some(lane) = state.lanes.get_mut(&self.lane) {
+                if lane.events.is_empty() {
+                    state.lanes.remove(&self.lane);
+                } else {
+                    lane.detached = true;
+                }
+            }
+        }
+        self.shared.producer_gone();
+    }
+}
+
+/// The reading end of an [`EventQueue`].
 pub(crate) struct EventStream<T> {
-    rx: Pin<Box<async_channel::Receiver<T>>>,
+    /// `None` for a stream that ends at once (a second `take`).
+    shared: Option<Arc<Shared<T>>>,
 }
 
 impl<T> EventStream<T> {
     pub(crate) async fn next(&mut self) -> Option<T> {
-        self.rx.next().await
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
+    /// The next event, from the lane whose turn it is.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_next_unpin(cx)
+        let Some(shared) = &self.shared else {
+            return Poll::Ready(None);
+        };
+        let (event, weight, backlog) = {
+            let mut state = shared.lock();
+            let Some(id) = state.ready.pop_front() else {
+                if state.producers == 0 {
+                    return Poll::Ready(None);
+                }
+                state.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            };
+            state.queued -= 1;
+            let lane = state.lanes.get_mut(&id).expect("a ready lane exists");
+            let (event, weight) = lane.events.pop_front().expect("a ready lane has events");
+            let backlog = lane.backlog.clone();
+            if !lane.events.is_empty() {
+                state.ready.push_back(id);
+            } else if lane.detached {
+                state.lanes.remove(&id);
+            }
+            (event, weight, backlog)
+        };
+        backlog.release(weight);
+        Poll::Ready(Some(event))
+    }
+}
+
+impl<T> Drop for EventStream<T> {
+    fn drop(&mut self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        // Nobody reads any more: let go of every event, and of every driver
+        // waiting for its events to be taken.
+        let lanes: Vec<(Arc<Backlog>, VecDeque<(T, usize)>)> = {
+            let mut state = shared.lock();
+            state.discarding = true;
+            state.ready.clear();
+            state.queued = 0;
+            state.lanes.retain(|_, lane| !lane.detached);
+            state
+                .lanes
+                .values_mut()
+                .map(|lane| (lane.backlog.clone(), std::mem::take(&mut lane.events)))
+                .collect()
+        };
+        for (backlog, events) in lanes {
+            backlog.release(events.iter().map(|(_, weight)| weight).sum());
+        }
     }
 }
 
@@ -116,6 +305,81 @@ impl<T> Stream for EventStream<T> {
     type Item = T;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.get_mut().rx.poll_next_unpin(cx)
+        self.get_mut().poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+
+    #[test]
+    fn lanes_take_turns_and_each_keeps_its_order() {
+        let queue = EventQueue::new(16);
+        let mut stream = queue.take();
+        let (flooder, good) = (queue.sender(), queue.sender());
+        for i in 0..5 {
+            flooder.send(("flood", i), 10);
+        }
+        good.send(("good", 0), 10);
+        good.send(("good", 1), 10);
+        let order: Vec<_> = (0..7).map(|_| block_on(stream.next()).unwrap()).collect();
+        assert_eq!(
+            order,
+            [
+                ("flood", 0),
+                ("good", 0),
+                ("flood", 1),
+                ("good", 1),
+                ("flood", 2),
+                ("flood", 3),
+                ("flood", 4)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lane_counts_its_bytes_until_they_are_taken() {
+        let queue = EventQueue::new(16);
+        let mut stream = queue.take();
+        let sender = queue.sender();
+        sender.send(1, 100);
+        sender.send(2, 50);
+        assert_eq!(sender.backlog().bytes(), 150);
+        assert_eq!(block_on(stream.next()), Some(1));
+        assert_eq!(sender.backlog().bytes(), 50);
+        drop(stream);
+        assert_eq!(
+            sender.backlog().bytes(),
+            0,
+            "a dropped stream frees the lane"
+        );
+        sender.send(3, 10);
+        assert_eq!(sender.backlog().bytes(), 0, "and discards what comes later");
+    }
+
+    #[test]
+    fn an_untaken_stream_keeps_its_capacity_and_drops_the_rest() {
+        let queue = EventQueue::new(2);
+        let sender = queue.sender();
+        for i in 0..5 {
+            sender.send(i, 1);
+        }
+        drop(sender);
+        let mut stream = queue.take();
+        drop(queue);
+        assert_eq!(block_on(stream.next()), Some(0));
+        assert_eq!(block_on(stream.next()), Some(1));
+        assert_eq!(block_on(stream.next()), None, "ends with its producers");
+    }
+
+    #[test]
+    fn the_stream_is_taken_once() {
+        let queue = EventQueue::<u8>::new(2);
+        let _first = queue.take();
+        let mut second = queue.take();
+        assert_eq!(block_on(second.next()), None);
     }
 }

@@ -11,6 +11,7 @@
 //! Applications use an adapter crate, not this one.
 #![forbid(unsafe_code)]
 
+mod backlog;
 mod client;
 mod command_queue;
 mod config;
@@ -18,6 +19,7 @@ mod driver;
 mod error;
 mod event;
 mod event_queue;
+mod flow;
 mod handlers;
 mod link;
 mod os;
@@ -29,6 +31,7 @@ pub use client::{Client, ClientEvents};
 pub use config::{ClientConfig, Reconnect, ServerConfig};
 pub use error::Error;
 pub use event::{ClientEvent, PeerId, ServerEvent};
+pub use flow::FlowControl;
 pub use peer::Peer;
 pub use runtime::{Listener, Runtime, Socket, Timer};
 pub use server::{Server, ServerEvents};

@@ -1,6 +1,5 @@
 //! The handle side of a connection: commands into its driver, answers back.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,12 +12,15 @@ use veltix_core::frame::EncodedFrame;
 use veltix_core::{CloseCode, CloseReason, Message, MessageType, RequestId, SendError};
 
 use crate::Error;
-use crate::command_queue;
+use crate::command_queue::{self, Weighed};
+
+/// Commands taken from the queue or the direct lane, not applied yet.
+pub(crate) type Commands = Weighed<Command>;
 
 /// What a handle asks its connection's driver to do. Bounded queue (one
-/// shared bound, however many handles): when the connection's outbound queue
-/// is full the driver stops taking commands, the queue fills, async senders
-/// wait and `try_` senders get `Full` (backpressure).
+/// shared bound in bytes, however many handles): when the connection's
+/// outbound queue is full the driver stops taking commands, the queue fills,
+/// async senders wait and `try_` senders get `Full` (backpressure).
 pub(crate) enum Command {
     Send(Message),
     Reply(RequestId, Message),
@@ -37,8 +39,9 @@ pub(crate) enum Command {
 }
 
 impl command_queue::Weigh for Command {
+    /// The bytes the command puts on the wire: what pending output counts.
     fn weight(&self) -> usize {
-        self.payload_len()
+        veltix_core::frame::HEADER_LEN.saturating_add(self.payload_len())
     }
 }
 
@@ -76,7 +79,7 @@ pub(crate) struct CommandRx {
 impl CommandRx {
     /// An end that belongs to no link and never yields a command.
     pub(crate) fn detached() -> Self {
-        let (_, rx) = command_queue::bounded(1, 0);
+        let (_, rx) = command_queue::bounded(0);
         Self { rx, link_id: 0 }
     }
 
@@ -88,10 +91,15 @@ impl CommandRx {
     /// very task that is running it (on tokio such a self-wake is scheduled
     /// as a yield, which wakes an idle worker thread for nothing). Opened
     /// once per batch of events, not per event.
-    pub(crate) fn open_direct(&self, inbox: &mut VecDeque<Command>) -> DirectLane {
+    ///
+    /// The lane takes commands while `inbox` holds less than the queue's
+    /// byte bound. The driver reads only while its pending output (`inbox`
+    /// included) is below the high-water mark, so one reply per message read
+    /// always fits; see `FlowControl`.
+    pub(crate) fn open_direct(&self, inbox: &mut Commands) -> DirectLane {
         let lane = Direct {
             link_id: self.link_id,
-            capacity: self.rx.capacity(),
+            max_bytes: self.rx.max_bytes(),
             inbox: std::mem::take(inbox),
         };
         DirectLane {
@@ -102,7 +110,7 @@ impl CommandRx {
 
     /// Closes the lane [`open_direct`](Self::open_direct) opened; what was
     /// collected goes back to `inbox`.
-    pub(crate) fn close_direct(mut lane: DirectLane, inbox: &mut VecDeque<Command>) {
+    pub(crate) fn close_direct(mut lane: DirectLane, inbox: &mut Commands) {
         lane.closed = true;
         let outer = lane.outer.take();
         if let Some(lane) = DIRECT.with(|direct| direct.replace(outer)) {
@@ -146,8 +154,8 @@ impl std::ops::DerefMut for CommandRx {
 /// The direct lane of the driver whose callbacks are running on this thread.
 struct Direct {
     link_id: u64,
-    capacity: usize,
-    inbox: VecDeque<Command>,
+    max_bytes: usize,
+    inbox: Commands,
 }
 
 thread_local! {
@@ -184,10 +192,10 @@ pub(crate) struct LinkEnds {
 }
 
 impl Link {
-    /// A link whose queue holds up to `capacity` commands and `max_bytes`
-    /// payload bytes before senders wait.
-    pub(crate) fn new(capacity: usize, max_bytes: usize) -> (Self, LinkEnds) {
-        let (commands, commands_rx) = command_queue::bounded(capacity, max_bytes);
+    /// A link whose queue takes commands while it holds less than
+    /// `max_bytes` (wire bytes, headers included); then senders wait.
+    pub(crate) fn new(max_bytes: usize) -> (Self, LinkEnds) {
+        let (commands, commands_rx) = command_queue::bounded(max_bytes);
         let (control, control_rx) = mpsc::unbounded();
         let gone = Arc::new(OnceLock::new());
         let id = NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed);
@@ -243,7 +251,7 @@ impl Link {
         // From a callback of this link's own connection: straight to its driver.
         let command = match DIRECT.with_borrow_mut(|direct| match direct {
             Some(lane) if lane.link_id == self.id && !self.commands.is_closed() => {
-                if lane.inbox.len() >= lane.capacity {
+                if lane.inbox.bytes() >= lane.max_bytes {
                     Some(Err(Error::Send(SendError::Full)))
                 } else {
                     lane.inbox.push_back(command);
@@ -406,25 +414,26 @@ mod tests {
 
     #[test]
     fn try_commands_in_an_open_lane_go_to_the_inbox_in_order() {
-        let (link, ends) = Link::new(8, 1 << 20);
-        let mut inbox = VecDeque::new();
+        let (link, ends) = Link::new(1 << 20);
+        let mut inbox = Commands::default();
         let lane = ends.commands.open_direct(&mut inbox);
         link.try_send(message()).unwrap();
         link.try_reply(&message(), message()).unwrap();
         CommandRx::close_direct(lane, &mut inbox);
-        assert!(matches!(
-            inbox.as_slices().0,
-            [Command::Send(_), Command::Reply(..)]
-        ));
+        let kinds: Vec<_> = inbox.iter().collect();
+        assert!(matches!(kinds[..], [Command::Send(_), Command::Reply(..)]));
+        let header = veltix_core::frame::HEADER_LEN;
+        assert_eq!(inbox.bytes(), 2 * (header + 1), "weighed as wire bytes");
         // Closed: the next one goes through the queue.
         link.try_send(message()).unwrap();
         assert!(matches!(ends.commands.try_recv(), Some(Command::Send(_))));
     }
 
     #[test]
-    fn a_full_lane_says_full() {
-        let (link, ends) = Link::new(2, 1 << 20);
-        let mut inbox = VecDeque::new();
+    fn a_lane_says_full_once_it_holds_the_byte_bound() {
+        // Room for one command below the bound: the second goes past it.
+        let (link, ends) = Link::new(veltix_core::frame::HEADER_LEN + 2);
+        let mut inbox = Commands::default();
         let lane = ends.commands.open_direct(&mut inbox);
         link.try_send(message()).unwrap();
         link.try_send(message()).unwrap();
@@ -438,8 +447,8 @@ mod tests {
 
     #[test]
     fn a_lane_dropped_by_a_panic_is_closed() {
-        let (link, ends) = Link::new(8, 1 << 20);
-        let mut inbox = VecDeque::new();
+        let (link, ends) = Link::new(1 << 20);
+        let mut inbox = Commands::default();
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _lane = ends.commands.open_direct(&mut inbox);
             panic!("a callback panicked");

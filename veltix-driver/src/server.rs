@@ -16,8 +16,9 @@ use tracing::Instrument as _;
 use veltix_core::frame::EncodedFrame;
 use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 
-use crate::driver::{Driver, Sink, SinkEvent};
-use crate::event_queue::{EventInbox, EventQueue, EventSender, EventStream};
+use crate::backlog::Backlog;
+use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
+use crate::event_queue::{EventQueue, EventSender, EventStream};
 use crate::handlers::{Slot, SlotCache};
 use crate::link::Link;
 use crate::runtime::{Listener, Runtime, sleep_until};
@@ -32,10 +33,24 @@ type OnDisconnect = dyn Fn(PeerId, &CloseReason) + Send + Sync;
 /// Events go to the callback registered for their kind
 /// ([`on_connect`](Self::on_connect), [`on_message`](Self::on_message),
 /// [`on_disconnect`](Self::on_disconnect)) or, when none is, to the stream
-/// from [`events`](Self::events). That stream is bounded: a server with
-/// neither a message callback nor a reader of its events stops reading from
-/// its peers once the stream is full. Callbacks run on the connection's task
+/// from [`events`](Self::events). Callbacks run on the connection's task
 /// and must not block; use the `try_` methods or spawn from them.
+///
+/// # Flow control
+/// Each peer's socket is read only while that peer's pending output — what
+/// is queued to be written to it, and its events the application has not
+/// taken from the stream yet — is below
+/// [`FlowControl::high_water`](crate::FlowControl::high_water); reading
+/// resumes at or below the low-water mark. So a peer that does not read its
+/// replies, or whose messages the application handles more slowly than they
+/// come, is paused by TCP instead of growing the server's memory, while the
+/// other peers are served as before. In particular a `try_reply` from
+/// `on_message`, once per message received, never returns
+/// [`SendError::Full`](crate::SendError::Full): the reads that produce the
+/// messages stop first. It can only be `Full` when a callback queues more
+/// than [`ConnectionConfig::max_outbound_bytes`](crate::ConnectionConfig::max_outbound_bytes)
+/// beyond what one read brought in (several or much larger answers per
+/// message); await [`Peer::send`] from a spawned task for those.
 ///
 /// The server runs until [`shutdown`](Self::shutdown), even when every handle
 /// is dropped.
@@ -71,8 +86,7 @@ struct Shared<R: Runtime> {
     local_addr: SocketAddr,
     peers: Mutex<HashMap<PeerId, PeerSlot>>,
     next_peer: AtomicU64,
-    events: Arc<EventQueue<ServerEvent>>,
-    inbox: EventInbox<ServerEvent>,
+    events: EventQueue<ServerEvent>,
     on_connect: Slot<OnConnect>,
     on_message: Slot<OnMessage>,
     on_disconnect: Slot<OnDisconnect>,
@@ -109,7 +123,7 @@ impl<R: Runtime> Server<R> {
         let addr = os::resolve(&config.addr)?;
         let listener = runtime.bind(addr)?;
         let local_addr = listener.local_addr()?;
-        let (events, inbox) = EventQueue::new(config.event_capacity);
+        let events = EventQueue::new(config.event_capacity);
         let (stop_tx, stop_rx) = oneshot::channel();
         let (live, all_done) = mpsc::channel(0);
         let shared = Arc::new(Shared {
@@ -119,7 +133,6 @@ impl<R: Runtime> Server<R> {
             peers: Mutex::new(HashMap::new()),
             next_peer: AtomicU64::new(1),
             events,
-            inbox,
             on_connect: Slot::default(),
             on_message: Slot::default(),
             on_disconnect: Slot::default(),
@@ -143,9 +156,16 @@ impl<R: Runtime> Server<R> {
 
     /// The stream of events that have no callback. Can be taken once; later
     /// calls get a stream that ends at once.
+    ///
+    /// It takes one event from each peer in turn, so a busy peer does not
+    /// hold up the others' events, and each peer's events not taken yet
+    /// count towards its flow control (see [`Server`]): a slow reader of the
+    /// stream pauses the peers it is behind on. Until the stream is taken,
+    /// up to [`ServerConfig::event_capacity`] events are kept for it and
+    /// later ones dropped.
     pub fn events(&self) -> ServerEvents {
         ServerEvents {
-            inner: self.shared.inbox.take(),
+            inner: self.shared.events.take(),
         }
     }
 
@@ -370,10 +390,7 @@ fn start_peer<R: Runtime>(
         }
     };
     let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
-    let (link, ends) = Link::new(
-        shared.config.command_capacity,
-        shared.config.connection.max_outbound_bytes,
-    );
+    let (link, ends) = Link::new(shared.config.connection.max_outbound_bytes);
     let peer = Peer { id, addr, link };
     let admitted = {
         let mut peers = lock(&shared.peers);
@@ -390,7 +407,10 @@ fn start_peer<R: Runtime>(
         room
     };
     let timer = shared.runtime.timer(now);
-    let read_chunk = shared.config.read_chunk;
+    let read = ReadSettings {
+        chunk: shared.config.read_chunk,
+        flow: shared.config.flow,
+    };
     let span = tracing::debug_span!("peer", id = id.0, %addr, role = "server");
     if admitted {
         tracing::debug!(parent: &span, "accepted");
@@ -400,7 +420,7 @@ fn start_peer<R: Runtime>(
             events: shared.events.sender(),
             on_message: SlotCache::default(),
         };
-        let driver = Driver::new(conn, socket, timer, ends, sink, read_chunk);
+        let driver = Driver::new(conn, socket, timer, ends, sink, read);
         shared.runtime.spawn(
             async move {
                 driver.await;
@@ -411,7 +431,7 @@ fn start_peer<R: Runtime>(
     } else {
         tracing::warn!(parent: &span, max = shared.config.max_connections, "server full; refusing peer");
         conn.close(now, CloseCode::SERVER_FULL, "server is full");
-        let driver = Driver::new(conn, socket, timer, ends, Discard, read_chunk);
+        let driver = Driver::new(conn, socket, timer, ends, Discard, read);
         shared.runtime.spawn(
             async move {
                 driver.await;
@@ -431,12 +451,9 @@ struct ServerSink<R: Runtime> {
 }
 
 impl<R: Runtime> Sink for ServerSink<R> {
-    fn try_deliver(&mut self, cx: &mut Context<'_>, event: SinkEvent) -> Result<(), SinkEvent> {
+    fn deliver(&mut self, event: SinkEvent) {
         let id = self.peer.id;
-        // Events keep their order: wait while an earlier one waits for room.
-        if self.events.poll_ready(cx).is_pending() {
-            return Err(event);
-        }
+        let weight = event.weight();
         match &event {
             SinkEvent::Connected(_) => {
                 if let Some(slot) = lock(&self.shared.peers).get_mut(&id) {
@@ -451,10 +468,7 @@ impl<R: Runtime> Sink for ServerSink<R> {
         }
         let event = match event {
             SinkEvent::Connected(info) => match self.shared.on_connect.get() {
-                Some(f) => {
-                    f(&self.peer, info);
-                    return Ok(());
-                }
+                Some(f) => return f(&self.peer, info),
                 None => ServerEvent::Connected {
                     peer: id,
                     addr: self.peer.addr,
@@ -462,26 +476,19 @@ impl<R: Runtime> Sink for ServerSink<R> {
                 },
             },
             SinkEvent::Message(message) => match self.on_message.get(&self.shared.on_message) {
-                Some(f) => {
-                    f(&self.peer, message);
-                    return Ok(());
-                }
+                Some(f) => return f(&self.peer, message),
                 None => ServerEvent::Message { peer: id, message },
             },
             SinkEvent::Closed(reason) => match self.shared.on_disconnect.get() {
-                Some(f) => {
-                    f(id, &reason);
-                    return Ok(());
-                }
+                Some(f) => return f(id, &reason),
                 None => ServerEvent::Disconnected { peer: id, reason },
             },
         };
-        self.events.send(cx, event);
-        Ok(())
+        self.events.send(event, weight);
     }
 
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.events.poll_ready(cx)
+    fn backlog(&self) -> Option<&Backlog> {
+        Some(self.events.backlog())
     }
 }
 
@@ -489,9 +496,7 @@ impl<R: Runtime> Sink for ServerSink<R> {
 struct Discard;
 
 impl Sink for Discard {
-    fn try_deliver(&mut self, _: &mut Context<'_>, _: SinkEvent) -> Result<(), SinkEvent> {
-        Ok(())
-    }
+    fn deliver(&mut self, _: SinkEvent) {}
 }
 
 /// The server's event stream (see [`Server::events`]).

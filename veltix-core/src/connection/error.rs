@@ -28,6 +28,9 @@ impl CloseCode {
     pub const IDLE_TIMEOUT: Self = Self(7);
     /// The side is shutting down.
     pub const SHUTDOWN: Self = Self(8);
+    /// The peer read none of our output for the write-stall timeout. Never
+    /// sent (the peer is not reading); it names the reason locally.
+    pub const WRITE_STALLED: Self = Self(9);
 
     fn name(self) -> Option<&'static str> {
         Some(match self {
@@ -40,6 +43,7 @@ impl CloseCode {
             Self::HANDSHAKE_TIMEOUT => "handshake timeout",
             Self::IDLE_TIMEOUT => "idle timeout",
             Self::SHUTDOWN => "shutdown",
+            Self::WRITE_STALLED => "write stalled",
             _ => return None,
         })
     }
@@ -114,6 +118,10 @@ pub enum CloseReason {
     /// No frame was completed within the idle timeout.
     #[error("idle timeout")]
     IdleTimeout,
+    /// The peer read none of our output for the driver's write-stall
+    /// timeout (see [`Connection::handle_write_stalled`](crate::Connection::handle_write_stalled)).
+    #[error("the peer stopped reading: no output written for the write-stall timeout")]
+    WriteStalled,
 }
 
 impl CloseReason {
@@ -128,6 +136,7 @@ impl CloseReason {
             Self::ProtocolViolation(_) => CloseCode::PROTOCOL_VIOLATION,
             Self::HandshakeTimeout => CloseCode::HANDSHAKE_TIMEOUT,
             Self::IdleTimeout => CloseCode::IDLE_TIMEOUT,
+            Self::WriteStalled => CloseCode::WRITE_STALLED,
         }
     }
 }
@@ -138,7 +147,9 @@ impl From<CloseReason> for std::io::Error {
         let kind = match &reason {
             CloseReason::Local { .. } | CloseReason::Peer { .. } => ErrorKind::ConnectionAborted,
             CloseReason::TransportClosed => ErrorKind::ConnectionReset,
-            CloseReason::HandshakeTimeout | CloseReason::IdleTimeout => ErrorKind::TimedOut,
+            CloseReason::HandshakeTimeout
+            | CloseReason::IdleTimeout
+            | CloseReason::WriteStalled => ErrorKind::TimedOut,
             CloseReason::AuthFailed(_) => ErrorKind::PermissionDenied,
             _ => ErrorKind::InvalidData,
         };

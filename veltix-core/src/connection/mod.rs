@@ -105,6 +105,8 @@ pub struct Connection {
     legacy_by_silence: bool,
     /// The peer's idle timeout, learned in the handshake.
     peer_idle: Option<Duration>,
+    /// The driver holds the peer's input back (flow control): not idle.
+    reading_paused: bool,
     close_reason: Option<CloseReason>,
     stats: ConnectionStats,
 }
@@ -183,6 +185,7 @@ impl Connection {
             last_tx: now,
             legacy_by_silence: false,
             peer_idle: None,
+            reading_paused: false,
             close_reason: None,
             stats: ConnectionStats::default(),
             config,
@@ -303,10 +306,26 @@ impl Connection {
 
     /// The transport ended (end of stream, reset or I/O error). Pending requests fail.
     pub fn handle_transport_closed(&mut self) {
-        if self.state != State::Closed {
-            self.outbound.clear();
-            self.close_with(CloseReason::TransportClosed);
+        self.abandon(CloseReason::TransportClosed);
+    }
+
+    /// The transport has accepted none of our output for the driver's
+    /// write-stall timeout: the peer does not read. The connection ends with
+    /// [`CloseReason::WriteStalled`]; what is queued is dropped (nothing
+    /// more can reach the peer).
+    pub fn handle_write_stalled(&mut self) {
+        self.abandon(CloseReason::WriteStalled);
+    }
+
+    /// The driver stops (`true`) or resumes (`false`) reading from the
+    /// transport because of its own backlog (flow control). While paused the
+    /// idle timeout does not run: the peer's data is waiting for us, not the
+    /// other way round. It runs again from `now` on resume.
+    pub fn set_reading_paused(&mut self, now: Instant, paused: bool) {
+        if self.reading_paused && !paused {
+            self.last_rx = now;
         }
+        self.reading_paused = paused;
     }
 
     // ----- mutators -----------------------------------------------------
@@ -515,7 +534,18 @@ impl Connection {
     }
 
     fn idle_deadline(&self) -> Option<Instant> {
+        if self.reading_paused {
+            return None;
+        }
         self.last_rx.checked_add(self.config.idle_timeout?)
+    }
+
+    /// Ends the connection without telling the peer, dropping what is queued.
+    fn abandon(&mut self, reason: CloseReason) {
+        if self.state != State::Closed {
+            self.outbound.clear();
+            self.close_with(reason);
+        }
     }
 
     fn heartbeat_deadline(&self) -> Option<Instant> {
