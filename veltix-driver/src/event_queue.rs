@@ -283,7 +283,7 @@ impl<T> Drop for EventStream<T> {
         };
         // Nobody reads any more: let go of every event, and of every driver
         // waiting for its events to be taken.
-        let lanes: Vec<(Arc<Backlog>, VecDeque<(T, usize)>)> = {
+        let held: Vec<(Arc<Backlog>, usize)> = {
             let mut state = shared.lock();
             state.discarding = true;
             state.ready.clear();
@@ -292,11 +292,14 @@ impl<T> Drop for EventStream<T> {
             state
                 .lanes
                 .values_mut()
-                .map(|lane| (lane.backlog.clone(), std::mem::take(&mut lane.events)))
+                .map(|lane| {
+                    let weight = lane.events.drain(..).map(|(_, weight)| weight).sum();
+                    (lane.backlog.clone(), weight)
+                })
                 .collect()
         };
-        for (backlog, events) in lanes {
-            backlog.release(events.iter().map(|(_, weight)| weight).sum());
+        for (backlog, weight) in held {
+            backlog.release(weight);
         }
     }
 }
