@@ -27,6 +27,7 @@
 //! `std::net` sockets on plain threads.
 
 pub mod conformance;
+pub mod flow;
 pub mod hostile;
 pub mod matrix;
 pub mod raw;

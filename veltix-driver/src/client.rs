@@ -18,7 +18,7 @@ use crate::backlog::Backlog;
 use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventOutlet, EventQueue, EventSender, EventStream};
 use crate::handlers::{Slot, SlotCache};
-use crate::link::{CommandRx, Control, Link, LinkEnds};
+use crate::link::{CommandRx, Control, Link, LinkEnds, command_budget};
 use crate::runtime::{Runtime, sleep_until};
 use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, os};
 
@@ -107,7 +107,11 @@ impl<R: Runtime> Client<R> {
         config.validate()?;
         let addr = os::resolve(&config.addr)?;
         let socket = connect(&runtime, addr, config.connect_timeout).await?;
-        let (link, ends) = Link::new(config.connection.max_outbound_bytes);
+        let (link, ends) = Link::new(command_budget(
+            config.connection.max_outbound_bytes,
+            &config.flow,
+            config.read_chunk,
+        ));
         let events = EventQueue::new(config.event_capacity);
         let outlet = events.outlet();
         let (first_tx, first_rx) = oneshot::channel();

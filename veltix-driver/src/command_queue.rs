@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -140,6 +140,9 @@ struct Shared<T> {
     queued: AtomicBool,
     /// Set when the last sender is dropped, for the same lock-free look.
     no_senders: AtomicBool,
+    /// A copy of `items.bytes()`, written under the lock, for the driver's
+    /// flow control to read without it (a hint: it may lag a push).
+    bytes: AtomicUsize,
     /// Whether `driver` holds a waker no sender has used yet. Senders wake
     /// only when they clear it, and the driver registers again only when it
     /// is clear, so a driver that polls an empty queue many times registers
@@ -191,6 +194,7 @@ pub(crate) fn bounded<T: Weigh>(max_bytes: usize) -> (Sender<T>, Receiver<T>) {
         max_bytes,
         closed: AtomicBool::new(false),
         queued: AtomicBool::new(false),
+        bytes: AtomicUsize::new(0),
         no_senders: AtomicBool::new(false),
         armed: AtomicBool::new(false),
         driver: AtomicWaker::new(),
@@ -250,6 +254,7 @@ impl<T: Weigh> Sender<T> {
                 return Err(TrySendError::Full(item));
             }
             state.items.push_back(item);
+            shared.bytes.store(state.items.bytes(), Ordering::Relaxed);
             let was_empty = state.items.len() == 1;
             if was_empty {
                 shared.queued.store(true, Ordering::SeqCst);
@@ -328,6 +333,7 @@ impl<T: Weigh> Receiver<T> {
         }
         shared.queued.store(false, Ordering::Relaxed);
         into.take_all(&mut state.items);
+        shared.bytes.store(0, Ordering::Relaxed);
         drop(state);
         self.shared.room.notify(usize::MAX);
         Some(true)
@@ -341,7 +347,14 @@ impl<T: Weigh> Receiver<T> {
 
     /// Takes one command without waiting.
     pub(crate) fn try_recv(&self) -> Option<T> {
-        let item = self.shared.lock().items.pop_front();
+        let item = {
+            let mut state = self.shared.lock();
+            let item = state.items.pop_front();
+            self.shared
+                .bytes
+                .store(state.items.bytes(), Ordering::Relaxed);
+            item
+        };
         if item.is_some() {
             self.shared.room.notify(1);
         }
@@ -355,6 +368,11 @@ impl<T: Weigh> Receiver<T> {
         drop(_state);
         // Waiting senders learn it is closed.
         self.shared.room.notify(usize::MAX);
+    }
+
+    /// The bytes queued (read without the lock: may lag a concurrent push).
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.shared.bytes.load(Ordering::Relaxed)
     }
 
     /// The byte bound of the queue.
@@ -386,7 +404,12 @@ impl<T: Weigh> Stream for Receiver<T> {
         let next = |this: &Self| {
             let mut state = this.shared.lock();
             match state.items.pop_front() {
-                Some(item) => Some(Some(item)),
+                Some(item) => {
+                    this.shared
+                        .bytes
+                        .store(state.items.bytes(), Ordering::Relaxed);
+                    Some(Some(item))
+                }
                 None if state.senders == 0 || this.shared.closed.load(Ordering::Relaxed) => {
                     Some(None)
                 }

@@ -23,7 +23,8 @@ pub struct ServerConfig {
     pub event_capacity: usize,
     /// Read flow control and the write-stall timeout of every peer.
     /// Sends and requests queued for a peer (by any handle) wait, or get
-    /// `Full`, once they hold `connection.max_outbound_bytes`.
+    /// `Full`, once they hold `connection.max_outbound_bytes` or
+    /// `flow.high_water` plus `read_chunk`, whichever is larger.
     pub flow: FlowControl,
     /// Bytes read from a socket at once. Default 64 KiB.
     pub read_chunk: usize,
@@ -141,7 +142,8 @@ pub struct ClientConfig {
     /// Default 1024.
     pub event_capacity: usize,
     /// Read flow control and the write-stall timeout. Sends and requests
-    /// wait, or get `Full`, once they hold `connection.max_outbound_bytes`.
+    /// wait, or get `Full`, once they hold `connection.max_outbound_bytes`
+    /// or `flow.high_water` plus `read_chunk`, whichever is larger.
     pub flow: FlowControl,
     /// Bytes read from the socket at once. Default 64 KiB.
     pub read_chunk: usize,

@@ -370,10 +370,14 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     /// output, or by the application taking events.
     fn may_read(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
         let flow = self.read.flow;
+        // Commands queued by other threads count too: on the threaded API
+        // the answers to what was read come back that way.
+        let queued = self.ends.as_ref().map_or(0, |(rx, _)| rx.queued_bytes());
         let own = self
             .conn
             .queued_bytes()
-            .saturating_add(self.stalled.bytes());
+            .saturating_add(self.stalled.bytes())
+            .saturating_add(queued);
         let held = self.sink.backlog().map_or(0, Backlog::bytes);
         let mut gate = self.gate.update(own.saturating_add(held), &flow);
         if !gate.may_read() && own < flow.low_water {

@@ -11,8 +11,8 @@ use futures::channel::{mpsc, oneshot};
 use veltix_core::frame::EncodedFrame;
 use veltix_core::{CloseCode, CloseReason, Message, MessageType, RequestId, SendError};
 
-use crate::Error;
 use crate::command_queue::{self, Weighed};
+use crate::{Error, FlowControl};
 
 /// Commands taken from the queue or the direct lane, not applied yet.
 pub(crate) type Commands = Weighed<Command>;
@@ -93,9 +93,7 @@ impl CommandRx {
     /// once per batch of events, not per event.
     ///
     /// The lane takes commands while `inbox` holds less than the queue's
-    /// byte bound. The driver reads only while its pending output (`inbox`
-    /// included) is below the high-water mark, so one reply per message read
-    /// always fits; see `FlowControl`.
+    /// byte bound (see [`command_budget`]).
     pub(crate) fn open_direct(&self, inbox: &mut Commands) -> DirectLane {
         let lane = Direct {
             link_id: self.link_id,
@@ -160,6 +158,20 @@ struct Direct {
 
 thread_local! {
     static DIRECT: std::cell::RefCell<Option<Direct>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The bytes of commands a connection takes before senders wait (or get
+/// `Full`): the connection's outbound bound, but at least the high-water
+/// mark plus one read. The driver reads only while its pending output is
+/// below the high-water mark, so answers no larger than the messages one
+/// read brought in always fit, whoever sends them (callbacks on the
+/// driver's task or worker threads).
+pub(crate) fn command_budget(
+    max_outbound_bytes: usize,
+    flow: &FlowControl,
+    read_chunk: usize,
+) -> usize {
+    max_outbound_bytes.max(flow.high_water.saturating_add(read_chunk))
 }
 
 /// Link ids start at 1 (0 is [`CommandRx::detached`]).

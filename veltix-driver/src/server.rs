@@ -20,7 +20,7 @@ use crate::backlog::Backlog;
 use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventQueue, EventSender, EventStream};
 use crate::handlers::{Slot, SlotCache};
-use crate::link::Link;
+use crate::link::{Link, command_budget};
 use crate::runtime::{Listener, Runtime, sleep_until};
 use crate::{Error, Peer, PeerId, ServerConfig, ServerEvent, os};
 
@@ -45,12 +45,15 @@ type OnDisconnect = dyn Fn(PeerId, &CloseReason) + Send + Sync;
 /// replies, or whose messages the application handles more slowly than they
 /// come, is paused by TCP instead of growing the server's memory, while the
 /// other peers are served as before. In particular a `try_reply` from
-/// `on_message`, once per message received, never returns
-/// [`SendError::Full`](crate::SendError::Full): the reads that produce the
-/// messages stop first. It can only be `Full` when a callback queues more
-/// than [`ConnectionConfig::max_outbound_bytes`](crate::ConnectionConfig::max_outbound_bytes)
-/// beyond what one read brought in (several or much larger answers per
-/// message); await [`Peer::send`] from a spawned task for those.
+/// `on_message`, once per message received and no larger than it, never
+/// returns [`SendError::Full`](crate::SendError::Full) for a peer that reads
+/// its replies: the reads that bring the messages stop first. The one case
+/// where it can: callbacks that answer with much more than they receive
+/// (several or larger messages per message) can fill the peer's command
+/// budget — the larger of
+/// [`ConnectionConfig::max_outbound_bytes`](crate::ConnectionConfig::max_outbound_bytes)
+/// and `high_water` plus one read — before the reads pause. Send those with
+/// [`Peer::send`] awaited on a spawned task, which waits for room instead.
 ///
 /// The server runs until [`shutdown`](Self::shutdown), even when every handle
 /// is dropped.
@@ -390,7 +393,12 @@ fn start_peer<R: Runtime>(
         }
     };
     let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
-    let (link, ends) = Link::new(shared.config.connection.max_outbound_bytes);
+    let config = &shared.config;
+    let (link, ends) = Link::new(command_budget(
+        config.connection.max_outbound_bytes,
+        &config.flow,
+        config.read_chunk,
+    ));
     let peer = Peer { id, addr, link };
     let admitted = {
         let mut peers = lock(&shared.peers);

@@ -46,6 +46,29 @@ impl Args {
             .unwrap_or_else(|err| fail(&err.to_string()))
     }
 
+    /// Takes the server flags `--addr`, `--idle-timeout SECS` (0 disables
+    /// it; below the heartbeat interval, that interval becomes a third of
+    /// it) and `--max-payload BYTES` into a server configuration.
+    pub(crate) fn server_config(&mut self) -> veltix_tokio::ServerConfig {
+        let addr: String = self.value("--addr", "127.0.0.1:7000".to_owned());
+        let idle_secs: Option<f64> = self.opt("--idle-timeout");
+        let max_payload: Option<u32> = self.opt("--max-payload");
+        let mut config = veltix_tokio::ServerConfig::new(addr);
+        let conn = &mut config.connection;
+        if let Some(secs) = idle_secs {
+            let idle = std::time::Duration::try_from_secs_f64(secs)
+                .unwrap_or_else(|_| fail("--idle-timeout must be a number of seconds ≥ 0"));
+            conn.idle_timeout = (!idle.is_zero()).then_some(idle);
+            if conn.heartbeat_interval.is_some_and(|beat| beat >= idle) && !idle.is_zero() {
+                conn.heartbeat_interval = Some(idle / 3);
+            }
+        }
+        if let Some(bytes) = max_payload {
+            conn.max_payload = bytes;
+        }
+        config
+    }
+
     /// Prints `usage` and exits on `--help` or on any argument not taken.
     pub(crate) fn finish(self, usage: &str) {
         if self.0.iter().any(|a| a == "--help" || a == "-h") {
