@@ -46,7 +46,9 @@ impl Common {
             return Err(TlsError::Config("no key exchange enabled".to_owned()));
         }
         if self.buffer_limit == 0 {
-            return Err(TlsError::Config("the buffer limit must not be 0".to_owned()));
+            return Err(TlsError::Config(
+                "the buffer limit must not be 0".to_owned(),
+            ));
         }
         Ok(provider(&self.ciphers, &self.groups))
     }

@@ -49,7 +49,10 @@ pub fn feed_server(data: &[u8]) -> Result<(), TlsError> {
     let mut result = Ok(());
     for piece in stream.chunks(chunk) {
         let fed = session.feed(piece, |plain| {
-            panic!("{} bytes of plaintext from an unauthenticated peer", plain.len())
+            panic!(
+                "{} bytes of plaintext from an unauthenticated peer",
+                plain.len()
+            )
         });
         drain(&mut session);
         if let Err(error) = fed {
@@ -62,7 +65,10 @@ pub fn feed_server(data: &[u8]) -> Result<(), TlsError> {
         }
     }
     let eof = session.handle_eof();
-    assert!(eof.is_err(), "end of stream without a handshake read as clean");
+    assert!(
+        eof.is_err(),
+        "end of stream without a handshake read as clean"
+    );
     drain(&mut session);
     result.and(eof)
 }

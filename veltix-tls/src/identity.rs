@@ -165,8 +165,12 @@ fn push_value(out: &mut String, value: &[u8]) {
         Some((0x14, text, [])) => Some(text.iter().map(|&b| char::from(b)).collect()),
         // BMPString: UTF-16BE.
         Some((0x1e, text, [])) if text.len() % 2 == 0 => {
-            let units = text.chunks_exact(2).map(|p| u16::from_be_bytes([p[0], p[1]]));
-            char::decode_utf16(units).collect::<Result<String, _>>().ok()
+            let units = text
+                .chunks_exact(2)
+                .map(|p| u16::from_be_bytes([p[0], p[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
         }
         _ => None,
     };

@@ -135,9 +135,10 @@
 //!
 //! # Features
 //!
-//! - `rcgen`: [`self_signed`], a certificate and key made in memory (for a
-//!   demo's `--tls`).
-//! - `fuzzing`: [`fuzzing`], an entry for fuzz targets.
+//! - `rcgen`: `self_signed(names)`, a key and self-signed certificate made
+//!   in memory (for a demo's `--tls`), with its pin and a server config.
+//! - `fuzzing`: `fuzzing::feed_server(bytes)`, arbitrary bytes into a
+//!   server session, checking invariants (for a cargo-fuzz target).
 #![forbid(unsafe_code)]
 
 mod config;

@@ -87,9 +87,8 @@ impl TlsSession {
     /// # Errors
     /// [`TlsError::Config`] when `server_name` is neither a DNS name nor an IP address.
     pub fn client(config: &TlsClientConfig, server_name: &str) -> Result<Self, TlsError> {
-        let name = ServerName::try_from(server_name.to_owned()).map_err(|e| {
-            TlsError::Config(format!("bad server name {server_name:?}: {e}"))
-        })?;
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| TlsError::Config(format!("bad server name {server_name:?}: {e}")))?;
         let conn = rustls::ClientConnection::new(config.rustls.clone(), name)
             .map_err(|e| TlsError::from_rustls(e, Side::Client))?;
         Ok(Self::new(conn.into(), Side::Client, config.buffer_limit))

@@ -89,9 +89,15 @@ mod tests {
         let hello = [0x16, 0x03, 0x01, 0x00, 0xc8, 0x01];
         assert!(looks_like_tls_client_hello(&hello));
         assert!(!looks_like_tls_client_hello(&hello[..5]));
-        assert!(!looks_like_tls_client_hello(&[0x16, 0x03, 0x01, 0x00, 0xc8, 0x02]));
-        assert!(!looks_like_tls_client_hello(&[0x16, 0x03, 0x01, 0xff, 0xff, 0x01]));
-        assert!(!looks_like_tls_client_hello(&[0x17, 0x03, 0x03, 0x00, 0x10, 0x01]));
+        assert!(!looks_like_tls_client_hello(&[
+            0x16, 0x03, 0x01, 0x00, 0xc8, 0x02
+        ]));
+        assert!(!looks_like_tls_client_hello(&[
+            0x16, 0x03, 0x01, 0xff, 0xff, 0x01
+        ]));
+        assert!(!looks_like_tls_client_hello(&[
+            0x17, 0x03, 0x03, 0x00, 0x10, 0x01
+        ]));
     }
 
     #[test]
@@ -115,7 +121,15 @@ mod tests {
 
     #[test]
     fn an_alert_may_open_a_server_stream_only() {
-        assert!(FirstBytes::default().check(Side::Client, &[0x15, 0x03, 0x03]).is_ok());
-        assert!(FirstBytes::default().check(Side::Server, &[0x15, 0x03, 0x03]).is_err());
+        assert!(
+            FirstBytes::default()
+                .check(Side::Client, &[0x15, 0x03, 0x03])
+                .is_ok()
+        );
+        assert!(
+            FirstBytes::default()
+                .check(Side::Server, &[0x15, 0x03, 0x03])
+                .is_err()
+        );
     }
 }
