@@ -12,7 +12,12 @@ use crate::SpkiPin;
 /// once the handshake is over and only if the peer presented a certificate
 /// that passed verification: on a client always (CA or pin), on a server
 /// when it requires client certificates (mutual TLS). Built from the
-/// end-entity certificate of the verified chain.
+/// end-entity certificate.
+///
+/// What is vouched for depends on the trust mode: with a CA (either
+/// direction) the whole certificate is; with a pinned server key only the
+/// key ([`pin`](Self::pin)) is — the subject and names are then the
+/// server's own, unchecked, claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity {
     pin: SpkiPin,
@@ -55,7 +60,7 @@ impl PeerIdentity {
         &self.dns_names
     }
 
-    /// The verified chain, end-entity certificate first.
+    /// The chain the peer presented, end-entity certificate first.
     pub fn certificates(&self) -> &[CertificateDer<'static>] {
         &self.chain
     }

@@ -109,14 +109,15 @@
 //! # Crypto provider: aws-lc-rs, chosen by measurement
 //!
 //! rustls 0.23 offers two built-in providers. On this project's 2-core
-//! build machine, a clean `cargo build` of rustls (TLS 1.3 only, the
-//! workspace's dev profile with dependencies at `opt-level = 2`), measured
-//! twice each, alternating:
+//! build machine (shared: load average about 2 during the runs), a clean
+//! `cargo build` of a crate using rustls 0.23.46 with each (TLS 1.3 only,
+//! fresh target directory, the workspace's dev profile with dependencies
+//! at `opt-level = 2`), measured twice each, alternating:
 //!
 //! | provider | wall | CPU (user+sys) | post-quantum KEM | a fresh Debian needs |
 //! |---|---|---|---|---|
-//! | ring 0.17 | 17–18 s | 29 s | none (X25519, P-256, P-384) | a C compiler |
-//! | aws-lc-rs 1.19 | 35.5–36.3 s | 64–65 s | X25519MLKEM768 (and others) | a C compiler |
+//! | ring 0.17.14 | 17.2–18.1 s | 29–30 s | none (X25519, P-256, P-384) | a C compiler |
+//! | aws-lc-rs 1.19 (aws-lc-sys 0.47) | 35.5–36.3 s | 64–65 s | X25519MLKEM768 (also MLKEM768/1024, P-256+ML-KEM) | a C compiler |
 //!
 //! aws-lc-rs costs about 18 s more once per clean build (a cached
 //! `target/` pays nothing), and is the only one that offers the hybrid
