@@ -132,7 +132,9 @@
 //! Go, no clang/libclang**. Those become necessary only for its FIPS build,
 //! `AWS_LC_SYS_CMAKE_BUILDER=1`, `AWS_LC_SYS_NO_ASM`, targets without
 //! pregenerated bindings (bindgen: libclang), or Windows (nasm — bundled
-//! by the `prebuilt-nasm` feature rustls enables).
+//! by the `prebuilt-nasm` feature rustls enables). The fuzz build
+//! (`cargo +nightly fuzz build tls_server`, with AddressSanitizer) needs
+//! nothing more either. So CI installs nothing for this crate.
 //!
 //! # Features
 //!
