@@ -3,7 +3,7 @@
 //!
 //! The scenarios are blocking functions over raw sockets that only need the
 //! address of an echo server, so the same code checks the async servers of
-//! every runtime (the generic functions listed in [`flow_tests!`]) and the
+//! every runtime (the generic functions listed in [`flow_tests!`](crate::flow_tests)) and the
 //! threaded API of veltix-mio (`tests/tests/flow_mio_threaded.rs`). The raw
 //! peers speak the classic wire without a handshake, as an independent
 //! client would.

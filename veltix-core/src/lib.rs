@@ -74,6 +74,7 @@
 #![forbid(unsafe_code)]
 
 mod connection;
+pub mod flow;
 pub mod frame;
 mod message;
 mod message_type;

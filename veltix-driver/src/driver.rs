@@ -18,9 +18,9 @@ use veltix_core::{
 
 use crate::Error;
 use crate::backlog::Backlog;
-use crate::flow::{FlowControl, Gate, ReadGate};
 use crate::link::{Command, CommandRx, Commands, Control, LinkEnds};
 use crate::runtime::{Socket, Timer};
+use veltix_core::flow::{FlowControl, Gate, ReadGate};
 
 /// Where a connection's events go: callbacks, the event stream, or both.
 pub(crate) trait Sink: Send + Unpin + 'static {

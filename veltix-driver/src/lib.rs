@@ -19,7 +19,6 @@ mod driver;
 mod error;
 mod event;
 mod event_queue;
-mod flow;
 mod handlers;
 mod link;
 mod os;
@@ -31,10 +30,10 @@ pub use client::{Client, ClientEvents};
 pub use config::{ClientConfig, Reconnect, ServerConfig};
 pub use error::Error;
 pub use event::{ClientEvent, PeerId, ServerEvent};
-pub use flow::FlowControl;
 pub use peer::Peer;
 pub use runtime::{Listener, Runtime, Socket, Timer};
 pub use server::{Server, ServerEvents};
+pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{
     CloseCode, CloseReason, ConnectionConfig, HandshakeMode, Message, MessageType, PeerInfo,
     PreSharedKey, RequestId, SendError,

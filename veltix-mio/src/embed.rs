@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Buf as _;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use veltix_core::flow::{FlowControl, Gate, ReadGate};
 use veltix_core::{
     CloseCode, Connection, ConnectionConfig, Event, Message, RequestId, Role, SendError,
 };
@@ -16,6 +17,10 @@ use crate::Error;
 
 /// Bytes read from the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read per call before the connection lets the rest of your loop
+/// run; what is left is read on the next [`MioConnection::handle_timeout`],
+/// which [`MioConnection::poll_timeout`] then asks for at once.
+const READ_BUDGET: usize = 256 * 1024;
 /// Most slices handed to one vectored write.
 const WRITE_SLICES: usize = 64;
 
@@ -47,10 +52,25 @@ const WRITE_SLICES: usize = 64;
 /// drop it.
 ///
 /// Everything runs on your thread, so nothing here blocks or spawns; a
-/// message callback is simply your code between `poll_event` calls. Reading
-/// to `WouldBlock` is what edge-triggered readiness requires; a peer that
-/// floods is bounded by the connection's limits, not by fairness between
-/// your connections.
+/// message callback is simply your code between `poll_event` calls.
+///
+/// # Flow control
+///
+/// The socket is read only while the connection's queued output is below
+/// [`FlowControl::high_water`], and again once it is at or below
+/// `low_water` (set them with [`set_flow_control`](Self::set_flow_control)):
+/// a peer that sends without reading its answers is paused by TCP instead
+/// of growing your memory. At most 256 KiB are read per call, so one
+/// flooding peer cannot hold up your other connections. Either way the data
+/// left in the socket produces no new edge-triggered event, so
+/// [`poll_timeout`](Self::poll_timeout) returns an instant already past
+/// while there is reading to resume: your loop polls without waiting and
+/// calls [`handle_timeout`](Self::handle_timeout), which reads on. Messages
+/// taken from `poll_event` count once you answer them, so answer them before
+/// your next call; if you hand them to work elsewhere, hold reads while that
+/// backlog is high with [`hold_reads`](Self::hold_reads). A peer whose output makes no
+/// progress for [`FlowControl::write_stall_timeout`] is closed with
+/// [`CloseReason::WriteStalled`](veltix_core::CloseReason::WriteStalled).
 ///
 /// See `examples/embed.rs` for one `Poll` serving a listener and many
 /// connections, with timers.
@@ -65,6 +85,19 @@ pub struct MioConnection {
     write_closed: bool,
     /// The write half was shut after the last byte of a closed connection.
     shut: bool,
+    flow: FlowControl,
+    gate: ReadGate,
+    /// Reads held by the application ([`hold_reads`](Self::hold_reads)).
+    held: bool,
+    /// Whether the connection was last told its reads are paused.
+    paused: bool,
+    /// The socket may hold unread bytes (no `WouldBlock` since the last
+    /// readable event).
+    readable: bool,
+    /// The latest `now` given, for what happens without one (writes).
+    now: Instant,
+    /// Since when the socket has taken none of the queued output.
+    stall_since: Option<Instant>,
 }
 
 impl MioConnection {
@@ -84,7 +117,27 @@ impl MioConnection {
             read_closed: false,
             write_closed: false,
             shut: false,
+            flow: FlowControl::default(),
+            gate: ReadGate::default(),
+            held: false,
+            paused: false,
+            readable: false,
+            now: Instant::now(),
+            stall_since: None,
         }
+    }
+
+    /// Sets the water marks and the write-stall timeout (default:
+    /// [`FlowControl::default`]).
+    pub fn set_flow_control(&mut self, flow: FlowControl) {
+        self.flow = flow;
+    }
+
+    /// Stops (`true`) or resumes (`false`) reading, for a backlog of your
+    /// own: messages handed to other work and not done yet. While held, the
+    /// peer is not counted as idle.
+    pub fn hold_reads(&mut self, hold: bool) {
+        self.held = hold;
     }
 
     /// The server side of an accepted stream, with a handshake nonce from the OS.
@@ -135,18 +188,33 @@ impl MioConnection {
 
     /// Handles one readiness event for this connection's token.
     pub fn handle_event(&mut self, now: Instant, event: &mio::event::Event) {
+        self.now = now;
         if self.connecting {
             self.check_connected();
         }
         if !self.connecting && (event.is_readable() || event.is_read_closed() || event.is_error()) {
-            self.read(now);
+            self.readable = true;
         }
+        self.read(now);
         self.flush();
     }
 
-    /// Runs the connection's timers due at `now` (handshake, idle, heartbeat, request deadlines).
+    /// Runs the connection's timers due at `now` (handshake, idle, heartbeat,
+    /// request deadlines, write stall) and reads on where reading had
+    /// stopped with data left (see [Flow control](Self#flow-control)).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        let stalled = self
+            .stall_since
+            .zip(self.flow.write_stall_timeout)
+            .is_some_and(|(since, timeout)| now.saturating_duration_since(since) >= timeout);
+        if stalled {
+            tracing::warn!("closing a peer that stopped reading: none of its output was written");
+            self.stall_since = None;
+            self.conn.handle_write_stalled();
+        }
         self.conn.handle_timeout(now);
+        self.read(now);
         self.flush();
     }
 
@@ -156,10 +224,28 @@ impl MioConnection {
         self.conn.poll_event()
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None`: no timer.
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next;
+    /// `None`: no timer. An instant already past when reading can resume.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conn.poll_timeout()
+        let resume = self.can_resume().then_some(self.now);
+        let stall = self
+            .stall_since
+            .zip(self.flow.write_stall_timeout)
+            .and_then(|(since, timeout)| since.checked_add(timeout));
+        [self.conn.poll_timeout(), resume, stall]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Whether there is reading to do that no readiness event will announce.
+    fn can_resume(&self) -> bool {
+        self.readable
+            && !self.held
+            && !self.read_closed
+            && !self.conn.is_closed()
+            && self.gate.may_read(self.conn.queued_bytes(), &self.flow)
     }
 
     /// Closed, flushed and shut: deregister and drop it.
@@ -172,6 +258,7 @@ impl MioConnection {
     /// # Errors
     /// [`SendError`]: reserved type, queue full, payload too long, closed.
     pub fn send(&mut self, now: Instant, message: Message) -> Result<RequestId, SendError> {
+        self.now = now;
         let id = self.conn.send(now, message)?;
         self.flush();
         Ok(id)
@@ -187,6 +274,7 @@ impl MioConnection {
         message: Message,
         timeout: Duration,
     ) -> Result<RequestId, SendError> {
+        self.now = now;
         let id = self.conn.request(now, message, timeout)?;
         self.flush();
         Ok(id)
@@ -198,6 +286,7 @@ impl MioConnection {
     /// # Errors
     /// As [`request`](Self::request).
     pub fn ping(&mut self, now: Instant, timeout: Duration) -> Result<RequestId, SendError> {
+        self.now = now;
         let id = self.conn.ping(now, timeout)?;
         self.flush();
         Ok(id)
@@ -213,6 +302,7 @@ impl MioConnection {
         received: &Message,
         message: Message,
     ) -> Result<(), SendError> {
+        self.now = now;
         self.conn.reply(now, received, message)?;
         self.flush();
         Ok(())
@@ -221,6 +311,7 @@ impl MioConnection {
     /// Closes the connection, telling the peer `code` and `reason` after what
     /// is already queued.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) {
+        self.now = now;
         self.conn.close(now, code, reason);
         self.flush();
     }
@@ -253,13 +344,21 @@ impl MioConnection {
         }
     }
 
-    /// Reads until the socket has nothing more (edge-triggered readiness).
+    /// Reads until the socket has nothing more (edge-triggered readiness),
+    /// flow control stops it, or the budget of one call is spent.
     fn read(&mut self, now: Instant) {
-        while !self.read_closed && !self.conn.is_closed() {
+        let mut budget = READ_BUDGET;
+        while self.readable && !self.read_closed && !self.conn.is_closed() {
+            if budget == 0 || !self.may_read(now) {
+                return;
+            }
             match (&self.stream).read(&mut self.buf) {
                 Ok(0) => self.transport_closed(),
-                Ok(n) => self.conn.handle_input(now, &self.buf[..n]),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    self.conn.handle_input(now, &self.buf[..n]);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     tracing::debug!(error = %err, "read failed");
@@ -267,6 +366,23 @@ impl MioConnection {
                 }
             }
         }
+    }
+
+    /// Asks the gate, and tells the connection when reads pause or resume.
+    fn may_read(&mut self, now: Instant) -> bool {
+        let gate = self.gate.update(self.conn.queued_bytes(), &self.flow);
+        let pause = self.held || !gate.may_read();
+        if pause != self.paused {
+            self.paused = pause;
+            self.conn.set_reading_paused(now, pause);
+            if gate == Gate::Paused {
+                tracing::debug!(
+                    queued = self.conn.queued_bytes(),
+                    "reading paused: output to this peer is above the high-water mark"
+                );
+            }
+        }
+        !pause
     }
 
     /// Writes what is queued until the socket takes no more; shuts the write
@@ -287,8 +403,14 @@ impl MioConnection {
                     self.transport_closed();
                     return;
                 }
-                Ok(n) => transmit.advance(n),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Ok(n) => {
+                    transmit.advance(n);
+                    self.stall_since = None;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.stall_since.get_or_insert(self.now);
+                    return;
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     tracing::debug!(error = %err, "write failed");
@@ -297,6 +419,7 @@ impl MioConnection {
                 }
             }
         }
+        self.stall_since = None;
         if self.conn.is_closed() && !self.shut {
             self.shut = true;
             // The peer may be gone already; either way we are done writing.

@@ -326,3 +326,95 @@ fn closing_right_after_connect_finishes_at_once() {
         assert_eq!(conn.poll_timeout(), None);
     });
 }
+
+/// A raw peer pipelines echo requests and starts reading its answers only
+/// later: the embedded server stops reading it once its queued answers reach
+/// the high-water mark (so they never pile up past it, and no reply is
+/// refused), then serves every echo, in order, once the peer reads.
+#[test]
+fn a_peer_that_reads_late_is_paused_then_served_in_order() {
+    use std::io::{Read as _, Write as _};
+
+    const COUNT: u32 = 4000;
+    const SIZE: usize = 4096;
+    within(LIMIT, || {
+        let mut h = Harness::new();
+        h.deadline = Instant::now() + Duration::from_secs(25);
+        let addr = h.listen();
+        let stream = std::net::TcpStream::connect(addr).expect("connect");
+        let mut writer = stream.try_clone().expect("clone");
+        let sending = std::thread::spawn(move || {
+            for i in 0..COUNT {
+                let mut payload = vec![0; SIZE];
+                payload[..4].copy_from_slice(&i.to_be_bytes());
+                let message =
+                    Message::new(ECHO, payload).with_request_id(RequestId::from_u128(i.into()));
+                let frame = veltix_core::frame::EncodedFrame::new(&message).expect("frame");
+                writer
+                    .write_all(&frame.to_bytes())
+                    .expect("the server takes every request");
+            }
+        });
+        let reading = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            let mut stream = stream;
+            let mut decoder = veltix_core::frame::Decoder::default();
+            let mut rx = bytes::BytesMut::new();
+            let mut buf = vec![0; 64 * 1024];
+            let mut next = 0u32;
+            while next < COUNT {
+                match decoder.decode(&mut rx).expect("a valid frame") {
+                    Some(echo) if echo.message_type() == ECHO => {
+                        assert_eq!(
+                            echo.request_id(),
+                            RequestId::from_u128(next.into()),
+                            "in order"
+                        );
+                        assert_eq!(echo.payload()[..4], next.to_be_bytes());
+                        next += 1;
+                    }
+                    Some(_) => {} // a keep-alive
+                    None => {
+                        let n = stream.read(&mut buf).expect("read");
+                        assert!(n > 0, "the server closed after {next} echoes");
+                        rx.extend_from_slice(&buf[..n]);
+                    }
+                }
+            }
+        });
+        let flow = veltix_core::flow::FlowControl::default();
+        let mut most_queued = 0;
+        let mut configured = false;
+        while !reading.is_finished() {
+            for (token, event) in h.turn() {
+                if let (SERVED, Event::Message(request)) = (token, event) {
+                    let answer = Message::new(ECHO, request.payload().clone());
+                    h.conn(SERVED)
+                        .reply(Instant::now(), &request, answer)
+                        .expect("room for every answer");
+                }
+            }
+            if let Some(conn) = h.conns.get_mut(&SERVED) {
+                if !configured {
+                    conn.set_flow_control(flow);
+                    configured = true;
+                }
+                most_queued = most_queued.max(conn.connection().queued_bytes());
+            }
+        }
+        reading.join().expect("every echo, in order");
+        sending.join().expect("every request sent");
+        // A call reads at most 256 KiB while below the mark, and the answers
+        // to it are queued only after the call; a turn of this loop makes up
+        // to two calls (an event, then the timeout that resumes reading).
+        let bound = flow.high_water + 2 * 256 * 1024 + SIZE + 64;
+        assert!(
+            most_queued <= bound,
+            "{most_queued} bytes queued for a peer that did not read, above {bound}"
+        );
+        assert!(
+            most_queued >= flow.high_water,
+            "the test never filled the server's output ({most_queued} bytes)"
+        );
+    });
+}

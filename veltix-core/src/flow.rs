@@ -1,15 +1,24 @@
-//! Read flow control: a connection's socket is not read while its pending
-//! output is above a high-water mark, and is read again once it is at or
-//! below a low-water mark (Netty's write-buffer water marks with auto-read,
-//! asyncio's `pause_reading`).
+//! Read flow control, the policy every driver applies: a connection's
+//! transport is not read while its pending output is above a high-water
+//! mark, and is read again once it is at or below a low-water mark (Netty's
+//! write-buffer water marks with auto-read, asyncio's `pause_reading`).
 //!
 //! Pending output is everything the connection owes or holds because of
-//! what it read: the core's outbound bytes, commands not applied yet, and
-//! events the application has not taken yet. While reads pause, TCP pushes
-//! back on the peer, so a peer that sends faster than it reads (or faster
-//! than the application handles its messages) is slowed down instead of
-//! growing our memory; a peer that reads its answers is never cut off and
-//! never sees them reordered.
+//! what it read: the connection's outbound bytes
+//! ([`Connection::queued_bytes`](crate::Connection::queued_bytes)) and
+//! whatever the driver keeps on top (messages the application has not
+//! handled yet, answers not handed to the connection yet). While reads
+//! pause, TCP pushes back on the peer, so a peer that sends faster than it
+//! reads (or faster than the application handles its messages) is slowed
+//! down instead of growing memory; a peer that reads its answers is never
+//! cut off and never sees them reordered.
+//!
+//! A driver keeps one [`ReadGate`] per connection, asks it before every read,
+//! and tells the connection when reads pause and resume
+//! ([`Connection::set_reading_paused`](crate::Connection::set_reading_paused)),
+//! so that a paused peer is not taken for an idle one. A peer whose output
+//! makes no progress for [`FlowControl::write_stall_timeout`] is given up
+//! ([`Connection::handle_write_stalled`](crate::Connection::handle_write_stalled)).
 
 use std::time::Duration;
 
@@ -24,7 +33,7 @@ pub struct FlowControl {
     pub low_water: usize,
     /// A connection whose output makes no progress for this long (the peer
     /// does not read) is closed with
-    /// [`CloseReason::WriteStalled`](veltix_core::CloseReason::WriteStalled).
+    /// [`CloseReason::WriteStalled`](crate::CloseReason::WriteStalled).
     /// While its reads are paused a peer is not idle (its data is waiting),
     /// so this, not the idle timeout, is what ends a peer that never reads.
     /// `None` waits for ever. Default 30 s.
@@ -58,7 +67,8 @@ impl FlowControl {
     }
 
     /// The first setting that cannot work, by name.
-    pub(crate) fn invalid(&self) -> Option<&'static str> {
+    #[must_use]
+    pub fn invalid(&self) -> Option<&'static str> {
         if self.high_water == 0 {
             Some("flow.high_water")
         } else if self.low_water > self.high_water {
@@ -73,13 +83,13 @@ impl FlowControl {
 
 /// Whether a connection may read, with hysteresis between the marks.
 #[derive(Debug, Default)]
-pub(crate) struct ReadGate {
+pub struct ReadGate {
     paused: bool,
 }
 
 /// What [`ReadGate::update`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Gate {
+pub enum Gate {
     /// Read on.
     Open,
     /// Reading just resumed.
@@ -91,14 +101,16 @@ pub(crate) enum Gate {
 }
 
 impl Gate {
-    pub(crate) fn may_read(self) -> bool {
+    /// Whether the transport may be read now.
+    #[must_use]
+    pub fn may_read(self) -> bool {
         matches!(self, Self::Open | Self::Resumed)
     }
 }
 
 impl ReadGate {
-    /// Decides from the connection's pending output.
-    pub(crate) fn update(&mut self, pending: usize, flow: &FlowControl) -> Gate {
+    /// Decides from the connection's pending output (bytes).
+    pub fn update(&mut self, pending: usize, flow: &FlowControl) -> Gate {
         match (self.paused, pending) {
             (false, p) if p >= flow.high_water => {
                 self.paused = true;
@@ -110,6 +122,16 @@ impl ReadGate {
                 Gate::Resumed
             }
             (true, _) => Gate::Closed,
+        }
+    }
+
+    /// What [`update`](Self::update) would decide, without deciding it.
+    #[must_use]
+    pub fn may_read(&self, pending: usize, flow: &FlowControl) -> bool {
+        if self.paused {
+            pending <= flow.low_water
+        } else {
+            pending < flow.high_water
         }
     }
 }
