@@ -19,7 +19,7 @@ use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventOutlet, EventQueue, EventSender, EventStream};
 use crate::handlers::{Slot, SlotCache};
 use crate::link::{CommandRx, Control, Link, LinkEnds, command_budget};
-use crate::runtime::{Runtime, sleep_until};
+use crate::runtime::{Runtime, sleep_until, wall_ms};
 use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, os};
 
 type OnConnect = dyn Fn(PeerInfo) + Send + Sync;
@@ -247,7 +247,7 @@ impl<R: Runtime> Client<R> {
         let Some(mut done) = lock(&self.shared.done).take() else {
             return;
         };
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = self.shared.runtime.now() + Duration::from_secs(5);
         let sleep = pin!(sleep_until(&self.shared.runtime, deadline));
         let _ = select(done.next(), sleep).await;
     }
@@ -259,7 +259,7 @@ async fn connect<R: Runtime>(
     timeout: Duration,
 ) -> Result<R::Socket, Error> {
     let attempt = pin!(runtime.connect(addr));
-    let sleep = pin!(sleep_until(runtime, Instant::now() + timeout));
+    let sleep = pin!(sleep_until(runtime, runtime.now() + timeout));
     match select(attempt, sleep).await {
         Either::Left((result, _)) => Ok(result?),
         Either::Right(_) => Err(Error::ConnectTimeout),
@@ -293,13 +293,13 @@ impl<R: Runtime> Task<R> {
         let mut connection: u64 = 0;
         'connections: while let Some(sock) = socket.take() {
             connection += 1;
-            let now = Instant::now();
+            let now = self.runtime.now();
             let conn = match os::random_seed().map_err(Error::from).and_then(|seed| {
                 Ok(Connection::new(
                     Role::Client,
                     self.config.connection.clone(),
                     now,
-                    os::wall_ms(),
+                    wall_ms(&self.runtime),
                     seed,
                 )?)
             }) {
@@ -327,7 +327,7 @@ impl<R: Runtime> Task<R> {
                 chunk: self.config.read_chunk,
                 flow: self.config.flow,
             };
-            let driver = Driver::new(conn, sock, self.runtime.timer(now), ends, sink, read);
+            let driver = Driver::new(conn, self.runtime.clone(), sock, ends, sink, read);
             // Numbered per client: the first connection is 1, reconnections follow.
             let exit = driver
                 .instrument(tracing::debug_span!("connection", id = connection))
@@ -350,8 +350,8 @@ impl<R: Runtime> Task<R> {
                 }
                 let delay = reconnect.delay(attempt, os::random_unit());
                 attempt += 1;
-                if !fail_commands_until(&self.runtime, &mut commands, Instant::now() + delay).await
-                {
+                let until = self.runtime.now() + delay;
+                if !fail_commands_until(&self.runtime, &mut commands, until).await {
                     break 'connections; // every handle is gone
                 }
                 match connect(&self.runtime, self.addr, self.config.connect_timeout).await {

@@ -1,14 +1,7 @@
-//! What the core may not read but a driver must pass in: wall time and OS randomness.
+//! What the core may not read but a driver must pass in: OS randomness
+//! (time comes from the runtime, see [`Runtime::now`](crate::Runtime::now)).
 
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// 32 bytes from the OS's secure random source: handshake nonces and id seeds.
 pub(crate) fn random_seed() -> io::Result<[u8; 32]> {

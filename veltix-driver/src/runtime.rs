@@ -1,14 +1,17 @@
 //! The tiny trait a runtime implements so the driver can run on it.
 //!
 //! One short file per runtime (`veltix-tokio/src/runtime.rs`,
-//! `veltix-smol/src/runtime.rs`) implements it; the connection loop, the
-//! server and the client are written once, against this trait.
+//! `veltix-smol/src/runtime.rs`, `veltix-mio/src/runtime.rs`) implements it;
+//! the connection loop, the server and the client are written once, against
+//! this trait. Time comes from it too ([`Runtime::now`]), so a runtime with
+//! a virtual clock (tokio's `time::pause`) runs every timeout, heartbeat,
+//! linger and backoff in virtual time.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// An async runtime: spawns tasks, makes timers and TCP sockets.
 pub trait Runtime: Clone + Send + Sync + 'static {
@@ -21,6 +24,15 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// Runs `future` to completion in the background.
     fn spawn(&self, future: impl Future<Output = ()> + Send + 'static);
+
+    /// The runtime's monotonic clock: what its timers measure against.
+    fn now(&self) -> Instant;
+
+    /// The wall clock, for the header timestamps the core writes. The
+    /// system's, unless a runtime has reason to differ.
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
+    }
 
     /// A timer that fires at `deadline`.
     fn timer(&self, deadline: Instant) -> Self::Timer;
@@ -69,6 +81,14 @@ pub trait Timer: Send + Unpin + 'static {
     fn reset(&mut self, deadline: Instant);
     /// Ready once the deadline has passed.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+/// Milliseconds since the Unix epoch on `runtime`'s wall clock (0 before it).
+pub(crate) fn wall_ms<R: Runtime>(runtime: &R) -> u64 {
+    runtime
+        .wall_clock()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Waits until `deadline` on `runtime`.

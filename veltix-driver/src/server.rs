@@ -7,7 +7,7 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::{Either, join_all, select};
@@ -21,7 +21,7 @@ use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventQueue, EventSender, EventStream};
 use crate::handlers::{Slot, SlotCache};
 use crate::link::{Link, command_budget};
-use crate::runtime::{Listener, Runtime, sleep_until};
+use crate::runtime::{Listener, Runtime, sleep_until, wall_ms};
 use crate::{Error, Peer, PeerId, ServerConfig, ServerEvent, os};
 
 type OnConnect = dyn Fn(&Peer, PeerInfo) + Send + Sync;
@@ -278,7 +278,7 @@ impl<R: Runtime> Server<R> {
             .map_err(|e| Error::Send(e.into()))?;
         let message = message
             .with_request_id(os::random_request_id()?)
-            .with_timestamp_ms(os::wall_ms());
+            .with_timestamp_ms(wall_ms(&self.shared.runtime));
         let frame = EncodedFrame::new(&message).map_err(|e| Error::Send(e.into()))?;
         let recipients: Vec<Peer> = self
             .peers()
@@ -325,7 +325,7 @@ impl<R: Runtime> Server<R> {
         let Some(mut all_done) = lock(&self.shared.all_done).take() else {
             return Ok(());
         };
-        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        let deadline = self.shared.runtime.now() + self.shared.config.shutdown_timeout;
         let sleep = pin!(sleep_until(&self.shared.runtime, deadline));
         match select(all_done.next(), sleep).await {
             Either::Left(_) => {
@@ -355,7 +355,8 @@ async fn accept_loop<R: Runtime>(
             Either::Left((Err(err), _)) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tracing::warn!(error = %err, "accept failed");
-                sleep_until(&shared.runtime, Instant::now() + Duration::from_millis(50)).await;
+                let retry = shared.runtime.now() + Duration::from_millis(50);
+                sleep_until(&shared.runtime, retry).await;
             }
             Either::Right(_) => break,
         }
@@ -371,7 +372,7 @@ fn start_peer<R: Runtime>(
     let Some(live) = lock(&shared.live).clone() else {
         return; // shutting down
     };
-    let now = Instant::now();
+    let now = shared.runtime.now();
     let seed = match os::random_seed() {
         Ok(seed) => seed,
         Err(err) => {
@@ -383,7 +384,7 @@ fn start_peer<R: Runtime>(
         Role::Server,
         shared.config.connection.clone(),
         now,
-        os::wall_ms(),
+        wall_ms(&shared.runtime),
         seed,
     ) {
         Ok(conn) => conn,
@@ -414,7 +415,6 @@ fn start_peer<R: Runtime>(
         }
         room
     };
-    let timer = shared.runtime.timer(now);
     let read = ReadSettings {
         chunk: shared.config.read_chunk,
         flow: shared.config.flow,
@@ -428,7 +428,7 @@ fn start_peer<R: Runtime>(
             events: shared.events.sender(),
             on_message: SlotCache::default(),
         };
-        let driver = Driver::new(conn, socket, timer, ends, sink, read);
+        let driver = Driver::new(conn, shared.runtime.clone(), socket, ends, sink, read);
         shared.runtime.spawn(
             async move {
                 driver.await;
@@ -439,7 +439,7 @@ fn start_peer<R: Runtime>(
     } else {
         tracing::warn!(parent: &span, max = shared.config.max_connections, "server full; refusing peer");
         conn.close(now, CloseCode::SERVER_FULL, "server is full");
-        let driver = Driver::new(conn, socket, timer, ends, Discard, read);
+        let driver = Driver::new(conn, shared.runtime.clone(), socket, ends, Discard, read);
         shared.runtime.spawn(
             async move {
                 driver.await;

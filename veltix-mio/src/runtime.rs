@@ -63,6 +63,10 @@ impl Runtime for Mio {
         executor::spawn(&self.core, future);
     }
 
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
     fn timer(&self, deadline: Instant) -> MioTimer {
         MioTimer(Deadline::new(self.core.clone(), deadline))
     }

@@ -53,6 +53,10 @@ impl Runtime for Smol {
         smol::spawn(future).detach();
     }
 
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
     fn timer(&self, deadline: Instant) -> SmolTimer {
         SmolTimer(smol::Timer::at(deadline))
     }

@@ -36,6 +36,12 @@ impl Runtime for Tokio {
         tokio::spawn(future);
     }
 
+    /// tokio's clock: frozen and advanced by `tokio::time::pause` and
+    /// `advance` in tests, so every Veltix timer runs in virtual time there.
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
     fn timer(&self, deadline: Instant) -> TokioTimer {
         TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
     }

@@ -1,5 +1,17 @@
 //! The connection loop, written once for every runtime: read → feed →
 //! drain → write → sleep until `poll_timeout`.
+//!
+//! One [`Driver`] future runs one connection until it ends. Each poll runs
+//! rounds of: control messages (cancel, close), commands from the handles,
+//! events out of the connection (to waiters, callbacks or the stream),
+//! reads (while flow control allows), writes, timers. Time comes from the
+//! runtime, read at most once per round ([`LazyNow`]); the connection's life
+//! is one [`Phase`].
+
+mod phase;
+mod scratch;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,6 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Buf as _;
 use futures::StreamExt as _;
 use futures::channel::{mpsc, oneshot};
+use veltix_core::flow::{FlowControl, Gate, ReadGate};
 use veltix_core::{
     CloseCode, CloseReason, Connection, Event, Message, PeerInfo, RequestError, RequestId,
 };
@@ -19,8 +32,9 @@ use veltix_core::{
 use crate::Error;
 use crate::backlog::Backlog;
 use crate::link::{Command, CommandRx, Commands, Control, LinkEnds};
-use crate::runtime::{Socket, Timer};
-use veltix_core::flow::{FlowControl, Gate, ReadGate};
+use crate::runtime::{Runtime, Socket as _, Timer as _};
+use phase::Phase;
+use scratch::{WRITE_CHUNK, with_read_scratch, with_write_scratch};
 
 /// Where a connection's events go: callbacks, the event stream, or both.
 pub(crate) trait Sink: Send + Unpin + 'static {
@@ -66,8 +80,6 @@ const MAX_IOVECS: usize = 64;
 /// When a full set of slices carries less than this, the frames are small:
 /// they are copied into one buffer of [`WRITE_CHUNK`] bytes and written at once.
 const COALESCE_BELOW: usize = 16 * 1024;
-/// Bytes written at once when coalescing small frames.
-const WRITE_CHUNK: usize = 64 * 1024;
 /// Work items per kind in one round, so one busy peer cannot starve a task's neighbours.
 const BATCH: usize = 64;
 /// Rounds per poll before yielding back to the runtime.
@@ -76,11 +88,6 @@ const ROUNDS: usize = 16;
 /// flooding peer must not hold up everyone else (each byte read is decoded,
 /// hashed and answered before the next read).
 const READ_BUDGET: usize = 64 * 1024;
-/// After a close, how long the driver keeps flushing our last frames and
-/// draining the peer's, so a close frame is not lost to a TCP reset (closing
-/// a socket with unread input resets it). Bounded, so a peer that neither
-/// reads nor closes cannot hold a task.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// What the driver hands back when its connection ends: the channel ends, so a
 /// reconnecting client can give them to the next connection.
@@ -95,11 +102,22 @@ enum Waiter {
     Pong(oneshot::Sender<Result<Duration, Error>>),
 }
 
+/// The two halves of the socket, as far as the driver knows.
+#[derive(Debug, Default)]
+struct Halves {
+    /// End of stream or a read error: nothing more will be read.
+    read_closed: bool,
+    /// A write error: nothing more can be written.
+    write_closed: bool,
+}
+
 /// The future that drives one connection over one socket until it ends.
-pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
+pub(crate) struct Driver<R: Runtime, K: Sink> {
     conn: Connection,
-    socket: S,
-    timer: T,
+    runtime: R,
+    socket: R::Socket,
+    timer: R::Timer,
+    /// The deadline the timer is set to, if it is armed.
     armed: Option<Instant>,
     ends: Option<(CommandRx, mpsc::UnboundedReceiver<Control>)>,
     gone: Arc<OnceLock<CloseReason>>,
@@ -111,38 +129,34 @@ pub(crate) struct Driver<S: Socket, T: Timer, K: Sink> {
     tokens: HashMap<u64, RequestId>,
     sink: K,
     /// Bytes read at once (the buffer itself is per thread, see
-    /// [`with_scratch`]) and the water marks.
+    /// [`scratch`]) and the water marks.
     read: ReadSettings,
     gate: ReadGate,
     /// Since when the socket has taken none of our pending output.
     stall_since: Option<Instant>,
-    read_closed: bool,
-    write_closed: bool,
-    /// A close asked for by a handle, applied once every command accepted
-    /// before it has been queued (or at the deadline, for a peer that does
-    /// not read).
-    closing: Option<(CloseCode, String, Instant)>,
-    /// Whether the handshake completed (for the log: a close before it is a
-    /// failed handshake).
-    connected: bool,
-    /// Whether the Closed event has come out of the connection.
-    reason: Option<CloseReason>,
-    /// Set with `reason`: when lingering ends.
-    linger_until: Option<Instant>,
-    shutdown_sent: bool,
+    halves: Halves,
+    phase: Phase,
 }
 
-impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
+impl<R: Runtime, K: Sink> Driver<R, K> {
     pub(crate) fn new(
         conn: Connection,
-        socket: S,
-        timer: T,
+        runtime: R,
+        socket: R::Socket,
         ends: LinkEnds,
         sink: K,
         read: ReadSettings,
     ) -> Self {
+        let timer = runtime.timer(runtime.now());
+        let phase = if conn.is_established() {
+            // No handshake: the Connected event is already queued.
+            Phase::Open
+        } else {
+            Phase::Handshaking
+        };
         Self {
             conn,
+            runtime,
             socket,
             timer,
             armed: None,
@@ -155,17 +169,12 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             read,
             gate: ReadGate::default(),
             stall_since: None,
-            read_closed: false,
-            write_closed: false,
-            closing: None,
-            connected: false,
-            reason: None,
-            linger_until: None,
-            shutdown_sent: false,
+            halves: Halves::default(),
+            phase,
         }
     }
 
-    fn poll_control(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_control(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
         let mut progress = false;
         for _ in 0..BATCH {
             let Some((commands, control)) = self.ends.as_mut() else {
@@ -180,12 +189,10 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     progress = true;
                 }
                 Poll::Ready(Some(Control::Close(code, reason))) => {
-                    if self.closing.is_none() && !self.conn.is_closed() {
+                    if self.phase.close_asked(code, reason, now.get(&self.runtime)) {
                         // Later sends fail at once; those already accepted
                         // are still received, queued and flushed before the close.
                         commands.close();
-                        let deadline = Instant::now() + LINGER;
-                        self.closing = Some((code, reason, deadline));
                     }
                     progress = true;
                 }
@@ -217,11 +224,12 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     Poll::Ready(false) => {
                         // Drained after a close request, or every handle is
                         // gone and nobody can use this connection any more.
-                        let (code, reason) = match self.closing.take() {
-                            Some((code, reason, _)) => (code, reason),
-                            None => (CloseCode::NORMAL, "handle dropped".to_owned()),
-                        };
-                        self.conn.close(now.get(), code, &reason);
+                        let now = now.get(&self.runtime);
+                        let (code, reason) = self
+                            .phase
+                            .take_close(true, now)
+                            .unwrap_or((CloseCode::NORMAL, "handle dropped".to_owned()));
+                        self.conn.close(now, code, &reason);
                         progress = true;
                         break;
                     }
@@ -237,7 +245,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     self.stalled.push_front(command);
                     return progress;
                 }
-                self.apply(command, now.get());
+                self.apply(command, now.get(&self.runtime));
                 progress = true;
                 if self.conn.is_closed() || self.conn.queued_bytes() >= WRITE_CHUNK {
                     return progress;
@@ -293,7 +301,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     }
 
     /// Drains the connection's events into the sink.
-    fn deliver_events(&mut self) {
+    fn deliver_events(&mut self, now: &mut LazyNow) {
         // The callbacks' `try_` commands for this connection go straight to
         // `stalled`, for this round's write.
         let lane = self
@@ -301,7 +309,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             .as_ref()
             .map(|(commands, _)| commands.open_direct(&mut self.stalled));
         while let Some(event) = self.conn.poll_event() {
-            if let Some(event) = self.route(event) {
+            if let Some(event) = self.route(event, now) {
                 self.sink.deliver(event);
             }
         }
@@ -311,10 +319,10 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     }
 
     /// Completes waiters; returns what is for the sink.
-    fn route(&mut self, event: Event) -> Option<SinkEvent> {
+    fn route(&mut self, event: Event, now: &mut LazyNow) -> Option<SinkEvent> {
         match event {
             Event::Connected(info) => {
-                self.connected = true;
+                self.phase.established();
                 tracing::info!(
                     version = ?info.protocol_version,
                     authenticated = info.authenticated,
@@ -325,13 +333,12 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             }
             Event::Message(message) => return Some(SinkEvent::Message(message)),
             Event::Closed(reason) => {
-                if self.connected {
+                if self.conn.peer_info().is_some() {
                     tracing::info!(%reason, "disconnected");
                 } else {
                     tracing::warn!(%reason, "handshake failed");
                 }
-                self.reason = Some(reason.clone());
-                self.linger_until = Instant::now().checked_add(LINGER);
+                self.phase.closed(reason.clone(), now.get(&self.runtime));
                 let _ = self.gone.set(reason.clone());
                 return Some(SinkEvent::Closed(reason));
             }
@@ -390,20 +397,19 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             }
         }
         match gate {
-            Gate::Open => {}
+            Gate::Open | Gate::Closed => {}
             Gate::Resumed => {
-                self.conn.set_reading_paused(now.get(), false);
+                self.conn.set_reading_paused(now.get(&self.runtime), false);
                 tracing::trace!("reading resumed");
             }
             Gate::Paused => {
-                self.conn.set_reading_paused(now.get(), true);
+                self.conn.set_reading_paused(now.get(&self.runtime), true);
                 tracing::debug!(
                     pending = own.saturating_add(held),
                     high_water = flow.high_water,
                     "reading paused: output to this peer is above the high-water mark"
                 );
             }
-            Gate::Closed => {}
         }
         gate.may_read()
     }
@@ -413,20 +419,20 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     fn poll_read(&mut self, cx: &mut Context<'_>, budget: &mut usize, now: &mut LazyNow) -> bool {
         let mut progress = false;
         while *budget > 0 {
-            if self.read_closed || self.conn.is_closed() || !self.may_read(cx, now) {
+            if self.halves.read_closed || self.conn.is_closed() || !self.may_read(cx, now) {
                 break;
             }
-            let (socket, conn) = (&mut self.socket, &mut self.conn);
-            let read = with_scratch(self.read.chunk, |buf| {
+            let (socket, conn, runtime) = (&mut self.socket, &mut self.conn, &self.runtime);
+            let read = with_read_scratch(self.read.chunk, |buf| {
                 let read = socket.poll_read(cx, buf);
                 if let Poll::Ready(Ok(n)) = read {
-                    conn.handle_input(now.get(), &buf[..n]);
+                    conn.handle_input(now.get(runtime), &buf[..n]);
                 }
                 read
             });
             match read {
                 Poll::Ready(Ok(0)) => {
-                    self.read_closed = true;
+                    self.halves.read_closed = true;
                     self.conn.handle_transport_closed();
                     return true;
                 }
@@ -440,7 +446,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                 }
                 Poll::Ready(Err(err)) => {
                     tracing::debug!(error = %err, "read failed");
-                    self.read_closed = true;
+                    self.halves.read_closed = true;
                     self.conn.handle_transport_closed();
                     return true;
                 }
@@ -454,7 +460,7 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
     /// none (see [`FlowControl::write_stall_timeout`]).
     fn poll_write(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
         let mut progress = false;
-        while !self.write_closed {
+        while !self.halves.write_closed {
             let Some(mut transmit) = self.conn.poll_transmit() else {
                 self.stall_since = None;
                 break;
@@ -485,13 +491,13 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
                     if let Err(err) = result {
                         tracing::debug!(error = %err, "write failed");
                     }
-                    self.write_closed = true;
+                    self.halves.write_closed = true;
                     self.conn.handle_transport_closed();
                     return true;
                 }
                 Poll::Pending => {
                     if self.stall_since.is_none() && self.read.flow.write_stall_timeout.is_some() {
-                        self.stall_since = Some(now.get());
+                        self.stall_since = Some(now.get(&self.runtime));
                     }
                     break;
                 }
@@ -506,14 +512,24 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             .checked_add(self.read.flow.write_stall_timeout?)
     }
 
+    /// The earliest deadline: the connection's timers, the phase's own (a
+    /// close to force, a linger to end), a write stall.
+    fn next_deadline(&self) -> Option<Instant> {
+        if let Phase::Lingering { until, .. } = self.phase {
+            return Some(until);
+        }
+        [
+            self.conn.poll_timeout(),
+            self.phase.deadline(),
+            self.stall_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let close_by = self.closing.as_ref().map(|c| c.2);
-        let stall_by = self.stall_deadline();
-        let next = [self.conn.poll_timeout(), close_by, stall_by]
-            .into_iter()
-            .flatten()
-            .min();
-        let Some(deadline) = self.linger_until.or(next) else {
+        let Some(deadline) = self.next_deadline() else {
             self.armed = None;
             return false;
         };
@@ -538,14 +554,23 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             // Fired for a deadline that has since moved later: re-arm only.
             return true;
         }
-        if self.linger_until.is_some() {
+        // A timer may fire a hair early; never let that spin.
+        let now = self.runtime.now().max(deadline);
+        self.on_deadline(now);
+        true
+    }
+
+    /// Whatever was due at `now`.
+    fn on_deadline(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Lingering { until, .. } if until <= now) {
             // Lingered long enough: give up on the peer.
-            self.read_closed = true;
-            self.write_closed = true;
-            return true;
+            self.phase.done();
+            return;
         }
-        let now = Instant::now().max(deadline);
-        if stall_by.is_some_and(|stall_by| stall_by <= now) {
+        if self
+            .stall_deadline()
+            .is_some_and(|stall_by| stall_by <= now)
+        {
             tracing::warn!(
                 timeout = ?self.read.flow.write_stall_timeout,
                 queued = self.conn.queued_bytes(),
@@ -554,44 +579,82 @@ impl<S: Socket, T: Timer, K: Sink> Driver<S, T, K> {
             self.stall_since = None;
             self.stalled.clear();
             self.conn.handle_write_stalled();
-            return true;
+            return;
         }
-        if let Some((code, reason, _)) = self.closing.take_if(|c| c.2 <= now) {
+        if let Some((code, reason)) = self.phase.take_close(false, now) {
             // The peer did not read what was queued before the close in time.
             self.stalled.clear();
             self.conn.close(now, code, &reason);
-            return true;
+            return;
         }
-        // A timer may fire a hair early; never let that spin.
         self.conn.handle_timeout(now);
-        true
     }
 
-    /// While lingering: reads and discards until the peer closes, at most a
-    /// read budget per poll (then `cx` is woken to come back).
-    fn drain_reads(&mut self, cx: &mut Context<'_>) {
+    /// Lingering: our last frames are written; shuts the write half once,
+    /// then reads and discards until the peer closes, at most a read budget
+    /// per poll (then `cx` is woken to come back). Ready once the peer's
+    /// half is closed too, or ours cannot be written.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Phase::Lingering { shut, .. } = &mut self.phase else {
+            return Poll::Ready(());
+        };
+        if !self.halves.write_closed && !*shut {
+            if self.socket.poll_shutdown(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *shut = true;
+        }
         let mut budget = READ_BUDGET;
-        while !self.read_closed {
+        while !self.halves.read_closed {
             if budget == 0 {
                 cx.waker().wake_by_ref();
                 break;
             }
             let socket = &mut self.socket;
-            match with_scratch(self.read.chunk, |buf| socket.poll_read(cx, buf)) {
-                Poll::Ready(Ok(0) | Err(_)) => self.read_closed = true,
+            match with_read_scratch(self.read.chunk, |buf| socket.poll_read(cx, buf)) {
+                Poll::Ready(Ok(0) | Err(_)) => self.halves.read_closed = true,
                 Poll::Ready(Ok(n)) => budget = budget.saturating_sub(n),
                 Poll::Pending => break,
             }
         }
+        if self.halves.read_closed || self.halves.write_closed {
+            Poll::Ready(())
+        } else {
+            // Woken by the peer's end of stream or the linger timer.
+            Poll::Pending
+        }
     }
 
-    /// Closed, the Closed event (always the last) delivered, everything written.
-    fn finished(&mut self) -> bool {
-        self.reason.is_some() && (self.write_closed || self.conn.poll_transmit().is_none())
+    /// Closed, the Closed event (always the last) delivered, everything
+    /// written (or nothing more can be).
+    fn flushed(&mut self) -> bool {
+        self.phase.is_closed() && (self.halves.write_closed || self.conn.poll_transmit().is_none())
+    }
+
+    fn exit(&mut self) -> DriverExit {
+        let reason = self
+            .phase
+            .reason()
+            .cloned()
+            .unwrap_or(CloseReason::TransportClosed);
+        fail_waiters(&mut self.waiters, &reason);
+        let (commands, control) = self
+            .ends
+            .take()
+            .unwrap_or_else(|| (CommandRx::detached(), mpsc::unbounded().1));
+        DriverExit {
+            commands,
+            control,
+            reason,
+        }
     }
 }
 
-impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
+// Nothing in a driver is pinned structurally: the socket, timer and sink
+// are `Unpin`, and the runtime handle is only called through `&`.
+impl<R: Runtime, K: Sink> Unpin for Driver<R, K> {}
+
+impl<R: Runtime, K: Sink> Future for Driver<R, K> {
     type Output = DriverExit;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DriverExit> {
@@ -602,14 +665,14 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
             // never blocks, so everything in it happens at the same `now`),
             // and none in a round that finds nothing to do.
             let mut now = LazyNow::default();
-            let mut progress = this.poll_control(cx);
+            let mut progress = this.poll_control(cx, &mut now);
             progress |= this.poll_commands(cx, &mut now);
-            this.deliver_events();
+            this.deliver_events(&mut now);
             if this.poll_read(cx, &mut budget, &mut now) {
                 progress = true;
                 // Dispatch before writing: a server must list a peer as
                 // connected before the HELLO_ACK that lets it send goes out.
-                this.deliver_events();
+                this.deliver_events(&mut now);
             }
             if !this.stalled.is_empty() {
                 // Answers given by callbacks just now: out with this round's write.
@@ -617,29 +680,14 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
             }
             progress |= this.poll_write(cx, &mut now);
             progress |= this.poll_timer(cx);
-            if this.finished() {
-                if !this.write_closed && !this.shutdown_sent {
-                    if this.socket.poll_shutdown(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    this.shutdown_sent = true;
-                }
-                this.drain_reads(cx);
-                if !this.read_closed && !this.write_closed {
-                    // Woken by the peer's end of stream or the linger timer.
-                    return Poll::Pending;
-                }
-                let reason = this.reason.clone().unwrap_or(CloseReason::TransportClosed);
-                fail_waiters(&mut this.waiters, &reason);
-                let (commands, control) = this
-                    .ends
-                    .take()
-                    .unwrap_or_else(|| (CommandRx::detached(), mpsc::unbounded().1));
-                return Poll::Ready(DriverExit {
-                    commands,
-                    control,
-                    reason,
-                });
+            if matches!(this.phase, Phase::Done { .. })
+                || (this.flushed() && this.poll_linger(cx).is_ready())
+            {
+                return Poll::Ready(this.exit());
+            }
+            if this.phase.is_closed() && this.flushed() {
+                // Lingering, waiting for the peer or the timer.
+                return Poll::Pending;
             }
             if budget == 0 {
                 // The socket may hold more, but no waker was registered for
@@ -656,55 +704,15 @@ impl<S: Socket, T: Timer, K: Sink> Future for Driver<S, T, K> {
     }
 }
 
-/// The time of one round, read from the clock the first time something in
-/// the round needs it.
+/// The time of one round, read from the runtime's clock the first time
+/// something in the round needs it.
 #[derive(Default)]
 struct LazyNow(Option<Instant>);
 
 impl LazyNow {
-    fn get(&mut self) -> Instant {
-        *self.0.get_or_insert_with(Instant::now)
+    fn get<R: Runtime>(&mut self, runtime: &R) -> Instant {
+        *self.0.get_or_insert_with(|| runtime.now())
     }
-}
-
-thread_local! {
-    /// One read buffer per thread, not per connection: what is read is copied
-    /// into the connection at once, so the buffer is free again before any
-    /// other task runs on this thread. An idle connection then costs no read buffer.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-thread_local! {
-    /// One coalescing buffer per thread, for the same reason as [`SCRATCH`]:
-    /// what is written is consumed before any other task runs on this thread.
-    static WRITE_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with this thread's [`WRITE_CHUNK`]-byte coalescing buffer.
-fn with_write_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
-    WRITE_SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < WRITE_CHUNK {
-                buf.resize(WRITE_CHUNK, 0);
-            }
-            f(&mut buf[..WRITE_CHUNK])
-        }
-        Err(_) => f(&mut vec![0; WRITE_CHUNK]),
-    })
-}
-
-/// Runs `f` with this thread's scratch buffer of `len` bytes (a fresh one if
-/// it is somehow in use already).
-fn with_scratch<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0);
-            }
-            f(&mut buf[..len])
-        }
-        Err(_) => f(&mut vec![0; len]),
-    })
 }
 
 fn fail_waiters(waiters: &mut HashMap<RequestId, (u64, Waiter)>, reason: &CloseReason) {
