@@ -83,6 +83,10 @@ impl Connection {
     /// Client: the server's HELLO; answer with its `major.minor`.
     pub(super) fn on_python14_hello(&mut self, now: Instant, message: Message) {
         let got = message.message_type();
+        if got == MessageType::ERROR {
+            // Our own server refusing us (server full) sends ERROR instead.
+            return self.on_peer_close(message.payload());
+        }
         if got != MessageType::HELLO {
             let expected = MessageType::HELLO;
             return self.fail(
@@ -115,6 +119,9 @@ impl Connection {
     /// Server: the client's HELLO_ACK to our HELLO `hello_id`.
     pub(super) fn on_python14_ack(&mut self, now: Instant, message: Message, hello_id: RequestId) {
         let got = message.message_type();
+        if got == MessageType::ERROR {
+            return self.on_peer_close(message.payload());
+        }
         if got != MessageType::HELLO_ACK {
             let expected = MessageType::HELLO_ACK;
             return self.fail(
