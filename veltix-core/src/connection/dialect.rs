@@ -19,6 +19,35 @@ use crate::wire::Wire;
 /// pre-shared key outside `Native` is a [`ConfigError`](crate::ConfigError),
 /// never a silent downgrade. The byte-level description of each is in the
 /// crate's `docs/protocol.md`.
+///
+/// Two connections in the Python 3.x dialect, in memory:
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::{Buf, Bytes};
+/// use veltix_core::{Connection, ConnectionConfig, Dialect, Role};
+///
+/// fn written(conn: &mut Connection) -> Bytes {
+///     let mut t = conn.poll_transmit().expect("something to send");
+///     t.copy_to_bytes(t.remaining())
+/// }
+///
+/// let mut config = ConnectionConfig::default();
+/// config.dialect = Dialect::Python3;
+/// let now = Instant::now();
+/// let mut server = Connection::new(Role::Server, config.clone(), now, 0, [1; 32])?;
+/// let mut client = Connection::new(Role::Client, config, now, 0, [2; 32])?;
+///
+/// // The server speaks first, with the bytes Python Veltix 3.3 sends.
+/// let greeting = written(&mut server);
+/// assert_eq!(&greeting[..], &b"\x00\x27{\"v\": \"3.3.0\", \"pv\": \"1.0\", \"meta\": {}}"[..]);
+/// client.handle_input(now, &greeting);
+/// server.handle_input(now, &written(&mut client));
+/// client.handle_input(now, &written(&mut server)); // {"result": "ok"}
+/// assert!(client.is_established() && server.is_established());
+/// assert_eq!(client.peer_version(), Some("3.3.0"));
+/// # Ok::<(), veltix_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Dialect {

@@ -1076,7 +1076,10 @@ impl Connection {
             State::AwaitPyHelloAck(_) | State::AwaitJsonReply
         ) && !self.outbound.has_written()
         {
-            self.stats.frames_sent -= self.outbound.frames();
+            self.stats.frames_sent = self
+                .stats
+                .frames_sent
+                .saturating_sub(self.outbound.frames());
             self.outbound.clear();
         }
         if self.dialect == Dialect::Python3 {
