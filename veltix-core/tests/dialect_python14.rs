@@ -172,6 +172,36 @@ fn a_hostile_hello_closes_the_client_with_a_typed_reason() {
 }
 
 #[test]
+fn a_hostile_hello_ack_closes_the_server_with_a_typed_reason() {
+    for (payload, err) in [
+        (b"\x00\x02\xff\xfe".to_vec(), HandshakeError::VersionNotUtf8),
+        (b"\x00\x09short".to_vec(), HandshakeError::Truncated),
+        (Vec::new(), HandshakeError::Truncated),
+    ] {
+        let (mut server, now) = solo(Role::Server, py14());
+        let id = hello_id(&mut server);
+        server.handle_input(now, &frame(11, id, &payload));
+        assert_eq!(
+            closed_reasons(&events_of(&mut server)),
+            vec![CloseReason::Handshake(err)],
+            "{payload:02x?}"
+        );
+        assert!(wire_of(&mut server).is_empty());
+    }
+    // A version that parses but is not MAJOR.MINOR.PATCH is a mismatch, as in Python.
+    let (mut server, now) = solo(Role::Server, py14());
+    let id = hello_id(&mut server);
+    server.handle_input(now, &frame(11, id, &version_payload(b"1.6")));
+    assert_eq!(
+        closed_reasons(&events_of(&mut server)),
+        vec![CloseReason::PeerVersionMismatch {
+            ours: "1.6.1".into(),
+            theirs: "1.6".into()
+        }]
+    );
+}
+
+#[test]
 fn a_long_version_is_kept_to_64_bytes() {
     let long = format!("1.6.{}", "0".repeat(1000));
     let (mut client, now) = solo(Role::Client, py14());

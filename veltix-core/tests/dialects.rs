@@ -264,6 +264,10 @@ fn announced_versions_must_suit_the_dialect() {
         refused(long),
         ConfigError::InvalidAnnounceVersion { .. }
     ));
+    // Dialects that announce nothing ignore it.
+    let mut native = ConnectionConfig::default();
+    native.announce_version = Some(String::new());
+    assert_eq!(native.validate(), Ok(()));
 }
 
 #[test]

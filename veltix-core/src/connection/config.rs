@@ -222,7 +222,9 @@ impl ConnectionConfig {
                 return Err(ConfigError::KeyWithoutHandshake);
             }
         }
-        if let Some(version) = &self.announce_version {
+        if let Some(version) = &self.announce_version
+            && dialect.is_python()
+        {
             check_announce_version(dialect, version)?;
         }
         let window = usize::from(COMPACT_SERVER_WINDOW);
