@@ -1,7 +1,9 @@
-//! Fuzzes two `Connection`s wired together — both roles, with or without a
-//! key, with or without the handshake — under arbitrary operations, arbitrary
-//! chunking of the bytes between them, and arbitrary hostile bytes injected
-//! into either side.
+//! Fuzzes two `Connection`s wired together — both roles, every dialect
+//! (native with or without a key or the handshake, Python 1.4 – 1.6, Python
+//! 3.x, legacy), matched or mismatched — under arbitrary operations,
+//! arbitrary chunking of the bytes between them, and arbitrary hostile bytes
+//! injected into either side (raw, as well-formed frames of either wire, or
+//! as length-prefixed JSON handshake messages).
 //!
 //! Invariants checked:
 //! - nothing panics;
@@ -12,7 +14,10 @@
 //!   peer that did not authenticate;
 //! - queued outbound bytes stay within the bound (plus one frame);
 //! - after `handle_timeout(now)`, `poll_timeout()` is never at or before `now`
-//!   (a driver sleeping on it cannot spin).
+//!   (a driver sleeping on it cannot spin);
+//! - an id handed out for a request, ping or send is never one still awaiting
+//!   an outcome, and on the compact wire it lies in the role's half
+//!   (client `[0, 32768)`, server `[32768, 62768)`).
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -21,8 +26,10 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use bytes::Buf;
 use libfuzzer_sys::fuzz_target;
+use veltix_core::frame::EncodedFrame;
+use veltix_core::wire::Wire;
 use veltix_core::{
-    CloseCode, Connection, ConnectionConfig, Event, HandshakeMode, Message, MessageType,
+    CloseCode, Connection, ConnectionConfig, Dialect, Event, HandshakeMode, Message, MessageType,
     PreSharedKey, RequestId, Role,
 };
 
@@ -31,6 +38,9 @@ enum Mode {
     Required,
     AcceptLegacy,
     Disabled,
+    Python14,
+    Python3,
+    Legacy,
 }
 
 #[derive(Debug, Clone, Copy, Arbitrary, PartialEq, Eq)]
@@ -41,16 +51,57 @@ enum Side {
 
 #[derive(Debug, Arbitrary)]
 enum Op {
-    Send { side: Side, code: u16, len: u8 },
-    Request { side: Side, timeout_ms: u16 },
-    Ping { side: Side, timeout_ms: u16 },
-    Cancel { side: Side, nth: u8 },
-    ReplyLast { side: Side },
-    Advance { ms: u16 },
-    Deliver { to: Side, max: u16 },
-    Inject { to: Side, bytes: Vec<u8> },
-    Close { side: Side, code: u16 },
-    TransportClosed { side: Side },
+    Send {
+        side: Side,
+        code: u16,
+        len: u8,
+    },
+    Request {
+        side: Side,
+        timeout_ms: u16,
+    },
+    Ping {
+        side: Side,
+        timeout_ms: u16,
+    },
+    Cancel {
+        side: Side,
+        nth: u8,
+    },
+    ReplyLast {
+        side: Side,
+    },
+    Advance {
+        ms: u16,
+    },
+    Deliver {
+        to: Side,
+        max: u16,
+    },
+    Inject {
+        to: Side,
+        bytes: Vec<u8>,
+    },
+    /// A well-formed frame of either wire (checksums right).
+    InjectFrame {
+        to: Side,
+        compact: bool,
+        code: u16,
+        id: u16,
+        payload: Vec<u8>,
+    },
+    /// A JSON handshake message: `u16` length, then the bytes.
+    InjectJson {
+        to: Side,
+        body: Vec<u8>,
+    },
+    Close {
+        side: Side,
+        code: u16,
+    },
+    TransportClosed {
+        side: Side,
+    },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -66,12 +117,19 @@ struct Input {
 
 fn config(mode: Mode, key: Option<[u8; 3]>, input: &Input) -> ConnectionConfig {
     let mut c = ConnectionConfig::default();
-    c.handshake = match mode {
-        Mode::Required => HandshakeMode::Required,
-        Mode::AcceptLegacy => HandshakeMode::AcceptLegacy,
-        Mode::Disabled => HandshakeMode::Disabled,
+    (c.dialect, c.handshake) = match mode {
+        Mode::Required => (Dialect::Native, HandshakeMode::Required),
+        Mode::AcceptLegacy => (Dialect::Native, HandshakeMode::AcceptLegacy),
+        Mode::Disabled => (Dialect::Native, HandshakeMode::Disabled),
+        Mode::Python14 => (Dialect::Python14, HandshakeMode::AcceptLegacy),
+        Mode::Python3 => (Dialect::Python3, HandshakeMode::AcceptLegacy),
+        Mode::Legacy => (Dialect::Legacy, HandshakeMode::AcceptLegacy),
     };
-    c.pre_shared_key = key.map(PreSharedKey::new);
+    // Keys exist only in the native dialect (elsewhere: a ConfigError,
+    // which would only end the run early).
+    if c.dialect == Dialect::Native {
+        c.pre_shared_key = key.map(PreSharedKey::new);
+    }
     c.max_outbound_bytes = usize::from(input.max_outbound).max(1);
     c.max_pending_requests = usize::from(input.max_pending).max(1);
     c.max_payload = 4096;
@@ -106,6 +164,32 @@ struct World {
 }
 
 impl World {
+    /// Checks a freshly issued id and records it as awaiting one outcome.
+    fn issue(&mut self, side: Side, id: RequestId, awaits: bool) {
+        let wire = self.conn(side).wire();
+        let ledger = self.ledger(side);
+        if let Some(&seen) = ledger.issued.get(&id) {
+            assert!(
+                seen > 0 || ledger.cancelled.contains(&id),
+                "{side:?} handed out {id}, still awaiting an outcome"
+            );
+        }
+        if wire == Wire::Compact {
+            let id = id.to_compact().expect("compact ids are 16-bit");
+            let half = match side {
+                Side::Client => 0..32_768,
+                Side::Server => 32_768..62_768,
+            };
+            assert!(half.contains(&id), "{side:?} id {id} outside its half");
+        }
+        if awaits {
+            // A reused id starts a new life.
+            ledger.cancelled.retain(|c| *c != id);
+            ledger.issued.insert(id, 0);
+            ledger.order.push(id);
+        }
+    }
+
     fn conn(&mut self, side: Side) -> &mut Connection {
         match side {
             Side::Client => &mut self.client,
@@ -219,7 +303,9 @@ fuzz_target!(|input: Input| {
         match *op {
             Op::Send { side, code, len } => {
                 let m = Message::new(MessageType::from_code(code), vec![0xab; usize::from(len)]);
-                let _ = w.conn(side).send(now, m);
+                if let Ok(id) = w.conn(side).send(now, m) {
+                    w.issue(side, id, false);
+                }
             }
             Op::Request { side, timeout_ms } => {
                 let m = Message::new(MessageType::from_code(300), &b"q"[..]);
@@ -227,8 +313,7 @@ fuzz_target!(|input: Input| {
                     w.conn(side)
                         .request(now, m, Duration::from_millis(timeout_ms.into()))
                 {
-                    w.ledger(side).issued.insert(id, 0);
-                    w.ledger(side).order.push(id);
+                    w.issue(side, id, true);
                 }
             }
             Op::Ping { side, timeout_ms } => {
@@ -236,8 +321,7 @@ fuzz_target!(|input: Input| {
                     .conn(side)
                     .ping(now, Duration::from_millis(timeout_ms.into()))
                 {
-                    w.ledger(side).issued.insert(id, 0);
-                    w.ledger(side).order.push(id);
+                    w.issue(side, id, true);
                 }
             }
             Op::Cancel { side, nth } => {
@@ -258,6 +342,29 @@ fuzz_target!(|input: Input| {
             Op::Advance { ms } => w.now += Duration::from_millis(ms.into()),
             Op::Deliver { to, max } => w.deliver(to, usize::from(max).max(1)),
             Op::Inject { to, ref bytes } => w.conn(to).handle_input(now, bytes),
+            Op::InjectFrame {
+                to,
+                compact,
+                code,
+                id,
+                ref payload,
+            } => {
+                let m = Message::new(MessageType::from_code(code), payload.clone())
+                    .with_request_id(RequestId::from_compact(id));
+                let frame = if compact {
+                    EncodedFrame::new_compact(&m)
+                } else {
+                    Ok(EncodedFrame::new(&m).expect("small payload"))
+                };
+                let bytes = frame.expect("16-bit id").to_bytes();
+                w.conn(to).handle_input(now, &bytes);
+            }
+            Op::InjectJson { to, ref body } => {
+                let len = u16::try_from(body.len()).unwrap_or(u16::MAX);
+                let mut bytes = len.to_be_bytes().to_vec();
+                bytes.extend_from_slice(&body[..usize::from(len)]);
+                w.conn(to).handle_input(now, &bytes);
+            }
             Op::Close { side, code } => w.conn(side).close(now, CloseCode(code), "fuzz"),
             Op::TransportClosed { side } => w.conn(side).handle_transport_closed(),
         }

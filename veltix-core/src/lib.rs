@@ -5,10 +5,17 @@
 //! and random seeds are passed in by the driver, so the same inputs always give
 //! the same outputs and the whole crate can be fuzzed and tested with virtual time.
 //!
-//! - [`frame`]: the classic wire format — [`frame::EncodedFrame`] and the
-//!   streaming [`frame::Decoder`], usable on their own.
+//! - [`frame`]: the classic wire format (62-byte header, SHA-256) — the
+//!   streaming [`frame::Decoder`], usable on its own.
+//! - [`compact`]: the compact "VX" wire of Python Veltix 3.x (15-byte header,
+//!   CRC-32) — the streaming [`compact::Decoder`].
+//! - [`wire`]: the seam over both — [`wire::Wire`],
+//!   [`EncodedFrame`](wire::EncodedFrame) (encode once, send to many) and a
+//!   decoder for either.
 //! - [`Connection`]: the protocol state machine for one peer — handshake,
-//!   authentication, requests, ping, heartbeat, limits, close.
+//!   authentication, requests, ping, heartbeat, limits, close — in the
+//!   [`Dialect`] its configuration names: ours, Python Veltix 1.4–1.6's,
+//!   Python Veltix 3.x's, or none.
 //! - [`Message`], [`MessageType`], [`RequestId`]: the values on the wire.
 //!
 //! # Run loop
@@ -73,17 +80,19 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod compact;
 mod connection;
 pub mod flow;
 pub mod frame;
 mod message;
 mod message_type;
 mod request_id;
+pub mod wire;
 
 pub use connection::{
-    CloseCode, CloseReason, ConfigError, Connection, ConnectionConfig, ConnectionStats, Event,
-    HandshakeMode, PROTOCOL_VERSION, PeerInfo, PreSharedKey, RequestError, Role, SendError,
-    Transmit,
+    CloseCode, CloseReason, ConfigError, Connection, ConnectionConfig, ConnectionStats, Dialect,
+    Event, HandshakeError, HandshakeMode, PROTOCOL_VERSION, PeerInfo, PreSharedKey, RequestError,
+    Role, SendError, Transmit,
 };
 pub use message::Message;
 pub use message_type::{MessageType, ReservedTypeError};

@@ -1,4 +1,5 @@
-//! The 16-byte request id that correlates requests, replies and pings.
+//! The request id that correlates requests, replies and pings: 16 bytes on
+//! the classic wire, 16 bits on the compact wire, one type for both.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,6 +9,25 @@ use std::str::FromStr;
 /// Python Veltix peers fill it with a random UUID v4; this crate's
 /// [`Connection`](crate::Connection) hands out ids that are unique per
 /// connection and also carry the UUID v4 version and variant bits.
+///
+/// On the compact wire (Python Veltix 3.x) a request id is a `u16`. Such an
+/// id is the `RequestId` whose 128-bit value is that number
+/// ([`from_compact`](Self::from_compact), [`to_compact`](Self::to_compact)),
+/// so the same type flows through requests, replies and events whatever the
+/// wire; a connection on the compact wire hands out only such ids. The
+/// compact id 0 is [`RequestId::NIL`], as Python's "no id" is 0 there.
+///
+/// ```
+/// use veltix_core::RequestId;
+///
+/// let id = RequestId::from_compact(0x8000);
+/// assert_eq!(id.to_compact(), Some(0x8000));
+/// assert_eq!(id.to_u128(), 0x8000);
+/// assert_eq!(id.to_string(), "00000000-0000-0000-0000-000000008000");
+/// assert_eq!(RequestId::from_compact(0), RequestId::NIL);
+/// // A 16-byte id does not fit the compact wire.
+/// assert_eq!(RequestId::from_u128(1 << 16).to_compact(), None);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct RequestId([u8; 16]);
 
@@ -45,6 +65,22 @@ impl RequestId {
     /// Whether this is the all-zero id.
     pub const fn is_nil(&self) -> bool {
         self.to_u128() == 0
+    }
+
+    /// The id a compact frame carries as the 16-bit number `id`.
+    pub const fn from_compact(id: u16) -> Self {
+        Self::from_u128(id as u128)
+    }
+
+    /// The 16-bit id this is on the compact wire, if it fits: `Some` exactly
+    /// when the 128-bit value is below 65 536.
+    pub const fn to_compact(self) -> Option<u16> {
+        let value = self.to_u128();
+        if value <= u16::MAX as u128 {
+            Some(value as u16)
+        } else {
+            None
+        }
     }
 }
 
@@ -170,6 +206,18 @@ mod tests {
         ] {
             assert!(s.parse::<RequestId>().is_err(), "{s:?} parsed");
         }
+    }
+
+    #[test]
+    fn compact_ids_embed_as_small_values() {
+        for n in [0u16, 1, 0x7fff, 0x8000, u16::MAX] {
+            let id = RequestId::from_compact(n);
+            assert_eq!(id.to_compact(), Some(n));
+            assert_eq!(id, RequestId::from_u128(n.into()));
+            assert_eq!(id.to_string().parse::<RequestId>(), Ok(id));
+        }
+        assert_eq!(RequestId::from_u128(0x1_0000).to_compact(), None);
+        assert_eq!(RequestId::from_u128(u128::MAX).to_compact(), None);
     }
 
     #[test]

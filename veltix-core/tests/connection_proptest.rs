@@ -11,7 +11,7 @@ use bytes::Bytes;
 use common::{Pair, Side};
 use proptest::prelude::*;
 use veltix_core::{
-    CloseCode, ConnectionConfig, Event, HandshakeMode, Message, MessageType, PreSharedKey,
+    CloseCode, ConnectionConfig, Dialect, Event, HandshakeMode, Message, MessageType, PreSharedKey,
     RequestId,
 };
 
@@ -41,13 +41,18 @@ enum Setup {
     Plain,
     Keyed,
     LegacyClient,
+    /// Both sides in one dialect.
+    Both(Dialect),
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
     prop_oneof![
         Just(Setup::Plain),
         Just(Setup::Keyed),
-        Just(Setup::LegacyClient)
+        Just(Setup::LegacyClient),
+        Just(Setup::Both(Dialect::Python14)),
+        Just(Setup::Both(Dialect::Python3)),
+        Just(Setup::Both(Dialect::Legacy)),
     ]
 }
 
@@ -61,6 +66,10 @@ fn configs(setup: Setup) -> (ConnectionConfig, ConnectionConfig) {
             server.pre_shared_key = Some(PreSharedKey::new(b"k3y"));
         }
         Setup::LegacyClient => client.handshake = HandshakeMode::Disabled,
+        Setup::Both(dialect) => {
+            client.dialect = dialect;
+            server.dialect = dialect;
+        }
     }
     (client, server)
 }

@@ -5,7 +5,10 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::frame::DEFAULT_MAX_PAYLOAD;
+use super::dialect::Dialect;
+use super::ids::COMPACT_SERVER_WINDOW;
+use super::python14;
+use crate::wire::{DEFAULT_MAX_PAYLOAD, Wire};
 
 /// Which end of the TCP connection this side is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,7 +19,8 @@ pub enum Role {
     Server,
 }
 
-/// Whether and how the Veltix handshake is spoken.
+/// Whether and how the native Veltix handshake is spoken. Read only by
+/// [`Dialect::Native`]; `Disabled` there is the same as [`Dialect::Legacy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum HandshakeMode {
@@ -68,8 +72,18 @@ pub struct ConnectionConfig {
     /// [`SendError::Full`](crate::SendError::Full). One frame is always
     /// accepted into an empty queue, whatever its size. Default 4 MiB.
     pub max_outbound_bytes: usize,
-    /// Handshake behaviour. Default [`HandshakeMode::AcceptLegacy`] (which a
-    /// client treats as `Required`).
+    /// Which handshake and wire to speak. Default [`Dialect::Native`].
+    pub dialect: Dialect,
+    /// The version this side announces in the Python dialects: in HELLO for
+    /// [`Dialect::Python14`] (a server's; it must read `MAJOR.MINOR.PATCH`),
+    /// as `"v"` for [`Dialect::Python3`] (either side's; at most 256 bytes).
+    /// `None`: [`Dialect::default_announce_version`] (`1.6.1`, `3.3.0`).
+    /// A Python14 client answers with the server's own `MAJOR.MINOR`.
+    /// Ignored by the other dialects.
+    pub announce_version: Option<String>,
+    /// Handshake behaviour of [`Dialect::Native`] (the other dialects fix
+    /// their own). Default [`HandshakeMode::AcceptLegacy`] (which a client
+    /// treats as `Required`).
     pub handshake: HandshakeMode,
     /// Time allowed for the handshake to complete. Default 10 s.
     pub handshake_timeout: Duration,
@@ -85,7 +99,7 @@ pub struct ConnectionConfig {
     pub heartbeat_interval: Option<Duration>,
     /// Pre-shared key. A server with a key closes every peer that does not prove
     /// it (legacy peers included); a client with a key refuses a server that
-    /// does not prove it. Default none.
+    /// does not prove it. Only [`Dialect::Native`] can prove a key. Default none.
     pub pre_shared_key: Option<PreSharedKey>,
     /// Protocol versions this side speaks; the highest common one wins.
     /// Default `1..=1`.
@@ -98,6 +112,8 @@ impl Default for ConnectionConfig {
             max_payload: DEFAULT_MAX_PAYLOAD,
             max_pending_requests: 1024,
             max_outbound_bytes: 4 * 1024 * 1024,
+            dialect: Dialect::Native,
+            announce_version: None,
             handshake: HandshakeMode::AcceptLegacy,
             handshake_timeout: Duration::from_secs(10),
             legacy_wait: Duration::from_secs(2),
@@ -137,6 +153,38 @@ pub enum ConfigError {
     /// A pre-shared key is proven in the handshake, which is disabled.
     #[error("a pre-shared key needs the handshake, which is disabled")]
     KeyWithoutHandshake,
+    /// A pre-shared key was asked for in a dialect that cannot prove one:
+    /// authentication exists only in [`Dialect::Native`].
+    #[error("a pre-shared key needs the native dialect; {dialect:?} has no authentication")]
+    KeyNeedsNativeDialect {
+        /// The configured dialect.
+        dialect: Dialect,
+    },
+    /// [`HandshakeMode::Disabled`] with a Python dialect, whose handshake
+    /// cannot be switched off (use [`Dialect::Legacy`] for no handshake).
+    #[error("the {dialect:?} dialect always speaks its handshake; use Dialect::Legacy for none")]
+    HandshakeDisabledInDialect {
+        /// The configured dialect.
+        dialect: Dialect,
+    },
+    /// [`ConnectionConfig::announce_version`] cannot be announced in the dialect.
+    #[error("cannot announce version {version:?}: {why}")]
+    InvalidAnnounceVersion {
+        /// The configured version.
+        version: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// On the compact wire a side has at most `window` request ids (30 000
+    /// for a server), and an id still pending is never reused, so fewer
+    /// requests than that may be pending.
+    #[error("max_pending_requests {max_pending} must be below the compact wire's {window} ids")]
+    PendingAboveIdWindow {
+        /// The configured limit.
+        max_pending: usize,
+        /// Ids a side can hand out.
+        window: usize,
+    },
 }
 
 impl ConnectionConfig {
@@ -159,14 +207,78 @@ impl ConnectionConfig {
         if self.max_outbound_bytes == 0 {
             return Err(ConfigError::ZeroLimit("max_outbound_bytes"));
         }
+        let dialect = self.dialect;
+        if dialect.is_python() && self.handshake == HandshakeMode::Disabled {
+            return Err(ConfigError::HandshakeDisabledInDialect { dialect });
+        }
         if let Some(key) = &self.pre_shared_key {
             if key.as_bytes().is_empty() {
                 return Err(ConfigError::EmptyKey);
+            }
+            if dialect != Dialect::Native {
+                return Err(ConfigError::KeyNeedsNativeDialect { dialect });
             }
             if self.handshake == HandshakeMode::Disabled {
                 return Err(ConfigError::KeyWithoutHandshake);
             }
         }
+        if let Some(version) = &self.announce_version
+            && dialect.is_python()
+        {
+            check_announce_version(dialect, version)?;
+        }
+        let window = usize::from(COMPACT_SERVER_WINDOW);
+        if dialect.wire() == Wire::Compact && self.max_pending_requests >= window {
+            return Err(ConfigError::PendingAboveIdWindow {
+                max_pending: self.max_pending_requests,
+                window,
+            });
+        }
         Ok(())
     }
+
+    /// The dialect in effect: [`Dialect::Native`] with the handshake
+    /// disabled is [`Dialect::Legacy`].
+    pub fn effective_dialect(&self) -> Dialect {
+        if self.dialect == Dialect::Native && self.handshake == HandshakeMode::Disabled {
+            Dialect::Legacy
+        } else {
+            self.dialect
+        }
+    }
+
+    /// The wire a connection with these settings speaks: use it to encode a
+    /// frame once for many such connections
+    /// ([`Wire::encode`](crate::wire::Wire::encode)).
+    pub fn wire(&self) -> Wire {
+        self.dialect.wire()
+    }
+
+    /// The version announced in the Python dialects (configured or default).
+    pub(crate) fn announced_version(&self) -> &str {
+        self.announce_version
+            .as_deref()
+            .or(self.dialect.default_announce_version())
+            .unwrap_or_default()
+    }
+}
+
+/// Longest version this side will announce (Python Veltix checks none; this
+/// keeps the handshake small).
+const MAX_ANNOUNCE_LEN: usize = 256;
+
+fn check_announce_version(dialect: Dialect, version: &str) -> Result<(), ConfigError> {
+    let refuse = |why| {
+        Err(ConfigError::InvalidAnnounceVersion {
+            version: version.to_owned(),
+            why,
+        })
+    };
+    if version.is_empty() || version.len() > MAX_ANNOUNCE_LEN {
+        return refuse("it must be 1 to 256 bytes long");
+    }
+    if dialect == Dialect::Python14 && python14::parse_version(version).is_none() {
+        return refuse("Python Veltix 1.4 - 1.6 peers read MAJOR.MINOR.PATCH");
+    }
+    Ok(())
 }

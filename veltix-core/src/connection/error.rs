@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use crate::frame::DecodeError;
+use crate::wire::{DecodeError, EncodeError};
+use crate::{MessageType, RequestId};
 
 /// A close code carried in the ERROR frame sent when a connection ends
 /// (`[u16 code][utf-8 reason]`, see `docs/protocol.md`).
@@ -28,9 +29,12 @@ impl CloseCode {
     pub const IDLE_TIMEOUT: Self = Self(7);
     /// The side is shutting down.
     pub const SHUTDOWN: Self = Self(8);
+    /// The peer refused the connection for a reason of its own, given as text
+    /// (a Python Veltix 3.x server's `{"error": …}` other than `server_full`).
+    pub const REFUSED: Self = Self(9);
     /// The peer read none of our output for the write-stall timeout. Never
     /// sent (the peer is not reading); it names the reason locally.
-    pub const WRITE_STALLED: Self = Self(9);
+    pub const WRITE_STALLED: Self = Self(10);
 
     fn name(self) -> Option<&'static str> {
         Some(match self {
@@ -44,6 +48,7 @@ impl CloseCode {
             Self::IDLE_TIMEOUT => "idle timeout",
             Self::SHUTDOWN => "shutdown",
             Self::WRITE_STALLED => "write stalled",
+            Self::REFUSED => "refused",
             _ => return None,
         })
     }
@@ -118,10 +123,78 @@ pub enum CloseReason {
     /// No frame was completed within the idle timeout.
     #[error("idle timeout")]
     IdleTimeout,
+    /// The peer's handshake was malformed (the Python dialects).
+    #[error("malformed handshake: {0}")]
+    Handshake(HandshakeError),
+    /// The peer announced a version this side does not accept (the Python
+    /// dialects: `major.minor` must be equal for 1.4 – 1.6, the `pv` major
+    /// for 3.x).
+    #[error("incompatible peer version {theirs:?} (ours {ours:?})")]
+    PeerVersionMismatch {
+        /// What this side announced (or accepts).
+        ours: String,
+        /// What the peer announced (at most 64 bytes kept).
+        theirs: String,
+    },
     /// The peer read none of our output for the driver's write-stall
     /// timeout (see [`Connection::handle_write_stalled`](crate::Connection::handle_write_stalled)).
     #[error("the peer stopped reading: no output written for the write-stall timeout")]
     WriteStalled,
+}
+
+/// What was wrong with a peer's handshake in the Python dialects, reported
+/// in [`CloseReason::Handshake`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// A JSON handshake message announced more than the 30 KiB Python
+    /// Veltix allows; refused on its length prefix, before it is buffered.
+    #[error("handshake message of {len} bytes, above the {max}-byte limit")]
+    TooLarge {
+        /// The announced length.
+        len: usize,
+        /// The limit (30 720 bytes).
+        max: usize,
+    },
+    /// A JSON handshake message is not valid UTF-8 JSON.
+    #[error("handshake message is not valid JSON")]
+    InvalidJson,
+    /// A JSON handshake message is valid JSON but not an object.
+    #[error("handshake message is not a JSON object")]
+    NotAnObject,
+    /// A JSON handshake message lacks a field the handshake needs.
+    #[error("handshake message has no {0:?} string")]
+    MissingField(&'static str),
+    /// A HELLO or HELLO_ACK payload is shorter than its length prefix says.
+    #[error("HELLO payload shorter than its length prefix")]
+    Truncated,
+    /// A HELLO or HELLO_ACK version is not UTF-8.
+    #[error("handshake version is not UTF-8")]
+    VersionNotUtf8,
+    /// A version that does not parse (`MAJOR.MINOR.PATCH` for 1.4 – 1.6,
+    /// `MAJOR.MINOR` for the 3.x `pv`); at most 64 bytes kept.
+    #[error("version {0:?} does not parse")]
+    MalformedVersion(String),
+    /// A frame other than the one the handshake expects.
+    #[error("expected {expected}, got a {got} frame")]
+    UnexpectedFrame {
+        /// The handshake frame that was due.
+        expected: MessageType,
+        /// What came instead.
+        got: MessageType,
+    },
+    /// A HELLO_ACK that does not carry the HELLO's request id.
+    #[error("HELLO_ACK carries request id {got}, not the HELLO's {expected}")]
+    WrongRequestId {
+        /// The HELLO's id.
+        expected: RequestId,
+        /// The HELLO_ACK's id.
+        got: RequestId,
+    },
+    /// The server answered the client's JSON with something other than
+    /// `{"result": "ok"}`.
+    #[error("the server did not acknowledge the handshake")]
+    NotAcknowledged,
 }
 
 impl CloseReason {
@@ -137,6 +210,8 @@ impl CloseReason {
             Self::HandshakeTimeout => CloseCode::HANDSHAKE_TIMEOUT,
             Self::IdleTimeout => CloseCode::IDLE_TIMEOUT,
             Self::WriteStalled => CloseCode::WRITE_STALLED,
+            Self::Handshake(_) => CloseCode::PROTOCOL_VIOLATION,
+            Self::PeerVersionMismatch { .. } => CloseCode::VERSION_MISMATCH,
         }
     }
 }
@@ -179,6 +254,25 @@ pub enum SendError {
     /// The connection is closed.
     #[error("connection closed: {0}")]
     Closed(CloseReason),
+    /// The connection speaks the compact wire, whose request ids are 16-bit,
+    /// and this id (given to [`reply_to`](crate::Connection::reply_to) or
+    /// carried by a frame) is wider.
+    #[error("request id {request_id} does not fit the compact wire's 16-bit id")]
+    RequestIdNotCompact {
+        /// The id that was refused.
+        request_id: RequestId,
+    },
+}
+
+impl From<EncodeError> for SendError {
+    fn from(err: EncodeError) -> Self {
+        match err {
+            EncodeError::PayloadTooLong(e) => Self::PayloadTooLong(e),
+            EncodeError::RequestIdNotCompact { request_id } => {
+                Self::RequestIdNotCompact { request_id }
+            }
+        }
+    }
 }
 
 impl From<SendError> for std::io::Error {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::frame::DecodeError;
-use crate::{CloseReason, Message, RequestError, RequestId};
+use crate::wire::DecodeError;
+use crate::{CloseReason, Dialect, Message, RequestError, RequestId};
 
 /// What the handshake settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,10 @@ pub struct PeerInfo {
     pub authenticated: bool,
     /// Whether HEARTBEAT frames are used for keep-alive (else PING is).
     pub heartbeat: bool,
+    /// The dialect spoken with this peer: the configured one, or
+    /// [`Dialect::Legacy`] for a peer that sent no handshake to a native
+    /// server (or with the native handshake disabled).
+    pub dialect: Dialect,
 }
 
 /// An event, drained with [`Connection::poll_event`](crate::Connection::poll_event).
@@ -51,7 +55,9 @@ pub enum Event {
         /// Why.
         error: RequestError,
     },
-    /// A frame was dropped (its hash did not match); the connection lives on.
+    /// A frame was dropped (its hash or checksum did not match), or bytes
+    /// were skipped to find the next frame (compact wire); the connection
+    /// lives on. Counted in [`ConnectionStats`](crate::ConnectionStats).
     FrameDropped(DecodeError),
     /// The connection ended. Reported exactly once; no event follows it.
     Closed(CloseReason),

@@ -1,11 +1,14 @@
 //! The per-peer protocol state machine.
 
 mod config;
+mod dialect;
 mod error;
 mod event;
 mod handshake;
 mod ids;
 mod pending;
+mod python14;
+mod python3;
 mod transmit;
 
 use std::collections::VecDeque;
@@ -16,14 +19,15 @@ use bytes::{Bytes, BytesMut};
 pub use config::{
     ConfigError, ConnectionConfig, HandshakeMode, PROTOCOL_VERSION, PreSharedKey, Role,
 };
-pub use error::{CloseCode, CloseReason, RequestError, SendError};
+pub use dialect::Dialect;
+pub use error::{CloseCode, CloseReason, HandshakeError, RequestError, SendError};
 pub use event::{Event, PeerInfo};
 pub use transmit::Transmit;
 
-use crate::frame::{Decoder, EncodedFrame};
+use crate::wire::{DecodeError, Decoder, EncodedFrame, Wire};
 use crate::{Message, MessageType, RequestId};
 use handshake::{Hello, HelloAck, NONCE_LEN, Prover, Transcript, feature};
-use ids::IdGenerator;
+use ids::{CompactIds, IdGenerator, RequestIds};
 use pending::{Awaiting, PendingTable};
 use transmit::OutboundQueue;
 
@@ -66,11 +70,25 @@ pub(crate) const AUTH: MessageType = MessageType::from_code(12);
 /// [`Event::Closed`] is reported exactly once, after a
 /// [`Event::RequestFailed`] for every request still pending.
 ///
+/// # Dialects
+///
+/// [`ConnectionConfig::dialect`] fixes the handshake and the wire
+/// ([`Dialect`]): the driver loop is the same for all of them. In the
+/// dialects where the server speaks first (Python 1.4 – 1.6, Python 3.x) a
+/// server queues its greeting in [`new`](Self::new). To refuse a peer
+/// because the server is full, call
+/// [`close`](Self::close)`(now, CloseCode::SERVER_FULL, ..)` right after
+/// `new`, before writing anything: the unsent greeting is withdrawn, and the
+/// peer gets what its dialect understands — an ERROR frame (native, legacy,
+/// Python 1.4 – 1.6) or exactly `{"error": "server_full"}` (Python 3.x).
+///
 /// # Policies
-/// - A frame whose payload hash does not match is dropped, counted and
-///   reported as [`Event::FrameDropped`]; the connection lives on.
+/// - A frame whose payload hash (SHA-256) or checksum (CRC-32) does not
+///   match is dropped, counted and reported as [`Event::FrameDropped`]; the
+///   connection lives on. On the compact wire, bytes that do not start with
+///   the magic are skipped to the next frame and reported the same way.
 /// - A length above [`ConnectionConfig::max_payload`] closes the connection
-///   (decided on the header, before reserving memory).
+///   (decided on the header, before reserving memory), on either wire.
 /// - A reply that arrives after its request timed out is delivered as an
 ///   ordinary [`Event::Message`] (as Python Veltix does).
 /// - Outbound bytes are bounded: past [`ConnectionConfig::max_outbound_bytes`]
@@ -85,6 +103,8 @@ pub(crate) const AUTH: MessageType = MessageType::from_code(12);
 pub struct Connection {
     role: Role,
     config: ConnectionConfig,
+    /// The dialect in effect ([`ConnectionConfig::effective_dialect`]).
+    dialect: Dialect,
     state: State,
     decoder: Decoder,
     rx: BytesMut,
@@ -93,7 +113,7 @@ pub struct Connection {
     held: OutboundQueue,
     events: VecDeque<Event>,
     pending: PendingTable,
-    ids: IdGenerator,
+    ids: RequestIds,
     nonce: [u8; NONCE_LEN],
     wall_anchor: (Instant, u64),
     peer: Option<PeerInfo>,
@@ -107,6 +127,8 @@ pub struct Connection {
     peer_idle: Option<Duration>,
     /// The driver holds the peer's input back (flow control): not idle.
     reading_paused: bool,
+    /// The version a Python peer announced.
+    peer_version: Option<String>,
     close_reason: Option<CloseReason>,
     stats: ConnectionStats,
 }
@@ -121,6 +143,26 @@ enum State {
     AwaitProof(TranscriptKey),
     Established,
     Closed,
+    /// Python 1.4 – 1.6 server: HELLO sent with this id, awaiting HELLO_ACK.
+    AwaitPyHelloAck(RequestId),
+    /// Python 1.4 – 1.6 client: awaiting the server's HELLO.
+    AwaitPyHello,
+    /// Python 3.x client: awaiting the server's JSON greeting.
+    AwaitJsonGreeting,
+    /// Python 3.x client: our JSON sent, awaiting `{"result": "ok"}`.
+    AwaitJsonResult,
+    /// Python 3.x server: greeting sent, awaiting the client's JSON.
+    AwaitJsonReply,
+}
+
+impl State {
+    /// Whether incoming bytes are JSON handshake messages, not frames.
+    fn reads_json(self) -> bool {
+        matches!(
+            self,
+            Self::AwaitJsonGreeting | Self::AwaitJsonResult | Self::AwaitJsonReply
+        )
+    }
 }
 
 /// The parts of the transcript the server keeps while awaiting the proof.
@@ -141,8 +183,16 @@ pub struct ConnectionStats {
     pub frames_sent: u64,
     /// Bytes fed to `handle_input`.
     pub bytes_received: u64,
-    /// Frames dropped for a payload hash mismatch.
+    /// Frames dropped for a payload hash (classic) or checksum (compact) mismatch.
     pub hash_mismatches: u64,
+    /// Compact wire: times bytes without the frame magic were skipped to
+    /// find the next frame.
+    pub resyncs: u64,
+    /// Compact wire: bytes skipped by those resynchronisations.
+    pub bytes_skipped: u64,
+    /// Frames given to [`send_frame`](Connection::send_frame) encoded for
+    /// the other wire, which had to be encoded again.
+    pub frames_reencoded: u64,
     /// PONGs not queued because the outbound queue was full.
     pub pongs_dropped: u64,
     /// PONGs that matched no pending ping (keep-alive answers, late pongs).
@@ -155,7 +205,8 @@ impl Connection {
     /// `now` and `wall_ms` (milliseconds since the Unix epoch) read at the same
     /// moment anchor the header timestamps. `random` must come from the OS's
     /// secure random source: it is the handshake nonce, and it seeds request ids.
-    /// A client queues its HELLO at once.
+    /// Whichever side speaks first in the dialect queues its greeting at once
+    /// (a native client; a Python 1.4 – 1.6 or 3.x server).
     ///
     /// # Errors
     /// [`ConfigError`] when the configuration cannot work.
@@ -167,16 +218,22 @@ impl Connection {
         random: [u8; 32],
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        let dialect = config.effective_dialect();
+        let ids = match dialect.wire() {
+            Wire::Classic => RequestIds::Classic(IdGenerator::new(&random)),
+            Wire::Compact => RequestIds::Compact(CompactIds::new(role)),
+        };
         let mut conn = Self {
             role,
-            decoder: Decoder::new(config.max_payload),
+            dialect,
+            decoder: dialect.wire().decoder(config.max_payload),
             state: State::Closed,
             rx: BytesMut::new(),
             outbound: OutboundQueue::default(),
             held: OutboundQueue::default(),
             events: VecDeque::new(),
             pending: PendingTable::default(),
-            ids: IdGenerator::new(&random),
+            ids,
             nonce: random,
             wall_anchor: (now, wall_ms),
             peer: None,
@@ -186,14 +243,17 @@ impl Connection {
             legacy_by_silence: false,
             peer_idle: None,
             reading_paused: false,
+            peer_version: None,
             close_reason: None,
             stats: ConnectionStats::default(),
             config,
         };
         let mode = conn.config.handshake;
-        match (role, mode) {
-            (_, HandshakeMode::Disabled) => conn.establish(now, None),
-            (Role::Client, _) => {
+        match (dialect, role) {
+            (Dialect::Legacy, _) => conn.establish(now, None),
+            (Dialect::Python14, _) => conn.start_python14(now),
+            (Dialect::Python3, _) => conn.start_python3(now),
+            (Dialect::Native, Role::Client) => {
                 conn.state = State::AwaitAck;
                 conn.handshake_deadline = now.checked_add(conn.config.handshake_timeout);
                 let hello = Hello {
@@ -210,7 +270,7 @@ impl Connection {
                     hello.encode().into(),
                 );
             }
-            (Role::Server, _) => {
+            (Dialect::Native, Role::Server) => {
                 conn.state = State::AwaitHello;
                 let wait = match mode {
                     HandshakeMode::AcceptLegacy => conn.config.legacy_wait,
@@ -232,6 +292,19 @@ impl Connection {
         }
         self.stats.bytes_received += data.len() as u64;
         self.rx.extend_from_slice(data);
+        if self.state.reads_json() {
+            self.read_json_handshake(now);
+        }
+        if self.state != State::Closed && !self.state.reads_json() {
+            self.read_frames(now);
+        }
+        if self.state == State::Closed {
+            self.rx = BytesMut::new();
+        }
+    }
+
+    /// Decodes and handles every whole frame in `rx`.
+    fn read_frames(&mut self, now: Instant) {
         loop {
             match self.decoder.decode(&mut self.rx) {
                 Ok(Some(message)) => {
@@ -243,6 +316,15 @@ impl Connection {
                     }
                 }
                 Ok(None) => break,
+                Err(DecodeError::BadMagic { skipped }) => {
+                    // Skipped noise completes no frame: the idle timer is
+                    // not fed, so a peer streaming garbage is still closed.
+                    self.stats.resyncs += 1;
+                    self.stats.bytes_skipped += skipped;
+                    tracing::debug!(skipped, "skipped bytes to find the next frame");
+                    self.events
+                        .push_back(Event::FrameDropped(DecodeError::BadMagic { skipped }));
+                }
                 Err(err) if !err.is_fatal() => {
                     self.last_rx = now;
                     self.stats.frames_received += 1;
@@ -255,9 +337,6 @@ impl Connection {
                     break;
                 }
             }
-        }
-        if self.state == State::Closed {
-            self.rx = BytesMut::new();
         }
     }
 
@@ -295,10 +374,10 @@ impl Connection {
         if self.heartbeat_deadline().is_some_and(|d| now >= d) {
             if self.peer.is_some_and(|p| p.heartbeat) {
                 self.queue_control(now, MessageType::HEARTBEAT, RequestId::NIL, Bytes::new());
-            } else {
-                // Legacy peers answer a PING with a PONG, which keeps both sides'
-                // idle timers fed; the PONG matches nothing and is just counted.
-                let id = self.ids.next_id();
+            } else if let Some(id) = self.next_request_id() {
+                // Legacy and Python peers answer a PING with a PONG, which keeps
+                // both sides' idle timers fed; the PONG matches nothing and is
+                // just counted.
                 self.queue_control(now, MessageType::PING, id, Bytes::new());
             }
         }
@@ -335,7 +414,7 @@ impl Connection {
     /// # Errors
     /// [`SendError`]: reserved type, queue full, payload too long, closed.
     pub fn send(&mut self, now: Instant, message: Message) -> Result<RequestId, SendError> {
-        let id = self.ids.next_id();
+        let id = self.fresh_id()?;
         self.send_with_id(now, message, id)?;
         Ok(id)
     }
@@ -357,7 +436,9 @@ impl Connection {
     /// does when the received message is no longer at hand).
     ///
     /// # Errors
-    /// As [`send`](Self::send).
+    /// As [`send`](Self::send); on the compact wire also
+    /// [`SendError::RequestIdNotCompact`] for an id wider than 16 bits (ids
+    /// received on that wire always fit).
     pub fn reply_to(
         &mut self,
         now: Instant,
@@ -393,7 +474,7 @@ impl Connection {
     /// [`SendError::TooManyPending`], [`SendError::Full`], [`SendError::Closed`].
     pub fn ping(&mut self, now: Instant, timeout: Duration) -> Result<RequestId, SendError> {
         self.check_pending_room()?;
-        let id = self.ids.next_id();
+        let id = self.fresh_id()?;
         let frame = self.encode(now, MessageType::PING, id, Bytes::new())?;
         self.queue_app(now, frame)?;
         self.pending.insert(
@@ -404,12 +485,31 @@ impl Connection {
         Ok(id)
     }
 
-    /// Queues a frame encoded once for many peers (a broadcast): no re-hashing.
+    /// Queues a frame encoded once for many peers (a broadcast): no re-hashing
+    /// when it is encoded for this connection's wire
+    /// ([`ConnectionConfig::wire`]). A frame for the other wire is encoded
+    /// again (counted in [`ConnectionStats::frames_reencoded`]).
+    ///
+    /// On the compact wire a frame whose request id is nil gets a fresh id,
+    /// as every message [`send`](Self::send) queues does, so that a Python
+    /// peer can never take it for the answer to one of its requests (only
+    /// the header is rewritten; the checksum covers the payload alone). To
+    /// answer a request use [`reply`](Self::reply).
     ///
     /// # Errors
-    /// [`SendError::ReservedType`] for system types, [`SendError::Full`], [`SendError::Closed`].
+    /// [`SendError::ReservedType`] for system types, [`SendError::Full`],
+    /// [`SendError::Closed`], [`SendError::RequestIdNotCompact`].
     pub fn send_frame(&mut self, now: Instant, frame: EncodedFrame) -> Result<(), SendError> {
         MessageType::new(frame.message_type().code())?;
+        let wire = self.dialect.wire();
+        let mut frame = frame;
+        if frame.wire() != wire {
+            frame = frame.to_wire(wire, self.wall_ms(now))?;
+            self.stats.frames_reencoded += 1;
+        }
+        if wire == Wire::Compact && frame.request_id().is_nil() {
+            frame = frame.with_request_id(self.fresh_id()?)?;
+        }
         self.queue_app(now, frame)
     }
 
@@ -419,9 +519,9 @@ impl Connection {
         self.pending.remove(request_id).is_some()
     }
 
-    /// Closes the connection: tells a negotiated peer why (an ERROR frame with
-    /// `code` and `reason`), keeps what is queued so it can be flushed, fails
-    /// pending requests and reports [`Event::Closed`].
+    /// Closes the connection: tells the peer why where its dialect allows
+    /// (see [`Connection`]'s "Dialects"), keeps what is queued so it can be
+    /// flushed, fails pending requests and reports [`Event::Closed`].
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) {
         if self.state == State::Closed {
             return;
@@ -477,6 +577,23 @@ impl Connection {
         self.peer
     }
 
+    /// The dialect this connection speaks ([`ConnectionConfig::effective_dialect`]).
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The wire this connection's frames use.
+    pub fn wire(&self) -> Wire {
+        self.dialect.wire()
+    }
+
+    /// The version a Python peer announced in its handshake (at most 64
+    /// bytes kept), once it has: HELLO / HELLO_ACK for Python 1.4 – 1.6,
+    /// `"v"` for Python 3.x. `None` in the other dialects.
+    pub fn peer_version(&self) -> Option<&str> {
+        self.peer_version.as_deref()
+    }
+
     /// Whether the handshake is complete (or not spoken) and the connection is open.
     pub fn is_established(&self) -> bool {
         self.state == State::Established
@@ -494,7 +611,7 @@ impl Connection {
 
     /// Whether a send of `len` payload bytes would be accepted now.
     pub fn can_send(&self, len: usize) -> bool {
-        self.state != State::Closed && self.has_room(crate::frame::HEADER_LEN + len)
+        self.state != State::Closed && self.has_room(self.dialect.wire().header_len() + len)
     }
 
     /// Requests and pings awaiting an answer.
@@ -574,6 +691,21 @@ impl Connection {
         })
     }
 
+    /// A request id not in use, for this connection's wire.
+    fn next_request_id(&mut self) -> Option<RequestId> {
+        let pending = &self.pending;
+        self.ids.next_id(|id| pending.contains(id))
+    }
+
+    /// [`next_request_id`](Self::next_request_id) for a mutator. The
+    /// configuration keeps pending requests below the compact id window, so
+    /// an id is always free; were none, the caller would be told to wait.
+    fn fresh_id(&mut self) -> Result<RequestId, SendError> {
+        self.next_request_id().ok_or(SendError::TooManyPending {
+            limit: self.config.max_pending_requests,
+        })
+    }
+
     fn check_pending_room(&self) -> Result<(), SendError> {
         if self.pending.len() >= self.config.max_pending_requests {
             return Err(SendError::TooManyPending {
@@ -595,12 +727,20 @@ impl Connection {
         id: RequestId,
         payload: Bytes,
     ) -> Result<EncodedFrame, SendError> {
-        Ok(EncodedFrame::from_parts(
-            ty,
-            id,
-            self.wall_ms(now),
-            payload,
-        )?)
+        match self.dialect.wire() {
+            Wire::Classic => Ok(EncodedFrame::classic_from_parts(
+                ty,
+                id,
+                self.wall_ms(now),
+                payload,
+            )?),
+            Wire::Compact => {
+                let compact = id
+                    .to_compact()
+                    .ok_or(SendError::RequestIdNotCompact { request_id: id })?;
+                Ok(EncodedFrame::compact_from_parts(ty, compact, payload)?)
+            }
+        }
     }
 
     fn send_with_id(
@@ -659,6 +799,7 @@ impl Connection {
             protocol_version: None,
             authenticated: false,
             heartbeat: false,
+            dialect: Dialect::Legacy,
         });
         self.peer = Some(info);
         let held = std::mem::take(&mut self.held);
@@ -676,6 +817,10 @@ impl Connection {
             State::AwaitHello => self.on_first_frame(now, message),
             State::AwaitProof(key) => self.on_frame_awaiting_proof(now, message, key),
             State::Established => self.on_established_frame(now, message),
+            State::AwaitPyHello => self.on_python14_hello(now, message),
+            State::AwaitPyHelloAck(id) => self.on_python14_ack(now, message, id),
+            // No frame is read while the JSON handshake lasts.
+            State::AwaitJsonGreeting | State::AwaitJsonResult | State::AwaitJsonReply => {}
             State::Closed => {}
         }
     }
@@ -732,6 +877,7 @@ impl Connection {
                 protocol_version: Some(ack.version),
                 authenticated,
                 heartbeat: ack.features & feature::HEARTBEAT != 0,
+                dialect: Dialect::Native,
             }),
         );
     }
@@ -826,6 +972,7 @@ impl Connection {
                     protocol_version: Some(version),
                     authenticated: false,
                     heartbeat: features & feature::HEARTBEAT != 0,
+                    dialect: Dialect::Native,
                 }),
             );
         }
@@ -860,12 +1007,15 @@ impl Connection {
                 protocol_version: Some(key.version),
                 authenticated: true,
                 heartbeat: key.features & feature::HEARTBEAT != 0,
+                dialect: Dialect::Native,
             }),
         );
     }
 
     fn on_established_frame(&mut self, now: Instant, message: Message) {
         let negotiated = self.peer.is_some_and(|p| p.protocol_version.is_some());
+        // Python 1.4 – 1.6 peers use HELLO / HELLO_ACK for their handshake only.
+        let handshake_over = negotiated || self.dialect == Dialect::Python14;
         let id = message.request_id();
         match message.message_type() {
             MessageType::PING => {
@@ -894,7 +1044,13 @@ impl Connection {
                 self.peer = None;
                 self.on_hello(now, &message);
             }
-            MessageType::HELLO | MessageType::HELLO_ACK | AUTH if negotiated => {
+            MessageType::HELLO | MessageType::HELLO_ACK if handshake_over => {
+                self.fail(
+                    now,
+                    CloseReason::ProtocolViolation("handshake frame after the handshake"),
+                );
+            }
+            AUTH if negotiated => {
                 self.fail(
                     now,
                     CloseReason::ProtocolViolation("handshake frame after the handshake"),
@@ -923,18 +1079,46 @@ impl Connection {
         });
     }
 
-    /// Closes for a protocol failure, telling the peer why.
+    /// Closes for a protocol failure, telling the peer why where it would
+    /// understand. A failed Python handshake is closed without a word, as
+    /// Python Veltix does.
     fn fail(&mut self, now: Instant, reason: CloseReason) {
         tracing::debug!(%reason, "closing connection");
-        self.notify_close(now, reason.code(), &reason.to_string());
+        if !(self.dialect.is_python() && self.state != State::Established) {
+            self.notify_close(now, reason.code(), &reason.to_string());
+        }
         self.close_with(reason);
     }
 
-    /// Queues the ERROR frame announcing a close, where the peer understands it:
-    /// negotiated peers always; legacy or unknown peers only for errors (a
-    /// Python peer shows an ERROR frame, which is right for "server full" but
-    /// wrong for an orderly close or a shutdown).
+    /// Queues what announces a close, where the peer understands it:
+    /// - native negotiated peers: an ERROR frame, always;
+    /// - legacy and Python 1.4 – 1.6 peers: an ERROR frame for errors only (a
+    ///   Python peer shows it as a message, which is right for "server full"
+    ///   but wrong for an orderly close or a shutdown);
+    /// - Python 3.x peers: nothing (they drop every type but PING and PONG),
+    ///   except `{"error": "server_full"}` in place of the server's greeting.
+    ///
+    /// A server-first greeting not yet written is withdrawn: a refused peer
+    /// sees no handshake.
     fn notify_close(&mut self, now: Instant, code: CloseCode, reason: &str) {
+        if matches!(
+            self.state,
+            State::AwaitPyHelloAck(_) | State::AwaitJsonReply
+        ) && !self.outbound.has_written()
+        {
+            self.stats.frames_sent = self
+                .stats
+                .frames_sent
+                .saturating_sub(self.outbound.frames());
+            self.outbound.clear();
+        }
+        if self.dialect == Dialect::Python3 {
+            if self.state == State::AwaitJsonReply && code == CloseCode::SERVER_FULL {
+                self.outbound
+                    .push_raw(&python3::framed(python3::SERVER_FULL));
+            }
+            return;
+        }
         let negotiated = self.peer.is_some_and(|p| p.protocol_version.is_some());
         let orderly = code == CloseCode::NORMAL || code == CloseCode::SHUTDOWN;
         if negotiated || !orderly {

@@ -33,6 +33,10 @@ impl PendingTable {
         self.entries.len()
     }
 
+    pub(crate) fn contains(&self, id: RequestId) -> bool {
+        self.entries.contains_key(&id)
+    }
+
     pub(crate) fn insert(&mut self, id: RequestId, awaiting: Awaiting, deadline: Option<Instant>) {
         if let Some(Entry {
             deadline: Some(old),

@@ -5,7 +5,7 @@ use std::io::IoSlice;
 
 use bytes::{Buf, BytesMut};
 
-use crate::frame::{EncodedFrame, HEADER_LEN};
+use crate::wire::EncodedFrame;
 
 /// Frames up to this many bytes (header included) are copied, back to back,
 /// into one buffer when they queue up behind another small frame: a burst
@@ -54,6 +54,8 @@ pub(crate) struct OutboundQueue {
     queued: usize,
     /// Frames pushed since the queue was last cleared.
     frames: u64,
+    /// Bytes ever written out of this queue (never reset).
+    written_total: u64,
 }
 
 impl OutboundQueue {
@@ -86,8 +88,27 @@ impl OutboundQueue {
         self.segments.push_back(Segment::Frame(frame));
     }
 
+    /// Queues bytes that are not a frame (a Python 3.x JSON handshake
+    /// message), after everything queued so far.
+    pub(crate) fn push_raw(&mut self, raw: &[u8]) {
+        self.queued += raw.len();
+        match self.segments.back_mut() {
+            Some(Segment::Inline(bytes)) if bytes.len() + raw.len() <= INLINE_BUFFER => {
+                bytes.extend_from_slice(raw);
+            }
+            _ => self
+                .segments
+                .push_back(Segment::Inline(BytesMut::from(raw))),
+        }
+    }
+
     pub(crate) fn queued_bytes(&self) -> usize {
         self.queued
+    }
+
+    /// Whether any byte has ever been handed to the transport.
+    pub(crate) fn has_written(&self) -> bool {
+        self.written_total > 0
     }
 
     /// Frames pushed since the queue was last cleared.
@@ -165,6 +186,7 @@ impl Buf for Transmit<'_> {
 
     fn advance(&mut self, mut cnt: usize) {
         let q = &mut *self.queue;
+        q.written_total += cnt.min(q.queued) as u64;
         while cnt > 0 {
             let Some(front) = q.segments.front() else {
                 // Advancing past the end is a caller bug; stop rather than panic.
@@ -237,16 +259,18 @@ impl Transmit<'_> {
 /// The unwritten part of the frame's header, or of its payload once the
 /// header is out.
 fn frame_chunk(frame: &EncodedFrame, written: usize) -> &[u8] {
-    if written < HEADER_LEN {
-        &frame.header()[written..]
+    let header = frame.header();
+    if written < header.len() {
+        &header[written..]
     } else {
-        &frame.payload()[written - HEADER_LEN..]
+        &frame.payload()[written - header.len()..]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::HEADER_LEN;
     use crate::{Message, MessageType};
 
     fn queue_of(sizes: &[usize]) -> (OutboundQueue, Vec<u8>) {
@@ -365,6 +389,23 @@ mod tests {
         transmit.advance(200);
         let n = transmit.peek_into(&mut big);
         assert_eq!(&big[..n], &wire[210..]);
+    }
+
+    #[test]
+    fn compact_frames_and_raw_bytes_leave_in_order() {
+        let mut queue = OutboundQueue::default();
+        let mut wire = b"\x00\x02{}".to_vec();
+        queue.push_raw(&wire);
+        for size in [3usize, 5000, 0] {
+            let message = Message::new(MessageType::new(200).unwrap(), vec![7; size]);
+            let frame = EncodedFrame::new_compact(&message).unwrap();
+            frame.write_to(&mut wire);
+            queue.push(frame);
+        }
+        assert_eq!(queue.frames(), 3, "raw bytes are not a frame");
+        assert!(!queue.has_written());
+        assert_eq!(write_out(&mut queue, 9), wire);
+        assert!(queue.has_written());
     }
 
     #[test]

@@ -1,64 +1,11 @@
-//! Streaming decoding: bytes in any split → whole, verified frames.
+//! Streaming decoding of classic frames: bytes in any split → whole, verified frames.
 
 use bytes::{Buf, BytesMut};
 use sha2::{Digest, Sha256};
 
 use super::header::{HEADER_LEN, Header};
-use crate::{Message, MessageType, RequestId};
-
-/// Default largest payload a decoder accepts: 16 MiB.
-pub const DEFAULT_MAX_PAYLOAD: u32 = 16 * 1024 * 1024;
-
-/// How much buffer the decoder asks for at most in one step while a large
-/// payload arrives. Memory then follows the bytes a peer really sent, not the
-/// length it claims: a peer announcing 16 MiB and sending 10 bytes costs
-/// kilobytes, not megabytes.
-const RESERVE_STEP: usize = 64 * 1024;
-
-/// Why a frame could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The header announced a payload above the limit. Fatal: the stream cannot
-    /// be trusted any more and the connection must be closed. Decided on the
-    /// header alone, before any buffer is reserved for the payload.
-    #[error("frame announces a {len}-byte payload, above the {max}-byte limit")]
-    PayloadTooLarge {
-        /// The length the header announced.
-        len: u32,
-        /// The configured limit.
-        max: u32,
-    },
-    /// The payload's SHA-256 does not match the header. Not fatal: the frame was
-    /// consumed and dropped, and decoding continues with the next frame.
-    #[error(
-        "payload hash mismatch on a {message_type} frame ({payload_len} bytes, request id {request_id})"
-    )]
-    HashMismatch {
-        /// Type code of the dropped frame.
-        message_type: MessageType,
-        /// Request id of the dropped frame.
-        request_id: RequestId,
-        /// Payload length of the dropped frame.
-        payload_len: u32,
-    },
-}
-
-impl DecodeError {
-    /// Whether the stream is unusable after this error (the connection must close).
-    pub fn is_fatal(&self) -> bool {
-        match self {
-            Self::PayloadTooLarge { .. } => true,
-            Self::HashMismatch { .. } => false,
-        }
-    }
-}
-
-impl From<DecodeError> for std::io::Error {
-    fn from(err: DecodeError) -> Self {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, err)
-    }
-}
+use crate::Message;
+use crate::wire::{DEFAULT_MAX_PAYLOAD, DecodeError, RESERVE_STEP};
 
 /// A streaming decoder for classic frames.
 ///

@@ -3,16 +3,18 @@
 //!
 //! A frame is a 62-byte header (type code, payload length, SHA-256 of the
 //! payload, timestamp, request id; all big-endian) followed by the payload.
+//! Python Veltix 1.2 – 1.6.1 and this crate's native dialect speak it.
 //!
-//! This module is the seam between the wire format and the protocol logic:
-//! the connection only ever calls [`EncodedFrame::new`] and
-//! [`Decoder::decode`], so a second wire format (the compact "VX" frame of
-//! Python Veltix 3.x) can be added here without touching the connection.
+//! The compact "VX" frame of Python Veltix 3.x lives in
+//! [`compact`](crate::compact); [`wire`](crate::wire) is the seam that
+//! lets the connection use either. [`EncodedFrame`], [`DecodeError`] and
+//! [`PayloadTooLongError`] are shared with it and re-exported here.
 
 mod decode;
 mod encode;
 mod header;
 
-pub use decode::{DEFAULT_MAX_PAYLOAD, DecodeError, Decoder};
-pub use encode::{EncodedFrame, PayloadTooLongError, encode, payload_hash};
+pub use crate::wire::{DEFAULT_MAX_PAYLOAD, DecodeError, EncodedFrame, PayloadTooLongError};
+pub use decode::Decoder;
+pub use encode::{encode, payload_hash};
 pub use header::{HEADER_LEN, Header, offset};

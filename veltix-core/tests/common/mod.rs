@@ -234,3 +234,84 @@ pub fn closed_reasons(events: &[Event]) -> Vec<veltix_core::CloseReason> {
         })
         .collect()
 }
+
+/// A default configuration speaking `dialect`.
+pub fn dialect_config(dialect: veltix_core::Dialect) -> ConnectionConfig {
+    let mut c = ConnectionConfig::default();
+    c.dialect = dialect;
+    c
+}
+
+/// One connection on its own, for feeding it hand-made bytes.
+pub fn solo(role: Role, config: ConnectionConfig) -> (Connection, Instant) {
+    let now = Instant::now();
+    let conn = Connection::new(role, config, now, WALL_START_MS, [0x42; 32]).expect("valid config");
+    (conn, now)
+}
+
+/// Every event the connection has queued.
+pub fn events_of(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+/// Every byte the connection has queued for the transport.
+pub fn wire_of(conn: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(mut t) = conn.poll_transmit() {
+        let bytes = t.copy_to_bytes(t.remaining());
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+/// A compact frame read back by hand (PROTOCOL.md §5 offsets), independent
+/// of the crate's decoder: (type code, request id, payload).
+pub type CompactFrame = (u16, u16, Vec<u8>);
+
+/// Splits a byte stream of whole compact frames; panics on anything else.
+pub fn compact_frames(mut wire: &[u8]) -> Vec<CompactFrame> {
+    let mut out = Vec::new();
+    while !wire.is_empty() {
+        assert!(
+            wire.len() >= 15 && &wire[..2] == b"VX",
+            "not a compact frame: {wire:02x?}"
+        );
+        let code = u16::from_be_bytes([wire[3], wire[4]]);
+        let len = u32::from_be_bytes([wire[5], wire[6], wire[7], wire[8]]) as usize;
+        let id = u16::from_be_bytes([wire[13], wire[14]]);
+        out.push((code, id, wire[15..15 + len].to_vec()));
+        wire = &wire[15 + len..];
+    }
+    out
+}
+
+/// A classic frame read back by hand (PROTOCOL.md §1 offsets):
+/// (type code, 16-byte request id, payload).
+pub type ClassicFrame = (u16, [u8; 16], Vec<u8>);
+
+/// Splits a byte stream of whole classic frames; panics on anything else.
+pub fn classic_frames(mut wire: &[u8]) -> Vec<ClassicFrame> {
+    let mut out = Vec::new();
+    while !wire.is_empty() {
+        assert!(wire.len() >= 62, "not a classic frame: {wire:02x?}");
+        let code = u16::from_be_bytes([wire[0], wire[1]]);
+        let len = u32::from_be_bytes([wire[2], wire[3], wire[4], wire[5]]) as usize;
+        let id: [u8; 16] = wire[46..62].try_into().expect("16 bytes");
+        out.push((code, id, wire[62..62 + len].to_vec()));
+        wire = &wire[62 + len..];
+    }
+    out
+}
+
+/// `tests/data/python_vectors.json`: bytes produced by the real Python
+/// Veltix 3.3.0 and 1.6.1 packages.
+pub fn python_vectors() -> serde_json::Value {
+    serde_json::from_str(include_str!("../data/python_vectors.json")).expect("valid JSON")
+}
+
+/// A hex field of `python_vectors()`, by its path of keys.
+pub fn python_hex(path: &[&str]) -> Vec<u8> {
+    let all = python_vectors();
+    let value = path.iter().fold(&all, |v, key| &v[*key]);
+    hex::decode(value.as_str().expect("hex string")).expect("valid hex")
+}
