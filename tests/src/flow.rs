@@ -24,7 +24,9 @@ use veltix_core::frame::Decoder;
 use veltix_driver::{CloseReason, FlowControl, Runtime, ServerConfig, ServerEvent};
 
 use crate::raw::frame;
-use crate::support::{ECHO, STEP, bind, echo_server, on_thread, server_config, within};
+use crate::support::{
+    ECHO, STEP, bind, client_config, connect, echo_server, msg, on_thread, server_config, within,
+};
 
 /// Expands `$callback! { name, … }` with every flow-control test.
 #[macro_export]
@@ -35,6 +37,7 @@ macro_rules! flow_tests {
             a_flooder_that_never_reads_is_paused_and_others_are_served,
             a_peer_whose_output_stalls_is_closed,
             a_slow_event_reader_pauses_only_the_peer_it_is_behind_on,
+            a_veltix_client_pipelining_while_it_reads_never_deadlocks,
         }
     };
 }
@@ -419,6 +422,46 @@ pub async fn a_slow_event_reader_pauses_only_the_peer_it_is_behind_on<R: Runtime
         }
     }
     drop(good);
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// A Veltix client that sends as fast as it can (its own output always
+/// high) while it takes the echoes from its event stream: its own sends are
+/// not answers to anything it read, so they never pause its reading — if
+/// they did, both sides would stop reading each other for good.
+pub async fn a_veltix_client_pipelining_while_it_reads_never_deadlocks<R: Runtime + Default>() {
+    const COUNT: u32 = 200_000;
+    let _one = one_at_a_time().await;
+    let server = echo_server::<R>(server_config()).await;
+    let client = connect::<R>(client_config(server.local_addr())).await;
+    let mut events = client.events();
+    let reading = crate::support::spawn::<R, _>(async move {
+        let mut next = 0u32;
+        while next < COUNT {
+            match events.next().await {
+                Some(veltix_driver::ClientEvent::Message(echo)) => {
+                    assert_eq!(echo.payload()[..4], next.to_be_bytes(), "in order");
+                    next += 1;
+                }
+                Some(_) => {}
+                None => panic!("the stream ended after {next} echoes"),
+            }
+        }
+        next
+    });
+    let sending = async {
+        for i in 0..COUNT {
+            client
+                .send(msg(ECHO, payload(i, 64)))
+                .await
+                .expect("the send is taken");
+        }
+    };
+    within::<R, _>(Duration::from_secs(20), "every send taken", sending).await;
+    let echoed = within::<R, _>(Duration::from_secs(20), "every echo back", reading).await;
+    assert_eq!(echoed, COUNT);
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");

@@ -30,6 +30,13 @@ pub(crate) trait Weigh {
     /// Bytes this item stands for (a command: the bytes it will put on the
     /// wire, header included, so that even empty messages count).
     fn weight(&self) -> usize;
+
+    /// Whether the item answers something the connection read (a reply):
+    /// such output pauses reading while it piles up; a side's own sends do
+    /// not (see `FlowControl`).
+    fn is_answer(&self) -> bool {
+        false
+    }
 }
 
 /// Items in order with their summed [`Weigh::weight`]: the queue's contents,
@@ -38,6 +45,8 @@ pub(crate) trait Weigh {
 pub(crate) struct Weighed<T> {
     items: VecDeque<T>,
     bytes: usize,
+    /// The part of `bytes` that answers ([`Weigh::is_answer`]).
+    answers: usize,
 }
 
 impl<T> Default for Weighed<T> {
@@ -45,6 +54,7 @@ impl<T> Default for Weighed<T> {
         Self {
             items: VecDeque::new(),
             bytes: 0,
+            answers: 0,
         }
     }
 }
@@ -53,6 +63,27 @@ impl<T: Weigh> Weighed<T> {
     /// The summed weight of the items.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The summed weight of the items that answer.
+    pub(crate) fn answer_bytes(&self) -> usize {
+        self.answers
+    }
+
+    fn count(&mut self, item: &T) {
+        let weight = item.weight();
+        self.bytes = self.bytes.saturating_add(weight);
+        if item.is_answer() {
+            self.answers = self.answers.saturating_add(weight);
+        }
+    }
+
+    fn uncount(&mut self, item: &T) {
+        let weight = item.weight();
+        self.bytes = self.bytes.saturating_sub(weight);
+        if item.is_answer() {
+            self.answers = self.answers.saturating_sub(weight);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -64,25 +95,26 @@ impl<T: Weigh> Weighed<T> {
     }
 
     pub(crate) fn push_back(&mut self, item: T) {
-        self.bytes = self.bytes.saturating_add(item.weight());
+        self.count(&item);
         self.items.push_back(item);
     }
 
     /// Puts back an item just taken from the front.
     pub(crate) fn push_front(&mut self, item: T) {
-        self.bytes = self.bytes.saturating_add(item.weight());
+        self.count(&item);
         self.items.push_front(item);
     }
 
     pub(crate) fn pop_front(&mut self) -> Option<T> {
         let item = self.items.pop_front()?;
-        self.bytes = self.bytes.saturating_sub(item.weight());
+        self.uncount(&item);
         Some(item)
     }
 
     pub(crate) fn clear(&mut self) {
         self.items.clear();
         self.bytes = 0;
+        self.answers = 0;
     }
 
     /// Moves every item of `other` to the back of `self`, leaving `other`
@@ -97,7 +129,9 @@ impl<T: Weigh> Weighed<T> {
         } else {
             self.items.append(&mut other.items);
             self.bytes = self.bytes.saturating_add(other.bytes);
+            self.answers = self.answers.saturating_add(other.answers);
             other.bytes = 0;
+            other.answers = 0;
         }
     }
 
@@ -140,9 +174,9 @@ struct Shared<T> {
     queued: AtomicBool,
     /// Set when the last sender is dropped, for the same lock-free look.
     no_senders: AtomicBool,
-    /// A copy of `items.bytes()`, written under the lock, for the driver's
-    /// flow control to read without it (a hint: it may lag a push).
-    bytes: AtomicUsize,
+    /// A copy of `items.answer_bytes()`, written under the lock, for the
+    /// driver's flow control to read without it (a hint: it may lag a push).
+    answers: AtomicUsize,
     /// Whether `driver` holds a waker no sender has used yet. Senders wake
     /// only when they clear it, and the driver registers again only when it
     /// is clear, so a driver that polls an empty queue many times registers
@@ -194,7 +228,7 @@ pub(crate) fn bounded<T: Weigh>(max_bytes: usize) -> (Sender<T>, Receiver<T>) {
         max_bytes,
         closed: AtomicBool::new(false),
         queued: AtomicBool::new(false),
-        bytes: AtomicUsize::new(0),
+        answers: AtomicUsize::new(0),
         no_senders: AtomicBool::new(false),
         armed: AtomicBool::new(false),
         driver: AtomicWaker::new(),
@@ -254,7 +288,9 @@ impl<T: Weigh> Sender<T> {
                 return Err(TrySendError::Full(item));
             }
             state.items.push_back(item);
-            shared.bytes.store(state.items.bytes(), Ordering::Relaxed);
+            shared
+                .answers
+                .store(state.items.answer_bytes(), Ordering::Relaxed);
             let was_empty = state.items.len() == 1;
             if was_empty {
                 shared.queued.store(true, Ordering::SeqCst);
@@ -333,7 +369,7 @@ impl<T: Weigh> Receiver<T> {
         }
         shared.queued.store(false, Ordering::Relaxed);
         into.take_all(&mut state.items);
-        shared.bytes.store(0, Ordering::Relaxed);
+        shared.answers.store(0, Ordering::Relaxed);
         drop(state);
         self.shared.room.notify(usize::MAX);
         Some(true)
@@ -351,8 +387,8 @@ impl<T: Weigh> Receiver<T> {
             let mut state = self.shared.lock();
             let item = state.items.pop_front();
             self.shared
-                .bytes
-                .store(state.items.bytes(), Ordering::Relaxed);
+                .answers
+                .store(state.items.answer_bytes(), Ordering::Relaxed);
             item
         };
         if item.is_some() {
@@ -370,9 +406,10 @@ impl<T: Weigh> Receiver<T> {
         self.shared.room.notify(usize::MAX);
     }
 
-    /// The bytes queued (read without the lock: may lag a concurrent push).
-    pub(crate) fn queued_bytes(&self) -> usize {
-        self.shared.bytes.load(Ordering::Relaxed)
+    /// The bytes of answers queued (read without the lock: may lag a
+    /// concurrent push).
+    pub(crate) fn queued_answer_bytes(&self) -> usize {
+        self.shared.answers.load(Ordering::Relaxed)
     }
 
     /// The byte bound of the queue.
@@ -406,8 +443,8 @@ impl<T: Weigh> Stream for Receiver<T> {
             match state.items.pop_front() {
                 Some(item) => {
                     this.shared
-                        .bytes
-                        .store(state.items.bytes(), Ordering::Relaxed);
+                        .answers
+                        .store(state.items.answer_bytes(), Ordering::Relaxed);
                     Some(Some(item))
                 }
                 None if state.senders == 0 || this.shared.closed.load(Ordering::Relaxed) => {

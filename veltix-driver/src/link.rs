@@ -43,6 +43,10 @@ impl command_queue::Weigh for Command {
     fn weight(&self) -> usize {
         veltix_core::frame::HEADER_LEN.saturating_add(self.payload_len())
     }
+
+    fn is_answer(&self) -> bool {
+        matches!(self, Self::Reply(..))
+    }
 }
 
 impl Command {

@@ -8,6 +8,7 @@
 //! runtime, read at most once per round ([`LazyNow`]); the connection's life
 //! is one [`Phase`].
 
+mod ledger;
 mod phase;
 mod scratch;
 #[cfg(test)]
@@ -33,8 +34,9 @@ use crate::Error;
 use crate::backlog::Backlog;
 use crate::link::{Command, CommandRx, Commands, Control, LinkEnds};
 use crate::runtime::{Runtime, Socket as _, Timer as _};
+use ledger::Ledger;
 use phase::Phase;
-use scratch::{WRITE_CHUNK, with_read_scratch, with_write_scratch};
+use scratch::with_read_scratch;
 
 /// Where a connection's events go: callbacks, the event stream, or both.
 pub(crate) trait Sink: Send + Unpin + 'static {
@@ -77,9 +79,9 @@ pub(crate) struct ReadSettings {
 
 /// Most IoSlices handed to one vectored write.
 const MAX_IOVECS: usize = 64;
-/// When a full set of slices carries less than this, the frames are small:
-/// they are copied into one buffer of [`WRITE_CHUNK`] bytes and written at once.
-const COALESCE_BELOW: usize = 16 * 1024;
+/// Commands applied in one go before their bytes are written: one large
+/// write's worth.
+const WRITE_CHUNK: usize = 64 * 1024;
 /// Work items per kind in one round, so one busy peer cannot starve a task's neighbours.
 const BATCH: usize = 64;
 /// Rounds per poll before yielding back to the runtime.
@@ -132,6 +134,8 @@ pub(crate) struct Driver<R: Runtime, K: Sink> {
     /// [`scratch`]) and the water marks.
     read: ReadSettings,
     gate: ReadGate,
+    /// Which queued output answers what was read (that alone pauses reading).
+    ledger: Ledger,
     /// Since when the socket has taken none of our pending output.
     stall_since: Option<Instant>,
     halves: Halves,
@@ -168,6 +172,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             sink,
             read,
             gate: ReadGate::default(),
+            ledger: Ledger::default(),
             stall_since: None,
             halves: Halves::default(),
             phase,
@@ -229,7 +234,9 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                             .phase
                             .take_close(true, now)
                             .unwrap_or((CloseCode::NORMAL, "handle dropped".to_owned()));
+                        self.ledger.settle(false, self.conn.queued_bytes());
                         self.conn.close(now, code, &reason);
+                        self.ledger.settle(false, self.conn.queued_bytes());
                         progress = true;
                         break;
                     }
@@ -256,6 +263,8 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
     }
 
     fn apply(&mut self, command: Command, now: Instant) {
+        let answer = matches!(command, Command::Reply(..));
+        self.ledger.settle(false, self.conn.queued_bytes());
         let result = match command {
             Command::Send(message) => self.conn.send(now, message).map(drop),
             Command::Reply(id, message) => self.conn.reply_to(now, id, message),
@@ -284,6 +293,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 Ok(())
             }
         };
+        self.ledger.settle(answer, self.conn.queued_bytes());
         if let Err(err) = result {
             tracing::debug!(error = %err, "message not sent");
         }
@@ -377,13 +387,18 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
     /// output, or by the application taking events.
     fn may_read(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
         let flow = self.read.flow;
-        // Commands queued by other threads count too: on the threaded API
-        // the answers to what was read come back that way.
-        let queued = self.ends.as_ref().map_or(0, |(rx, _)| rx.queued_bytes());
+        // Answers only: a side's own sends never pause its reading (see
+        // `ledger`). Answers queued by other threads count too: on the
+        // threaded API replies come back that way.
+        self.ledger.settle(false, self.conn.queued_bytes());
+        let queued = self
+            .ends
+            .as_ref()
+            .map_or(0, |(rx, _)| rx.queued_answer_bytes());
         let own = self
-            .conn
-            .queued_bytes()
-            .saturating_add(self.stalled.bytes())
+            .ledger
+            .answers()
+            .saturating_add(self.stalled.answer_bytes())
             .saturating_add(queued);
         let held = self.sink.backlog().map_or(0, Backlog::bytes);
         let mut gate = self.gate.update(own.saturating_add(held), &flow);
@@ -430,6 +445,9 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 }
                 read
             });
+            // What the input made the connection queue (PONGs, handshake
+            // answers) answers it.
+            self.ledger.settle(true, self.conn.queued_bytes());
             match read {
                 Poll::Ready(Ok(0)) => {
                     self.halves.read_closed = true;
@@ -465,21 +483,13 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 self.stall_since = None;
                 break;
             };
+            // Small frames arrive already copied back to back by the core
+            // (its outbound queue coalesces them), so the slices are few
+            // and large: no copying here.
             let written = {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let n = transmit.chunks_vectored(&mut slices);
-                let bytes: usize = slices[..n].iter().map(|s| s.len()).sum();
-                if n == MAX_IOVECS && bytes < COALESCE_BELOW {
-                    // Many small frames: one copy into a big buffer is far
-                    // cheaper than a write (and a TCP segment) per 64 slices.
-                    let socket = &mut self.socket;
-                    with_write_scratch(|buf| {
-                        let len = transmit.peek_into(buf);
-                        socket.poll_write_vectored(cx, &[IoSlice::new(&buf[..len])])
-                    })
-                } else {
-                    self.socket.poll_write_vectored(cx, &slices[..n])
-                }
+                self.socket.poll_write_vectored(cx, &slices[..n])
             };
             match written {
                 Poll::Ready(Ok(n)) if n > 0 => {
@@ -556,7 +566,10 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
         }
         // A timer may fire a hair early; never let that spin.
         let now = self.runtime.now().max(deadline);
+        self.ledger.settle(false, self.conn.queued_bytes());
         self.on_deadline(now);
+        // Keep-alives and close frames are this side's own output.
+        self.ledger.settle(false, self.conn.queued_bytes());
         true
     }
 
