@@ -1,8 +1,19 @@
-//! Handshake payloads (HELLO, HELLO_ACK, AUTH) and the HMAC proofs.
-//! The byte layout is documented in `docs/protocol.md`.
+//! Our handshake (the `Native` dialect): its payloads (HELLO, HELLO_ACK,
+//! AUTH), the HMAC proofs, and the connection's transitions through it —
+//! client awaiting HELLO_ACK, server awaiting the first frame (HELLO or a
+//! legacy peer's message), server awaiting the AUTH proof. The byte layout is
+//! documented in `docs/protocol.md`.
 
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
+
+use super::{
+    AUTH, CloseReason, Connection, Dialect, HandshakeMode, PeerInfo, State, TranscriptKey,
+};
+use crate::{Message, MessageType, RequestId};
 
 /// First bytes of every handshake payload of ours, so a HELLO from another
 /// implementation (Python Veltix 1.4 sends `[u16 len][version]`) is told apart.
@@ -208,6 +219,203 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+// ----- transitions ------------------------------------------------------
+
+impl Connection {
+    pub(super) fn on_frame_awaiting_ack(&mut self, now: Instant, message: Message) {
+        match message.message_type() {
+            MessageType::HELLO_ACK => {}
+            MessageType::ERROR => return self.on_peer_close(message.payload()),
+            _ => return self.fail(now, CloseReason::ProtocolViolation("expected HELLO_ACK")),
+        }
+        let Some(ack) = HelloAck::parse(message.payload()) else {
+            return self.fail(now, CloseReason::ProtocolViolation("malformed HELLO_ACK"));
+        };
+        self.peer_idle = (ack.idle_ms > 0).then(|| Duration::from_millis(ack.idle_ms.into()));
+        if !self.config.protocol_versions.contains(&ack.version) {
+            return self.fail(
+                now,
+                CloseReason::ProtocolViolation("server chose a version we do not speak"),
+            );
+        }
+        let transcript = Transcript {
+            client_nonce: self.nonce,
+            server_nonce: ack.nonce,
+            version: ack.version,
+            features: ack.features,
+        };
+        let authenticated = match (&self.config.pre_shared_key, ack.proof) {
+            (None, None) => false,
+            (None, Some(_)) => {
+                return self.fail(
+                    now,
+                    CloseReason::AuthFailed("the server requires a pre-shared key"),
+                );
+            }
+            (Some(_), None) => {
+                return self.fail(
+                    now,
+                    CloseReason::AuthFailed("the server did not prove the key"),
+                );
+            }
+            (Some(key), Some(theirs)) => {
+                let key = key.clone();
+                if !verify(key.as_bytes(), Prover::Server, &transcript, &theirs) {
+                    return self.fail(now, CloseReason::AuthFailed("the server's proof is wrong"));
+                }
+                let ours = proof(key.as_bytes(), Prover::Client, &transcript);
+                self.queue_control(now, AUTH, RequestId::NIL, Bytes::copy_from_slice(&ours));
+                true
+            }
+        };
+        self.establish(
+            now,
+            Some(PeerInfo {
+                protocol_version: Some(ack.version),
+                authenticated,
+                heartbeat: ack.features & feature::HEARTBEAT != 0,
+                dialect: Dialect::Native,
+            }),
+        );
+    }
+
+    pub(super) fn on_first_frame(&mut self, now: Instant, message: Message) {
+        if message.message_type() == MessageType::HELLO
+            && self.config.handshake != HandshakeMode::Disabled
+        {
+            return self.on_hello(now, &message);
+        }
+        if self.config.handshake == HandshakeMode::Required {
+            return self.fail(now, CloseReason::ProtocolViolation("expected HELLO"));
+        }
+        if self.config.pre_shared_key.is_some() {
+            return self.fail(
+                now,
+                CloseReason::AuthFailed("a legacy peer cannot prove the pre-shared key"),
+            );
+        }
+        self.establish(now, None);
+        self.on_established_frame(now, message);
+    }
+
+    pub(super) fn on_hello(&mut self, now: Instant, message: &Message) {
+        let Some(hello) = Hello::parse(message.payload()) else {
+            return self.fail(
+                now,
+                CloseReason::ProtocolViolation("malformed or foreign HELLO"),
+            );
+        };
+        self.peer_idle = (hello.idle_ms > 0).then(|| Duration::from_millis(hello.idle_ms.into()));
+        let (ours_min, ours_max) = (
+            *self.config.protocol_versions.start(),
+            *self.config.protocol_versions.end(),
+        );
+        let version = ours_max.min(hello.max_version);
+        if version < ours_min.max(hello.min_version) {
+            return self.fail(
+                now,
+                CloseReason::VersionMismatch {
+                    ours_min,
+                    ours_max,
+                    theirs_min: hello.min_version,
+                    theirs_max: hello.max_version,
+                },
+            );
+        }
+        let wants_auth = self.config.pre_shared_key.is_some();
+        if wants_auth && hello.features & feature::AUTH == 0 {
+            return self.fail(
+                now,
+                CloseReason::AuthFailed("the peer has no pre-shared key"),
+            );
+        }
+        let features = (self.our_features() & hello.features & feature::HEARTBEAT)
+            | if wants_auth { feature::AUTH } else { 0 };
+        let transcript = Transcript {
+            client_nonce: hello.nonce,
+            server_nonce: self.nonce,
+            version,
+            features,
+        };
+        let proof = self
+            .config
+            .pre_shared_key
+            .as_ref()
+            .map(|key| proof(key.as_bytes(), Prover::Server, &transcript));
+        let ack = HelloAck {
+            version,
+            features,
+            nonce: self.nonce,
+            proof,
+            idle_ms: self.idle_ms(),
+        };
+        self.queue_control(
+            now,
+            MessageType::HELLO_ACK,
+            message.request_id(),
+            ack.encode().into(),
+        );
+        if wants_auth {
+            self.state = State::AwaitProof(TranscriptKey {
+                client_nonce: hello.nonce,
+                version,
+                features,
+            });
+            self.handshake_deadline = now.checked_add(self.config.handshake_timeout);
+        } else {
+            self.establish(
+                now,
+                Some(PeerInfo {
+                    protocol_version: Some(version),
+                    authenticated: false,
+                    heartbeat: features & feature::HEARTBEAT != 0,
+                    dialect: Dialect::Native,
+                }),
+            );
+        }
+    }
+
+    pub(super) fn on_frame_awaiting_proof(
+        &mut self,
+        now: Instant,
+        message: Message,
+        key: TranscriptKey,
+    ) {
+        match message.message_type() {
+            AUTH => {}
+            MessageType::ERROR => return self.on_peer_close(message.payload()),
+            _ => {
+                return self.fail(
+                    now,
+                    CloseReason::AuthFailed("a frame came before the proof"),
+                );
+            }
+        }
+        let transcript = Transcript {
+            client_nonce: key.client_nonce,
+            server_nonce: self.nonce,
+            version: key.version,
+            features: key.features,
+        };
+        let valid =
+            self.config.pre_shared_key.as_ref().is_some_and(|k| {
+                verify(k.as_bytes(), Prover::Client, &transcript, message.payload())
+            });
+        if !valid {
+            return self.fail(now, CloseReason::AuthFailed("the client's proof is wrong"));
+        }
+        self.establish(
+            now,
+            Some(PeerInfo {
+                protocol_version: Some(key.version),
+                authenticated: true,
+                heartbeat: key.features & feature::HEARTBEAT != 0,
+                dialect: Dialect::Native,
+            }),
+        );
+    }
 }
 
 #[cfg(test)]
