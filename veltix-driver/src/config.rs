@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use veltix_core::{ConnectionConfig, HandshakeMode, PreSharedKey};
+use veltix_core::{ConnectionConfig, Dialect, HandshakeMode, PreSharedKey};
 
 use crate::{Error, FlowControl};
 
@@ -65,6 +65,15 @@ impl ServerConfig {
     #[must_use]
     pub fn pre_shared_key(mut self, key: impl AsRef<[u8]>) -> Self {
         self.connection.pre_shared_key = Some(PreSharedKey::new(key));
+        self
+    }
+
+    /// Speaks `dialect` with every peer: [`Dialect::Python3`] to serve
+    /// Python Veltix 2.x/3.x clients, [`Dialect::Python14`] for 1.4–1.6.
+    /// The default, [`Dialect::Native`], also serves Python 1.2/1.3 clients.
+    #[must_use]
+    pub fn dialect(mut self, dialect: Dialect) -> Self {
+        self.connection.dialect = dialect;
         self
     }
 
@@ -163,10 +172,20 @@ impl ClientConfig {
         }
     }
 
-    /// Skips the handshake, for legacy servers (Python Veltix 1.x).
+    /// Skips the handshake, for legacy servers (Python Veltix 1.2/1.3):
+    /// the same as `dialect(Dialect::Legacy)`.
     #[must_use]
     pub fn legacy(mut self) -> Self {
         self.connection.handshake = HandshakeMode::Disabled;
+        self
+    }
+
+    /// Speaks `dialect` with the server: [`Dialect::Python3`] for a Python
+    /// Veltix 2.x/3.x server, [`Dialect::Python14`] for 1.4–1.6,
+    /// [`Dialect::Legacy`] for 1.2/1.3.
+    #[must_use]
+    pub fn dialect(mut self, dialect: Dialect) -> Self {
+        self.connection.dialect = dialect;
         self
     }
 

@@ -35,6 +35,6 @@ pub use runtime::{Listener, Runtime, Socket, Timer};
 pub use server::{Server, ServerEvents};
 pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{
-    CloseCode, CloseReason, ConnectionConfig, HandshakeMode, Message, MessageType, PeerInfo,
-    PreSharedKey, RequestId, SendError,
+    CloseCode, CloseReason, ConnectionConfig, Dialect, HandshakeError, HandshakeMode, Message,
+    MessageType, PeerInfo, PreSharedKey, RequestId, SendError,
 };

@@ -13,7 +13,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{Either, join_all, select};
 use futures::{Stream, StreamExt as _};
 use tracing::Instrument as _;
-use veltix_core::frame::EncodedFrame;
+use veltix_core::wire::Wire;
 use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 
 use crate::backlog::Backlog;
@@ -276,10 +276,18 @@ impl<R: Runtime> Server<R> {
     pub async fn broadcast(&self, message: Message, except: &[PeerId]) -> Result<usize, Error> {
         veltix_core::MessageType::new(message.message_type().code())
             .map_err(|e| Error::Send(e.into()))?;
+        let wire = self.shared.config.connection.wire();
+        // A compact frame's 16-bit id is one the connection hands out (each
+        // recipient gives the shared frame its own, rewriting the header
+        // only); a classic frame carries a random one, as Python's do.
+        let id = match wire {
+            Wire::Compact => veltix_core::RequestId::NIL,
+            _ => os::random_request_id()?,
+        };
         let message = message
-            .with_request_id(os::random_request_id()?)
+            .with_request_id(id)
             .with_timestamp_ms(wall_ms(&self.shared.runtime));
-        let frame = EncodedFrame::new(&message).map_err(|e| Error::Send(e.into()))?;
+        let frame = wire.encode(&message).map_err(|e| Error::Send(e.into()))?;
         let recipients: Vec<Peer> = self
             .peers()
             .into_iter()

@@ -76,9 +76,9 @@ pub use worker::Events;
 
 pub use veltix_core::{Connection, Event, RequestError, Role};
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, CloseCode, CloseReason, ConnectionConfig, Error, HandshakeMode,
-    Message, MessageType, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId, SendError,
-    ServerConfig, ServerEvent,
+    ClientConfig, ClientEvent, CloseCode, CloseReason, ConnectionConfig, Dialect, Error,
+    FlowControl, HandshakeError, HandshakeMode, Message, MessageType, PeerId, PeerInfo,
+    PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
 };
 
 /// The async server of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).

@@ -31,9 +31,10 @@ mod runtime;
 
 pub use runtime::{Smol, SmolListener, SmolSocket, SmolTimer};
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, ClientEvents, CloseCode, CloseReason, ConnectionConfig, Error,
-    HandshakeMode, Message, MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect,
-    RequestId, SendError, ServerConfig, ServerEvent, ServerEvents,
+    ClientConfig, ClientEvent, ClientEvents, CloseCode, CloseReason, ConnectionConfig, Dialect,
+    Error, FlowControl, HandshakeError, HandshakeMode, Message, MessageType, Peer, PeerId,
+    PeerInfo, PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
+    ServerEvents,
 };
 
 /// A Veltix server on smol. See [`veltix_driver::Server`] for every method.

@@ -40,9 +40,10 @@ mod runtime;
 
 pub use runtime::{Tokio, TokioListener, TokioSocket, TokioTimer};
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, ClientEvents, CloseCode, CloseReason, ConnectionConfig, Error,
-    HandshakeMode, Message, MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect,
-    RequestId, SendError, ServerConfig, ServerEvent, ServerEvents,
+    ClientConfig, ClientEvent, ClientEvents, CloseCode, CloseReason, ConnectionConfig, Dialect,
+    Error, FlowControl, HandshakeError, HandshakeMode, Message, MessageType, Peer, PeerId,
+    PeerInfo, PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
+    ServerEvents,
 };
 
 /// A Veltix server on tokio. See [`veltix_driver::Server`] for every method.
