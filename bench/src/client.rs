@@ -1,5 +1,6 @@
-//! The one interface every scenario drives: Veltix on each runtime and the
-//! two hand-written baselines implement it, so a scenario is written once.
+//! The one interface every scenario drives: Veltix on each runtime, the
+//! threaded mio client and the two hand-written baselines implement it, so a
+//! scenario is written once.
 
 use std::future::Future;
 use std::io;
@@ -7,10 +8,27 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
+/// The server a client connects to, and how.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target {
+    /// The server's address.
+    pub(crate) addr: SocketAddr,
+    /// Whether a Veltix client runs the handshake. Off for servers that have
+    /// none (Python Veltix 1.x): `ClientConfig::legacy()`. The baselines
+    /// never run one (Veltix servers accept such legacy peers).
+    pub(crate) handshake: bool,
+}
+
 /// One client connection, used by one task at a time.
 pub(crate) trait BenchClient: Sized + Send + 'static {
-    /// Connects (and, for Veltix, completes the handshake).
-    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self>> + Send;
+    /// The sending half of a split connection.
+    type Sender: EchoSender;
+    /// The receiving half of a split connection.
+    type Receiver: EchoReceiver;
+
+    /// Connects (and, for Veltix unless `target.handshake` is off,
+    /// completes the handshake).
+    fn connect(target: Target) -> impl Future<Output = io::Result<Self>> + Send;
 
     /// Sends an echo request and waits for its answer (the same payload).
     fn request(&mut self, payload: Bytes) -> impl Future<Output = io::Result<Bytes>> + Send;
@@ -25,4 +43,36 @@ pub(crate) trait BenchClient: Sized + Send + 'static {
 
     /// Closes the connection.
     fn close(self) -> impl Future<Output = ()> + Send;
+
+    /// Splits a fresh connection (nothing sent on it yet) into a half that
+    /// sends echo requests and a half that reads their echoes, for two
+    /// tasks to use at once.
+    fn split(self) -> impl Future<Output = io::Result<(Self::Sender, Self::Receiver)>> + Send;
+}
+
+/// The sending half of a split connection.
+pub(crate) trait EchoSender: Send + 'static {
+    /// Sends a message of the echo type as a plain message (no answer is
+    /// awaited; the server answers it all the same). May buffer.
+    fn send_echo(&mut self, payload: Bytes) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Writes out whatever is buffered.
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Closes the connection.
+    fn close(self) -> impl Future<Output = ()> + Send;
+}
+
+/// The receiving half of a split connection.
+pub(crate) trait EchoReceiver: Send + 'static {
+    /// The payload of the next echo, in the order they arrive.
+    fn next_echo(&mut self) -> impl Future<Output = io::Result<Bytes>> + Send;
+}
+
+/// The connection ended while echoes were awaited.
+pub(crate) fn ended_early() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the connection ended while echoes were awaited",
+    )
 }

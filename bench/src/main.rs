@@ -1,23 +1,32 @@
-//! `veltix-bench`: Veltix on tokio, smol and mio next to two hand-written
-//! tokio baselines, scenario by scenario, in one run.
+//! `veltix-bench`: Veltix on tokio, smol and mio (async and threaded APIs)
+//! next to two hand-written tokio baselines and Python Veltix 1.3.0's
+//! server, scenario by scenario, in one run.
 //!
 //! ```text
 //! cargo run --release -p veltix-bench -- [--runs 5] [--smoke] [--out DIR]
-//!     [--only ping,request-64B,…] [--impls tokio,smol,mio,tokio+ld,tokio+sha]
+//!     [--only ping,request-64B,…] [--impls tokio,smol,mio,mio-threaded,python,tokio+ld,tokio+sha]
+//! cargo run --release -p veltix-bench -- --server [NAME=]HOST:PORT[,…]
+//!     [--impls tokio,…] [--legacy]
 //! ```
 //!
 //! Every (scenario, implementation, run) gets a fresh server process
-//! (`veltix-bench serve --impl NAME`, so its CPU time and memory are its own)
-//! and a fresh client runtime in this process. Runs are interleaved — run 1
-//! of everything, then run 2 — so a noisy minute on the shared machine does
-//! not land on one implementation only. Writes `results.md`, `results.json`
-//! and `latency.svg` to `--out` (default `target/veltix-bench`) and prints
-//! the table. See BENCHMARKS.md for the method.
+//! (`veltix-bench serve --impl NAME`, or the Python echo server, so its CPU
+//! time and memory are its own) and a fresh client runtime in this process.
+//! Runs are interleaved — run 1 of everything, then run 2 — so a noisy
+//! minute on the shared machine does not land on one implementation only.
+//! With `--server` the bench runs only the client side, against servers
+//! already running (an example's `echo_server`, Python's). Writes
+//! `results.md`, `results.json` and `latency.svg` to `--out` (default
+//! `target/veltix-bench`) and prints the table. See BENCHMARKS.md for the
+//! method.
 
 mod baseline;
 mod client;
 mod implementation;
+mod mio_threaded;
+mod options;
 mod procfs;
+mod python;
 mod report;
 mod rt;
 mod scenario;
@@ -26,39 +35,25 @@ mod wire;
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
+use crate::client::Target;
 use crate::implementation::Implementation;
-use crate::procfs::ServerProcess;
+use crate::options::{Options, usage_error};
 use crate::report::{RunInfo, Sample};
 use crate::scenario::{Ctx, Scenario};
-
-const USAGE: &str = "usage:
-  veltix-bench [--runs N] [--smoke] [--out DIR] [--only SCENARIO,…] [--impls IMPL,…]
-  veltix-bench serve --impl IMPL [--addr HOST:PORT]
-scenarios: ping request-64B burst-64B stress-100conn tick-100x60Hz large-1MiB idle-1k idle-10k
-impls: tokio smol mio tokio+ld tokio+sha";
-
-/// What the command line asked for.
-struct Options {
-    runs: usize,
-    smoke: bool,
-    out: PathBuf,
-    scenarios: Vec<Scenario>,
-    implementations: Vec<Implementation>,
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = if args.first().map(String::as_str) == Some("serve") {
         serve(&args[1..])
     } else {
-        parse(&args).and_then(|options| bench(&options))
+        options::parse(&args).and_then(|options| bench(&options))
     };
     match result {
         Ok(code) => code,
@@ -67,10 +62,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn usage_error(what: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, format!("{what}\n{USAGE}"))
 }
 
 fn serve(args: &[String]) -> io::Result<ExitCode> {
@@ -101,55 +92,106 @@ fn serve(args: &[String]) -> io::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse(args: &[String]) -> io::Result<Options> {
-    let mut options = Options {
-        runs: 5,
-        smoke: false,
-        out: PathBuf::from("target/veltix-bench"),
-        scenarios: Scenario::ALL.to_vec(),
-        implementations: Implementation::ALL.to_vec(),
-    };
-    let mut runs = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| usage_error(format!("{arg} needs a value")))
-        };
-        match arg.as_str() {
-            "--smoke" => options.smoke = true,
-            "--runs" => {
-                let v = value()?;
-                runs = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or_else(|| usage_error(format!("bad run count {v}")))?,
-                );
-            }
-            "--out" => options.out = PathBuf::from(value()?),
-            "--only" => {
-                options.scenarios = list(value()?, |name| {
-                    Scenario::ALL.into_iter().find(|s| s.name() == name)
-                })?;
-            }
-            "--impls" => options.implementations = list(value()?, Implementation::from_name)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(usage_error(format!("unknown option {arg}"))),
-        }
-    }
-    options.runs = runs.unwrap_or(if options.smoke { 1 } else { 5 });
-    Ok(options)
+/// One row of the table: a client, and the server it runs against.
+struct Row {
+    /// The row's name in tables and JSON.
+    label: String,
+    /// The client (and, for [`ServerSide::Own`], the server).
+    implementation: Implementation,
+    server: ServerSide,
 }
 
-fn list<T>(value: &str, find: impl Fn(&str) -> Option<T>) -> io::Result<Vec<T>> {
-    value
-        .split(',')
-        .map(|name| find(name.trim()).ok_or_else(|| usage_error(format!("unknown name {name}"))))
-        .collect()
+/// Where a row's server comes from.
+enum ServerSide {
+    /// A fresh process of the row's own implementation for every run.
+    Own,
+    /// A server already running (`--server`), and its process when found
+    /// on this machine (for its CPU time and memory).
+    External { addr: SocketAddr, pid: Option<u32> },
+}
+
+/// The rows to run; the Python interpreter when a python row is among
+/// them. What a reader must know about them goes to `notes`.
+fn rows(options: &Options, notes: &mut Vec<String>) -> io::Result<(Vec<Row>, Option<PathBuf>)> {
+    if options.legacy {
+        notes.push("Veltix clients skip the handshake (--legacy)".to_owned());
+    }
+    if let Some(window) = options.window {
+        notes.push(format!(
+            "echo-pipelined-64B: at most {window} echoes in flight (--window)"
+        ));
+    }
+    if !options.servers.is_empty() {
+        return Ok((external_rows(options, notes), None));
+    }
+    let mut rows = Vec::new();
+    let mut python = None;
+    for &implementation in &options.implementations {
+        if implementation == Implementation::Python {
+            match python::interpreter() {
+                Ok(path) => {
+                    notes.push(format!(
+                        "python: Python Veltix 1.3.0's server (bench/python/echo_server.py \
+                         under {}), driven by the tokio client without the handshake",
+                        path.display()
+                    ));
+                    python = Some(path);
+                }
+                Err(reason) if options.impls_chosen => {
+                    return Err(io::Error::new(io::ErrorKind::NotFound, reason));
+                }
+                Err(reason) => {
+                    eprintln!("note: python row skipped: {reason}");
+                    notes.push(format!("python: skipped, {reason}"));
+                    continue;
+                }
+            }
+        }
+        rows.push(Row {
+            label: implementation.name().to_owned(),
+            implementation,
+            server: ServerSide::Own,
+        });
+    }
+    Ok((rows, python))
+}
+
+/// A row per client and `--server` server: named after the server, or
+/// `CLIENT@SERVER` when several clients run.
+fn external_rows(options: &Options, notes: &mut Vec<String>) -> Vec<Row> {
+    let clients: Vec<&str> = options.implementations.iter().map(|i| i.name()).collect();
+    notes.push(format!(
+        "--server: the client side only; client(s) {}",
+        clients.join(", ")
+    ));
+    let mut rows = Vec::new();
+    for server in &options.servers {
+        let pid = procfs::listener_pid(server.addr);
+        notes.push(match pid {
+            Some(pid) => format!("server {} at {}: process {pid}", server.name, server.addr),
+            None => format!(
+                "server {} at {}: its process is not visible here, so its CPU time \
+                 (and memory) is not measured",
+                server.name, server.addr
+            ),
+        });
+        for &implementation in &options.implementations {
+            let label = if options.implementations.len() == 1 {
+                server.name.clone()
+            } else {
+                format!("{}@{}", implementation.name(), server.name)
+            };
+            rows.push(Row {
+                label,
+                implementation,
+                server: ServerSide::External {
+                    addr: server.addr,
+                    pid,
+                },
+            });
+        }
+    }
+    rows
 }
 
 fn bench(options: &Options) -> io::Result<ExitCode> {
@@ -159,6 +201,8 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
     if limit < 20_500 {
         eprintln!("note: open-file limit is {limit}; idle-10k may fail");
     }
+    let mut notes = Vec::new();
+    let (rows, python) = rows(options, &mut notes)?;
     let info = RunInfo {
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         commit: command_output("git", &["rev-parse", "--short", "HEAD"]),
@@ -167,8 +211,9 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
         runs: options.runs,
         smoke: options.smoke,
         sha256_mib_s: sha256_rate(if options.smoke { 0.05 } else { 1.0 }),
+        notes,
     };
-    let total = options.runs * options.scenarios.len() * options.implementations.len();
+    let total = options.runs * options.scenarios.len() * rows.len();
     let bar = ProgressBar::new(total as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}] {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -177,22 +222,33 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
     let mut failures = 0;
     for run in 1..=options.runs {
         for &scenario in &options.scenarios {
-            for &implementation in &options.implementations {
-                bar.set_message(format!(
-                    "{} {} run {run}",
-                    scenario.name(),
-                    implementation.name()
-                ));
-                let line = match run_one(scenario, implementation, run, options.smoke) {
-                    Ok(sample) => {
+            for row in &rows {
+                bar.set_message(format!("{} {} run {run}", scenario.name(), row.label));
+                let result = run_one(scenario, row, options, python.as_deref());
+                let line = match result {
+                    Ok(measured) => {
+                        let sample = Sample {
+                            scenario: scenario.name().to_owned(),
+                            implementation: row.label.clone(),
+                            run,
+                            value: measured.value,
+                            unit: measured.unit.to_owned(),
+                            higher_is_better: measured.higher_is_better,
+                            messages: measured.messages,
+                            wall_s: measured.wall_s,
+                            cpu_client_s: measured.cpu_client_s,
+                            cpu_server_s: measured.cpu_server_s,
+                            latencies_us: measured.latencies_us,
+                        };
                         let line = format!(
-                            "{:<15} {:<10} run {run}: {:>12.1} {}{}",
+                            "{:<18} {:<12} run {run}: {:>12.1} {}{}",
                             sample.scenario,
                             sample.implementation,
                             sample.value,
                             sample.unit,
                             sample
                                 .cpu_us_per_message()
+                                .filter(|c| c.is_finite())
                                 .map(|c| format!(", {c:.2} µs CPU/msg"))
                                 .unwrap_or_default()
                         );
@@ -201,11 +257,7 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
                     }
                     Err(err) => {
                         failures += 1;
-                        format!(
-                            "{} {} run {run} FAILED: {err}",
-                            scenario.name(),
-                            implementation.name()
-                        )
+                        format!("{} {} run {run} FAILED: {err}", scenario.name(), row.label)
                     }
                 };
                 bar.suspend(|| eprintln!("{line}"));
@@ -241,34 +293,33 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One scenario, one implementation, one run, against a fresh server.
+/// One scenario, one row, one run: against a fresh server of the row's
+/// own kind, or the `--server` one.
 fn run_one(
     scenario: Scenario,
-    implementation: Implementation,
-    run: usize,
-    smoke: bool,
-) -> io::Result<Sample> {
-    let server = ServerProcess::start(implementation.name())?;
-    let ctx = Ctx {
-        addr: server.addr,
-        server_pid: server.pid(),
-        smoke,
+    row: &Row,
+    options: &Options,
+    python: Option<&Path>,
+) -> io::Result<scenario::Measured> {
+    let implementation = row.implementation;
+    let handshake = !options.legacy && implementation.handshake();
+    let (server, addr, server_pid) = match row.server {
+        ServerSide::Own => {
+            let server = implementation.start_server(python)?;
+            let (addr, pid) = (server.addr, server.pid());
+            (Some(server), addr, Some(pid))
+        }
+        ServerSide::External { addr, pid } => (None, addr, pid),
     };
-    let measured = implementation.run(scenario, ctx)?;
+    let ctx = Ctx {
+        target: Target { addr, handshake },
+        server_pid,
+        smoke: options.smoke,
+        window: options.window,
+    };
+    let measured = implementation.run(scenario, ctx);
     drop(server);
-    Ok(Sample {
-        scenario: scenario.name().to_owned(),
-        implementation: implementation.name().to_owned(),
-        run,
-        value: measured.value,
-        unit: measured.unit.to_owned(),
-        higher_is_better: measured.higher_is_better,
-        messages: measured.messages,
-        wall_s: measured.wall_s,
-        cpu_client_s: measured.cpu_client_s,
-        cpu_server_s: measured.cpu_server_s,
-        latencies_us: measured.latencies_us,
-    })
+    measured
 }
 
 /// The 1 MiB scenario against the single-thread SHA-256 rate of this machine.

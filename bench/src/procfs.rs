@@ -45,9 +45,9 @@ fn bad_data(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
 
-/// A bench server in a child process (`veltix-bench serve`), so its CPU
-/// time and memory are its own. It exits when its stdin closes, so it never
-/// outlives the bench; dropping this kills it at once.
+/// A bench server in a child process (`veltix-bench serve`, or the Python
+/// echo server), so its CPU time and memory are its own. It exits when its
+/// stdin closes, so it never outlives the bench; dropping this kills it at once.
 pub(crate) struct ServerProcess {
     child: Child,
     _stdin: ChildStdin,
@@ -58,8 +58,16 @@ pub(crate) struct ServerProcess {
 impl ServerProcess {
     /// Starts `veltix-bench serve --impl NAME` and waits for its address.
     pub(crate) fn start(implementation: &str) -> io::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--impl", implementation, "--addr", "127.0.0.1:0"])
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["serve", "--impl", implementation, "--addr", "127.0.0.1:0"]);
+        Self::spawn(command, implementation)
+    }
+
+    /// Starts `command`, which must print `listening on ADDR` as its first
+    /// line once it accepts connections (and exit when its stdin closes);
+    /// `name` is for errors.
+    pub(crate) fn spawn(mut command: Command, name: &str) -> io::Result<Self> {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -74,9 +82,7 @@ impl ServerProcess {
         let Some(addr) = addr else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(bad_data(&format!(
-                "server {implementation} did not start: {line:?}"
-            )));
+            return Err(bad_data(&format!("server {name} did not start: {line:?}")));
         };
         Ok(Self {
             child,
@@ -95,5 +101,97 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The process listening on `addr` (a TCP port on this machine), found
+/// through /proc: the listening socket's inode in /proc/net/tcp{,6}, then
+/// the process holding it open among /proc/PID/fd. `None` when it is not
+/// visible from here (another machine, another user's process, a container).
+pub(crate) fn listener_pid(addr: SocketAddr) -> Option<u32> {
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .into_iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .find_map(|table| listening_inode(&table, addr))?;
+    let wanted = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let holds_it = std::fs::read_dir(entry.path().join("fd"))
+                .ok()?
+                .flatten()
+                .any(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|link| link.as_os_str() == wanted.as_str())
+                });
+            holds_it.then_some(pid)
+        })
+}
+
+/// The inode of the socket listening on `addr` in a /proc/net/tcp{,6}
+/// table. Listed as `local_address` `HEX_IP:HEX_PORT` (the IP in host byte
+/// order, 32-bit words for IPv6), state `0A` (LISTEN), inode in column 10.
+/// A wildcard listener (0.0.0.0, ::) matches any IP of its family.
+fn listening_inode(table: &str, addr: SocketAddr) -> Option<u64> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
+        let (ip, port) = local.split_once(':')?;
+        let matches = *state == "0A"
+            && u16::from_str_radix(port, 16).ok()? == addr.port()
+            && ip_matches(ip, addr.ip());
+        matches.then(|| inode.parse().ok()).flatten()
+    })
+}
+
+/// Whether a /proc/net/tcp{,6} address (hex, host byte order per 32-bit
+/// word) is `ip` or the wildcard of `ip`'s family.
+fn ip_matches(hex: &str, ip: std::net::IpAddr) -> bool {
+    let words: Option<Vec<u32>> = (0..hex.len() / 8)
+        .map(|i| u32::from_str_radix(hex.get(i * 8..i * 8 + 8)?, 16).ok())
+        .collect();
+    let Some(words) = words else {
+        return false;
+    };
+    // Each word was printed from memory in host order: its bytes, in
+    // memory order, are the address's bytes in network order.
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    let wildcard = bytes.iter().all(|&b| b == 0);
+    match ip {
+        std::net::IpAddr::V4(v4) => bytes.len() == 4 && (wildcard || bytes == v4.octets()),
+        std::net::IpAddr::V6(v6) => bytes.len() == 16 && (wildcard || bytes == v6.octets()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_its_own_listener_and_not_a_free_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert_eq!(listener_pid(addr), Some(std::process::id()));
+        drop(listener);
+        assert_eq!(listener_pid(addr), None);
+    }
+
+    #[test]
+    fn reads_the_listen_table() {
+        // Two lines of a real /proc/net/tcp: 127.0.0.1:7000 listening,
+        // 0.0.0.0:22 listening (wildcard), and a connected socket.
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1B58 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 17 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:1B58 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 999 1 0000000000000000 20 4 30 10 -1
+";
+        let at = |a: &str| listening_inode(table, a.parse().unwrap());
+        if cfg!(target_endian = "little") {
+            assert_eq!(at("127.0.0.1:7000"), Some(4242));
+            assert_eq!(at("10.1.2.3:22"), Some(17));
+        }
+        assert_eq!(at("127.0.0.1:7001"), None);
     }
 }

@@ -11,14 +11,15 @@
 //! 8 MiB default, so the baselines accept the same messages.
 
 use std::io;
-use std::net::SocketAddr;
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use futures::{SinkExt as _, StreamExt as _};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::{Decoder, Encoder, Framed, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Encoder, Framed, FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use super::MAX_PAYLOAD;
+use crate::client::{EchoReceiver, EchoSender, Target, ended_early};
 
 /// Echo request: the server answers with the same frame.
 const ECHO: u8 = 0;
@@ -111,8 +112,11 @@ impl LdClient {
 }
 
 impl crate::client::BenchClient for LdClient {
-    async fn connect(addr: SocketAddr) -> io::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
+    type Sender = LdSender;
+    type Receiver = LdReceiver;
+
+    async fn connect(target: Target) -> io::Result<Self> {
+        let stream = TcpStream::connect(target.addr).await?;
         // Requests are small and waited on: no Nagle delay.
         stream.set_nodelay(true)?;
         Ok(Self {
@@ -122,11 +126,7 @@ impl crate::client::BenchClient for LdClient {
 
     async fn request(&mut self, payload: Bytes) -> io::Result<Bytes> {
         let answer = self.round_trip(ECHO, payload).await?;
-        match answer.first() {
-            // The answer's payload shares the read buffer: no copy.
-            Some(&ECHO) => Ok(answer.freeze().slice(1..)),
-            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "not an echo")),
-        }
+        echo_payload(answer)
     }
 
     async fn ping(&mut self) -> io::Result<()> {
@@ -147,6 +147,47 @@ impl crate::client::BenchClient for LdClient {
         // Flushes what is buffered, then shuts the write side down. The
         // connection is going away: there is no one to report an error to.
         let _ = futures::SinkExt::<(u8, Bytes)>::close(&mut self.framed).await;
+    }
+
+    async fn split(self) -> io::Result<(LdSender, LdReceiver)> {
+        let (writer, reader) = super::split_client(self.framed, LdCodec::new)?;
+        Ok((LdSender(writer), LdReceiver(reader)))
+    }
+}
+
+/// The payload of an echo frame body, `[ECHO][payload]`.
+fn echo_payload(body: BytesMut) -> io::Result<Bytes> {
+    match body.first() {
+        // The payload shares the read buffer: no copy.
+        Some(&ECHO) => Ok(body.freeze().slice(1..)),
+        _ => Err(io::Error::new(io::ErrorKind::InvalidData, "not an echo")),
+    }
+}
+
+/// The write half of a split [`LdClient`].
+pub(crate) struct LdSender(FramedWrite<OwnedWriteHalf, LdCodec>);
+
+impl EchoSender for LdSender {
+    async fn send_echo(&mut self, payload: Bytes) -> io::Result<()> {
+        // Buffered up to the write batch, as one-way messages are.
+        self.0.feed((ECHO, payload)).await
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        futures::SinkExt::<(u8, Bytes)>::flush(&mut self.0).await
+    }
+
+    async fn close(mut self) {
+        let _ = futures::SinkExt::<(u8, Bytes)>::close(&mut self.0).await;
+    }
+}
+
+/// The read half of a split [`LdClient`].
+pub(crate) struct LdReceiver(FramedRead<OwnedReadHalf, LdCodec>);
+
+impl EchoReceiver for LdReceiver {
+    async fn next_echo(&mut self) -> io::Result<Bytes> {
+        echo_payload(self.0.next().await.ok_or_else(ended_early)??)
     }
 }
 
@@ -170,6 +211,8 @@ fn answer(body: BytesMut) -> Option<(u8, Bytes)> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::super::tests::{LIMIT, round_trip, spawn_server};

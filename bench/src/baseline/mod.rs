@@ -21,8 +21,11 @@ mod ld;
 mod serve;
 mod sha;
 
+use std::io;
+
 use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
 pub(crate) use ld::{LdClient, serve_ld};
 pub(crate) use sha::{ShaClient, serve_sha};
@@ -47,6 +50,26 @@ fn client_framed<C>(stream: TcpStream, codec: C) -> Framed<TcpStream, C> {
     framed
 }
 
+/// A client connection's two halves, for one task that writes (batched
+/// like [`client_framed`]) and another that reads at the same time: what a
+/// tokio program pipelining requests does. `codec` makes the reader's codec.
+///
+/// # Errors
+/// When the connection was used already: bytes buffered in `framed` would be lost.
+fn split_client<C>(
+    framed: Framed<TcpStream, C>,
+    codec: impl FnOnce() -> C,
+) -> io::Result<(FramedWrite<OwnedWriteHalf, C>, FramedRead<OwnedReadHalf, C>)> {
+    let parts = framed.into_parts();
+    if !parts.read_buf.is_empty() || !parts.write_buf.is_empty() {
+        return Err(io::Error::other("a used connection cannot be split"));
+    }
+    let (read, write) = parts.io.into_split();
+    let mut writer = FramedWrite::new(write, parts.codec);
+    writer.set_backpressure_boundary(WRITE_BATCH);
+    Ok((writer, FramedRead::new(read, codec())))
+}
+
 #[cfg(test)]
 mod tests {
     use std::io;
@@ -56,7 +79,7 @@ mod tests {
     use bytes::Bytes;
     use tokio::net::TcpListener;
 
-    use crate::client::BenchClient;
+    use crate::client::{BenchClient, EchoReceiver as _, EchoSender as _, Target};
     use crate::wire::payload;
 
     /// Every baseline test is bounded: a hang fails instead of blocking the suite.
@@ -83,9 +106,14 @@ mod tests {
 
     /// What the scenarios do with a client, on a small scale: a request,
     /// a ping, a thousand one-way messages followed by a request (whose
-    /// answer proves they all arrived), an empty and a 1 MiB payload.
+    /// answer proves they all arrived), an empty and a 1 MiB payload; then
+    /// a split connection's pipelined echoes, read while they are sent.
     async fn exercise<C: BenchClient>(addr: SocketAddr) -> io::Result<()> {
-        let mut client = C::connect(addr).await?;
+        let target = Target {
+            addr,
+            handshake: false,
+        };
+        let mut client = C::connect(target).await?;
         let body = payload(1, 64);
         assert_eq!(client.request(body.clone()).await?, body);
         client.ping().await?;
@@ -104,9 +132,23 @@ mod tests {
         client.close().await;
 
         // The server serves a second connection after the first has gone.
-        let mut again = C::connect(addr).await?;
+        let mut again = C::connect(target).await?;
         again.ping().await?;
         again.close().await;
+
+        let (mut sender, mut receiver) = C::connect(target).await?.split().await?;
+        let reading = tokio::spawn(async move {
+            for i in 0..5000 {
+                assert_eq!(receiver.next_echo().await?, payload(i, 64), "echo {i}");
+            }
+            io::Result::Ok(())
+        });
+        for i in 0..5000 {
+            sender.send_echo(payload(i, 64)).await?;
+        }
+        sender.flush().await?;
+        reading.await.expect("the reader did not panic")?;
+        sender.close().await;
         Ok(())
     }
 }

@@ -9,16 +9,17 @@
 //! empty payload). Any other type is dropped like a one-way message.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use futures::{SinkExt as _, StreamExt as _};
 use sha2::{Digest as _, Sha256};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::{Decoder, Encoder, Framed};
+use tokio_util::codec::{Decoder, Encoder, Framed, FramedRead, FramedWrite};
 
 use super::MAX_PAYLOAD;
+use crate::client::{EchoReceiver, EchoSender, Target, ended_early};
 
 /// Header length: type 2 + length 4 + hash 32 + timestamp 8 + request id 16.
 const HEADER_LEN: usize = 62;
@@ -134,15 +135,20 @@ pub(crate) struct ShaClient {
     last_id: u128,
 }
 
+/// A frame with the request id after `last_id`, which it advances.
+fn numbered(last_id: &mut u128, kind: u16, payload: Bytes) -> Frame {
+    *last_id = last_id.wrapping_add(1);
+    Frame {
+        kind,
+        request_id: last_id.to_be_bytes(),
+        payload,
+    }
+}
+
 impl ShaClient {
     /// A frame with the next request id.
     fn frame(&mut self, kind: u16, payload: Bytes) -> Frame {
-        self.last_id = self.last_id.wrapping_add(1);
-        Frame {
-            kind,
-            request_id: self.last_id.to_be_bytes(),
-            payload,
-        }
+        numbered(&mut self.last_id, kind, payload)
     }
 
     /// Sends `frame`, flushing everything buffered before it, and waits for
@@ -163,8 +169,11 @@ impl ShaClient {
 }
 
 impl crate::client::BenchClient for ShaClient {
-    async fn connect(addr: SocketAddr) -> io::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
+    type Sender = ShaSender;
+    type Receiver = ShaReceiver;
+
+    async fn connect(target: Target) -> io::Result<Self> {
+        let stream = TcpStream::connect(target.addr).await?;
         // Requests are small and waited on: no Nagle delay.
         stream.set_nodelay(true)?;
         Ok(Self {
@@ -195,6 +204,52 @@ impl crate::client::BenchClient for ShaClient {
         // connection is going away: there is no one to report an error to.
         let _ = self.framed.close().await;
     }
+
+    async fn split(self) -> io::Result<(ShaSender, ShaReceiver)> {
+        let (writer, reader) = super::split_client(self.framed, || ShaCodec)?;
+        let sender = ShaSender {
+            writer,
+            last_id: self.last_id,
+        };
+        Ok((sender, ShaReceiver(reader)))
+    }
+}
+
+/// The write half of a split [`ShaClient`]: echo requests numbered like
+/// any other frame.
+pub(crate) struct ShaSender {
+    writer: FramedWrite<OwnedWriteHalf, ShaCodec>,
+    last_id: u128,
+}
+
+impl EchoSender for ShaSender {
+    async fn send_echo(&mut self, payload: Bytes) -> io::Result<()> {
+        let frame = numbered(&mut self.last_id, ECHO, payload);
+        // Buffered up to the write batch, as one-way messages are.
+        self.writer.feed(frame).await
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush().await
+    }
+
+    async fn close(mut self) {
+        let _ = self.writer.close().await;
+    }
+}
+
+/// The read half of a split [`ShaClient`]; the codec checks every hash.
+pub(crate) struct ShaReceiver(FramedRead<OwnedReadHalf, ShaCodec>);
+
+impl EchoReceiver for ShaReceiver {
+    async fn next_echo(&mut self) -> io::Result<Bytes> {
+        let frame = self.0.next().await.ok_or_else(ended_early)??;
+        if frame.kind == ECHO {
+            Ok(frame.payload)
+        } else {
+            Err(invalid("not an echo"))
+        }
+    }
 }
 
 /// The header + SHA-256 baseline server: accepts forever (until an accept
@@ -219,6 +274,8 @@ fn answer(frame: Frame) -> Option<Frame> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::super::tests::{LIMIT, round_trip, spawn_server};

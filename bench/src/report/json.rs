@@ -92,6 +92,7 @@ mod tests {
             runs: 2,
             smoke: true,
             sha256_mib_s: 1500.0,
+            notes: vec!["a note".to_owned()],
         }
     }
 
@@ -119,6 +120,7 @@ mod tests {
         assert_eq!(json["info"]["cores"], 4);
         assert_eq!(json["info"]["smoke"], true);
         assert_eq!(json["info"]["sha256_mib_s"], 1500.0);
+        assert_eq!(json["info"]["notes"][0], "a note");
 
         let summary_rows = json["summaries"].as_array().unwrap();
         assert_eq!(summary_rows.len(), 3);

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{BASELINE_LD, BASELINE_SHA, RunInfo, Summary};
+use super::{BASELINE_LD, BASELINE_SHA, PYTHON, RunInfo, Summary};
 
 /// Thousands separator: U+202F NARROW NO-BREAK SPACE, a thin space that
 /// does not let a number wrap inside a table cell.
@@ -78,6 +78,12 @@ pub(crate) fn markdown(info: &RunInfo, summaries: &[Summary]) -> String {
         if info.smoke { " · SMOKE sizes" } else { "" },
         number(info.sha256_mib_s)
     );
+    for note in &info.notes {
+        let _ = writeln!(out, "- {}", note.replace(['\n', '\r'], " "));
+    }
+    if !info.notes.is_empty() {
+        out.push('\n');
+    }
     let _ = writeln!(
         out,
         "| scenario | impl | median | min | max | unit | × {BASELINE_LD} | × {BASELINE_SHA} | CPU µs/msg (client+server) |\n\
@@ -96,6 +102,8 @@ pub(crate) fn markdown(info: &RunInfo, summaries: &[Summary]) -> String {
                 number(server)
             ),
             (Some(total), _, _) => number(total),
+            // A server the bench did not start and could not find.
+            (None, Some(client), None) => format!("{NONE} ({} + {NONE})", number(client)),
             _ => NONE.to_owned(),
         };
         let _ = writeln!(
@@ -116,6 +124,7 @@ pub(crate) fn markdown(info: &RunInfo, summaries: &[Summary]) -> String {
         "\nRatios divide medians by the baseline's in the same scenario: above 1× is better \
          for rates (msg/s, MiB/s), below 1× is better for latency (µs) and memory (KiB/conn).\n",
     );
+    out.push_str(&python_table(summaries));
     let with_latency: Vec<&Summary> = summaries
         .iter()
         .filter(|s| {
@@ -147,6 +156,47 @@ pub(crate) fn markdown(info: &RunInfo, summaries: &[Summary]) -> String {
     out
 }
 
+/// Each implementation against Python Veltix 1.3.0, one row per scenario
+/// it ran in; empty when it ran in none.
+fn python_table(summaries: &[Summary]) -> String {
+    if summaries.iter().all(|s| s.ratio_python.is_none()) {
+        return String::new();
+    }
+    let mut scenarios: Vec<&str> = Vec::new();
+    let mut columns: Vec<&str> = Vec::new();
+    for s in summaries.iter().filter(|s| s.ratio_python.is_some()) {
+        if !scenarios.contains(&s.scenario.as_str()) {
+            scenarios.push(&s.scenario);
+        }
+        if s.implementation != PYTHON && !columns.contains(&s.implementation.as_str()) {
+            columns.push(&s.implementation);
+        }
+    }
+    let mut out = String::from("\n| scenario |");
+    for column in &columns {
+        let _ = write!(out, " × {PYTHON} ({}) |", cell(column));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(columns.len()));
+    out.push('\n');
+    for scenario in scenarios {
+        let _ = write!(out, "| {} |", cell(scenario));
+        for column in &columns {
+            let ratio = summaries
+                .iter()
+                .find(|s| s.scenario == scenario && s.implementation == *column)
+                .and_then(|s| s.ratio_python);
+            let _ = write!(out, " {} |", optional(ratio, "×"));
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "\nAgainst Python Veltix 1.3.0's server (the python row, driven by the tokio \
+         client without the handshake): each median ÷ python's, same rules as above.\n",
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +212,7 @@ mod tests {
             runs: 5,
             smoke: false,
             sha256_mib_s: 1500.4,
+            notes: Vec::new(),
         }
     }
 
@@ -260,6 +311,36 @@ mod tests {
         assert!(table.lines().next().unwrap().contains("SMOKE"));
         assert!(table.contains("| a\\|b | tokio | 5.00 |"));
         assert!(!table.contains("p50 µs"));
+    }
+
+    #[test]
+    fn notes_and_the_python_table_appear_when_there_is_something_to_say() {
+        let table = markdown(&info(), &summarize(&[sample("s", "tokio", 1, 1.0)]));
+        assert!(!table.contains("× python") && !table.contains("\n- "));
+
+        let info = RunInfo {
+            notes: vec!["python: skipped (no interpreter)".to_owned()],
+            ..info()
+        };
+        let mut unknown_server = sample("s", "mio", 1, 1.0);
+        unknown_server.cpu_server_s = f64::NAN;
+        let samples = [
+            sample("s", "tokio", 1, 30.0),
+            sample("s", PYTHON, 1, 3.0),
+            unknown_server,
+            sample("t", "tokio", 1, 30.0),
+        ];
+        let table = markdown(&info, &summarize(&samples));
+        assert!(table.contains("\n- python: skipped (no interpreter)\n"));
+        assert!(
+            table.contains("| scenario | × python (tokio) | × python (mio) |\n|---|---:|---:|\n")
+        );
+        assert!(table.contains("| s | 10.0× | 0.33× |\n"));
+        let python_part =
+            &table[table.find("× python (tokio)").unwrap()..table.find("Against Python").unwrap()];
+        assert!(!python_part.contains("| t | "), "t has no python row");
+        // The client's CPU alone: 1 ms over 1000 messages.
+        assert!(table.contains("| s | mio | 1.00 | 1.00 | 1.00 | msg/s | — | — | — (1.00 + —) |"));
     }
 
     #[test]

@@ -13,17 +13,21 @@ pub(crate) use markdown::markdown;
 pub(crate) use plot::latency_svg;
 pub(crate) use stats::{Summary, percentile, summarize};
 
-/// The implementations, in table order. The last two are the baselines.
+/// Hand-written tokio with `LengthDelimitedCodec`, no hashing: a baseline.
 pub(crate) const BASELINE_LD: &str = "tokio+ld";
-/// Hand-written tokio with our 62-byte header and SHA-256.
+/// Hand-written tokio with our 62-byte header and SHA-256: a baseline.
 pub(crate) const BASELINE_SHA: &str = "tokio+sha";
+/// Python Veltix 1.3.0's server: the reference the `× python` table divides by.
+pub(crate) const PYTHON: &str = "python";
 
 /// What one run of one scenario on one implementation measured.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Sample {
     /// Scenario name, e.g. `burst-64B`.
     pub(crate) scenario: String,
-    /// Implementation name: `tokio`, `smol`, `mio`, [`BASELINE_LD`], [`BASELINE_SHA`].
+    /// Row name: the implementation (`tokio`, `smol`, `mio`, `mio-threaded`,
+    /// [`PYTHON`], [`BASELINE_LD`], [`BASELINE_SHA`]), or with `--server`
+    /// the server's name (`CLIENT@SERVER` when several clients run).
     pub(crate) implementation: String,
     /// Run number, from 1.
     pub(crate) run: usize,
@@ -71,4 +75,7 @@ pub(crate) struct RunInfo {
     pub(crate) smoke: bool,
     /// Single-thread SHA-256 rate over 1 MiB buffers measured in this run, MiB/s.
     pub(crate) sha256_mib_s: f64,
+    /// What else a reader of the table must know: rows skipped and why,
+    /// the servers and clients of a `--server` run.
+    pub(crate) notes: Vec<String>,
 }

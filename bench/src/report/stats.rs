@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{BASELINE_LD, BASELINE_SHA, Sample};
+use super::{BASELINE_LD, BASELINE_SHA, PYTHON, Sample};
 
 /// The `p`-th percentile (0–100, nearest rank) of an ascending slice; NaN when empty.
 ///
@@ -51,6 +51,9 @@ pub(crate) struct Summary {
     /// This median / the header + SHA-256 baseline's ([`BASELINE_SHA`]) median
     /// in the same scenario; same rules as `ratio_ld`.
     pub(crate) ratio_sha: Option<f64>,
+    /// This median / Python Veltix's ([`PYTHON`]) median in the same
+    /// scenario; same rules as `ratio_ld`.
+    pub(crate) ratio_python: Option<f64>,
     /// Median over runs of client + server CPU per message, µs.
     pub(crate) cpu_us_per_msg: Option<f64>,
     /// Median over runs of the client's CPU per message, µs.
@@ -123,9 +126,11 @@ pub(crate) fn summarize(samples: &[Sample]) -> Vec<Summary> {
                 .filter(|m| m.is_finite() && *m != 0.0)
         };
         let (ld, sha) = (baseline(BASELINE_LD), baseline(BASELINE_SHA));
+        let python = baseline(PYTHON);
         for s in group {
             s.ratio_ld = ld.map(|b| s.median / b);
             s.ratio_sha = sha.map(|b| s.median / b);
+            s.ratio_python = python.map(|b| s.median / b);
         }
     }
     summaries
@@ -178,6 +183,7 @@ fn summary(runs: &[&Sample]) -> Option<Summary> {
         max: values.last().copied().unwrap_or(f64::NAN),
         ratio_ld: None,
         ratio_sha: None,
+        ratio_python: None,
         cpu_us_per_msg: per_run(&|s: &Sample| s.cpu_us_per_message()),
         cpu_client_us_per_msg: per_run(&|s: &Sample| per_message(s.cpu_client_s, s)),
         cpu_server_us_per_msg: per_run(&|s: &Sample| per_message(s.cpu_server_s, s)),
@@ -270,6 +276,19 @@ pub(crate) mod tests {
         assert_eq!(summaries[1].ratio_ld, Some(1.0));
         assert_eq!(summaries[1].ratio_sha, Some(2.0));
         assert_eq!(summaries[2].ratio_ld, Some(0.5));
+        assert!(summaries.iter().all(|s| s.ratio_python.is_none()));
+    }
+
+    #[test]
+    fn ratios_to_python_where_it_ran() {
+        let summaries = summarize(&[
+            sample("s", "tokio", 1, 30.0),
+            sample("s", PYTHON, 1, 3.0),
+            sample("t", "tokio", 1, 1.0),
+        ]);
+        assert_eq!(summaries[0].ratio_python, Some(10.0));
+        assert_eq!(summaries[1].ratio_python, Some(1.0));
+        assert_eq!(summaries[2].ratio_python, None);
     }
 
     #[test]

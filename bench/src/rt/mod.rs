@@ -1,5 +1,10 @@
-//! The runtimes the bench runs on, behind one small trait: how to run a
-//! future to completion from a plain thread, and how to wait on a timer.
+//! The runtimes the bench's client side runs on, behind one small trait:
+//! run a future to completion from a plain thread, spawn one, wait until a
+//! deadline. The scenarios are written once against it.
+//!
+//! tokio, smol and mio are the async runtimes Veltix runs on; [`Threads`]
+//! is for the blocking API of `veltix-mio`, whose users write one thread per
+//! connection rather than tasks.
 
 use std::future::Future;
 use std::time::Instant;
@@ -7,13 +12,27 @@ use std::time::Instant;
 use futures::channel::oneshot;
 use veltix_driver::{Runtime, Timer as _};
 
-/// A Veltix runtime the bench can start work on from `main`.
-pub(crate) trait BenchRuntime: Runtime + Default {
+mod threads;
+
+pub(crate) use threads::Threads;
+
+/// Where a scenario's client side runs.
+pub(crate) trait BenchRuntime: 'static {
     /// Runs `future` to completion and returns its output.
     fn block_on<F>(future: F) -> F::Output
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static;
+
+    /// Runs `future` concurrently with the caller; the receiver gets its
+    /// output (or is cancelled if it could not run to the end).
+    fn spawn<F>(future: F) -> oneshot::Receiver<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Resolves at `deadline`.
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
 }
 
 impl BenchRuntime for veltix_tokio::Tokio {
@@ -35,6 +54,18 @@ impl BenchRuntime for veltix_tokio::Tokio {
             .block_on(runtime.spawn(future))
             .expect("the bench task did not panic")
     }
+
+    fn spawn<F>(future: F) -> oneshot::Receiver<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn_on::<Self, F>(future)
+    }
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        sleep_on::<Self>(deadline)
+    }
 }
 
 impl BenchRuntime for veltix_smol::Smol {
@@ -47,6 +78,18 @@ impl BenchRuntime for veltix_smol::Smol {
     {
         smol::block_on(smol::spawn(future))
     }
+
+    fn spawn<F>(future: F) -> oneshot::Receiver<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn_on::<Self, F>(future)
+    }
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        sleep_on::<Self>(deadline)
+    }
 }
 
 impl BenchRuntime for veltix_mio::Mio {
@@ -56,16 +99,25 @@ impl BenchRuntime for veltix_mio::Mio {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        Self::default().spawn(async move {
-            let _ = tx.send(future.await);
-        });
-        futures::executor::block_on(rx).expect("the mio loop ran the future")
+        futures::executor::block_on(spawn_on::<Self, F>(future))
+            .expect("the mio loop ran the future")
+    }
+
+    fn spawn<F>(future: F) -> oneshot::Receiver<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn_on::<Self, F>(future)
+    }
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        sleep_on::<Self>(deadline)
     }
 }
 
-/// Spawns `future` on `R` and returns a receiver for its output.
-pub(crate) fn spawn<R, F>(future: F) -> oneshot::Receiver<F::Output>
+/// Spawns `future` on Veltix runtime `R`; a receiver for its output.
+fn spawn_on<R, F>(future: F) -> oneshot::Receiver<F::Output>
 where
     R: Runtime + Default,
     F: Future + Send + 'static,
@@ -78,8 +130,8 @@ where
     rx
 }
 
-/// Sleeps until `deadline` on `R`'s timers.
-pub(crate) async fn sleep_until<R: Runtime + Default>(deadline: Instant) {
+/// Sleeps until `deadline` on Veltix runtime `R`'s timers.
+async fn sleep_on<R: Runtime + Default>(deadline: Instant) {
     let mut timer = R::default().timer(deadline);
     std::future::poll_fn(|cx| timer.poll_expired(cx)).await;
 }

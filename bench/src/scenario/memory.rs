@@ -7,7 +7,7 @@ use super::stress::connect_many;
 use super::{Ctx, Measured};
 use crate::client::BenchClient;
 use crate::procfs;
-use crate::rt::{self, BenchRuntime};
+use crate::rt::BenchRuntime;
 
 /// Opens `n` connections (each through the handshake), lets the server
 /// settle, and reports the growth of its RSS divided by `n`, KiB per connection.
@@ -15,16 +15,22 @@ pub(crate) async fn idle<C: BenchClient, R: BenchRuntime>(
     ctx: Ctx,
     n: usize,
 ) -> io::Result<Measured> {
+    let server_pid = ctx.server_pid.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an idle scenario reads the server's memory: its process id is unknown",
+        )
+    })?;
     // One connection first, so one-time costs (the first accept, the
     // runtime's worker stacks touched) are not counted per connection.
     let warm = connect_many::<C, R>(&ctx, 1).await?;
-    rt::sleep_until::<R>(Instant::now() + Duration::from_millis(200)).await;
-    let before = procfs::rss_kib(ctx.server_pid)?;
+    R::sleep_until(Instant::now() + Duration::from_millis(200)).await;
+    let before = procfs::rss_kib(server_pid)?;
     let started = Instant::now();
     let clients = connect_many::<C, R>(&ctx, n).await?;
     let wall_s = started.elapsed().as_secs_f64();
-    rt::sleep_until::<R>(Instant::now() + Duration::from_millis(ctx.size(1_000, 200))).await;
-    let after = procfs::rss_kib(ctx.server_pid)?;
+    R::sleep_until(Instant::now() + Duration::from_millis(ctx.size(1_000, 200))).await;
+    let after = procfs::rss_kib(server_pid)?;
     // Dropping a handle closes its connection.
     drop(clients);
     drop(warm);

@@ -3,15 +3,15 @@
 //! (seconds, for CI: proves the tool works, asserts no timing).
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::client::BenchClient;
+use crate::client::{BenchClient, Target};
 use crate::procfs;
 use crate::rt::BenchRuntime;
 
 mod latency;
 mod memory;
+mod pipelined;
 mod stress;
 mod throughput;
 
@@ -24,6 +24,8 @@ pub(crate) enum Scenario {
     Request,
     /// 64-byte one-way messages pipelined on one connection.
     Burst,
+    /// 64-byte echo requests pipelined on one connection, echoes read concurrently.
+    EchoPipelined,
     /// 100 connections each doing sequential 64-byte requests.
     Stress,
     /// 100 clients each sending a 64-byte request at 60 Hz.
@@ -38,10 +40,11 @@ pub(crate) enum Scenario {
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub(crate) const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Ping,
         Self::Request,
         Self::Burst,
+        Self::EchoPipelined,
         Self::Stress,
         Self::Tick,
         Self::Large,
@@ -55,6 +58,7 @@ impl Scenario {
             Self::Ping => "ping",
             Self::Request => "request-64B",
             Self::Burst => "burst-64B",
+            Self::EchoPipelined => "echo-pipelined-64B",
             Self::Stress => "stress-100conn",
             Self::Tick => "tick-100x60Hz",
             Self::Large => "large-1MiB",
@@ -67,12 +71,16 @@ impl Scenario {
 /// Where the server is and how big the run is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ctx {
-    /// The server's address.
-    pub(crate) addr: SocketAddr,
-    /// The server's process id (for its CPU time and memory).
-    pub(crate) server_pid: u32,
+    /// The server, and whether Veltix clients run the handshake with it.
+    pub(crate) target: Target,
+    /// The server's process id (for its CPU time and memory); unknown for
+    /// a server the bench did not start and could not find.
+    pub(crate) server_pid: Option<u32>,
     /// Seconds-long sizes instead of the full ones.
     pub(crate) smoke: bool,
+    /// Most echoes in flight in `echo-pipelined-64B` (`--window`); `None`:
+    /// the sender never waits for echoes.
+    pub(crate) window: Option<u64>,
 }
 
 impl Ctx {
@@ -99,29 +107,43 @@ pub(crate) struct Measured {
 pub(crate) struct Mark {
     at: Instant,
     client: f64,
-    server: f64,
-    server_pid: u32,
+    /// The server's pid and CPU time, when its pid is known.
+    server: Option<(u32, f64)>,
 }
 
 impl Mark {
     /// Reads both processes' CPU time now.
     pub(crate) fn start(ctx: &Ctx) -> io::Result<Self> {
+        let server = match ctx.server_pid {
+            Some(pid) => Some((pid, procfs::cpu_seconds(pid)?)),
+            None => None,
+        };
         Ok(Self {
             client: procfs::cpu_seconds(std::process::id())?,
-            server: procfs::cpu_seconds(ctx.server_pid)?,
-            server_pid: ctx.server_pid,
+            server,
             at: Instant::now(),
         })
     }
 
     /// What was used since [`start`](Self::start), for `messages` messages.
     pub(crate) fn finish(self, messages: u64) -> io::Result<Measured> {
-        let wall_s = self.at.elapsed().as_secs_f64();
+        self.finish_at(Instant::now(), messages)
+    }
+
+    /// As [`finish`](Self::finish), for a measured part that ended at `end`
+    /// (CPU time is read now: a process that has been idle since adds nothing).
+    /// The server's CPU time is NaN when its pid is unknown.
+    pub(crate) fn finish_at(self, end: Instant, messages: u64) -> io::Result<Measured> {
+        let wall_s = end.saturating_duration_since(self.at).as_secs_f64();
+        let cpu_server_s = match self.server {
+            Some((pid, before)) => procfs::cpu_seconds(pid)? - before,
+            None => f64::NAN,
+        };
         Ok(Measured {
             messages,
             wall_s,
             cpu_client_s: procfs::cpu_seconds(std::process::id())? - self.client,
-            cpu_server_s: procfs::cpu_seconds(self.server_pid)? - self.server,
+            cpu_server_s,
             ..Measured::default()
         })
     }
@@ -138,6 +160,9 @@ where
             Scenario::Ping => latency::ping::<C>(ctx).await,
             Scenario::Request => latency::request::<C>(ctx).await,
             Scenario::Burst => throughput::one_way::<C>(ctx, 64, ctx.size(1_000_000, 20_000)).await,
+            Scenario::EchoPipelined => {
+                pipelined::echo::<C, R>(ctx, ctx.size(1_000_000, 20_000)).await
+            }
             Scenario::Large => throughput::one_way::<C>(ctx, 1 << 20, ctx.size(400, 8)).await,
             Scenario::Stress => stress::stress::<C, R>(ctx).await,
             Scenario::Tick => stress::tick::<C, R>(ctx).await,

@@ -7,7 +7,7 @@ use super::latency::check_echo;
 use super::{Ctx, Mark, Measured, micros_since};
 use crate::client::BenchClient;
 use crate::report::percentile;
-use crate::rt::{self, BenchRuntime};
+use crate::rt::BenchRuntime;
 use crate::wire::payload;
 
 /// Connects `n` clients, a few hundred at a time (the listen backlog is finite).
@@ -19,7 +19,7 @@ pub(crate) async fn connect_many<C: BenchClient, R: BenchRuntime>(
     let mut clients = Vec::with_capacity(n);
     while clients.len() < n {
         let wave: Vec<_> = (0..WAVE.min(n - clients.len()))
-            .map(|_| rt::spawn::<R, _>(C::connect(ctx.addr)))
+            .map(|_| R::spawn(C::connect(ctx.target)))
             .collect();
         for connecting in wave {
             clients.push(connecting.await.map_err(|_| lost_task())??);
@@ -54,7 +54,7 @@ pub(crate) async fn stress<C: BenchClient, R: BenchRuntime>(ctx: Ctx) -> io::Res
         .into_iter()
         .enumerate()
         .map(|(i, mut client)| {
-            rt::spawn::<R, _>(async move {
+            R::spawn(async move {
                 let body = payload(i as u64, 64);
                 let mut latencies = Vec::with_capacity(per_connection);
                 for _ in 0..per_connection {
@@ -94,11 +94,11 @@ pub(crate) async fn tick<C: BenchClient, R: BenchRuntime>(ctx: Ctx) -> io::Resul
         .enumerate()
         .map(|(i, mut client)| {
             let offset = period * i as u32 / clients_n as u32;
-            rt::spawn::<R, _>(async move {
+            R::spawn(async move {
                 let body = payload(i as u64, 64);
                 let mut latencies = Vec::with_capacity(ticks);
                 for tick in 0..ticks {
-                    rt::sleep_until::<R>(start + offset + period * tick as u32).await;
+                    R::sleep_until(start + offset + period * tick as u32).await;
                     let sent = Instant::now();
                     let answer = client.request(body.clone()).await?;
                     latencies.push(micros_since(sent));
