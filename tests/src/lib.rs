@@ -25,6 +25,11 @@
 //! `block_on` instead. The suites only need `R: Runtime + Default`: time,
 //! tasks and sockets come from the runtime; raw peers are blocking
 //! `std::net` sockets on plain threads.
+//!
+//! The interop scenarios ([`interop`]) talk to the real Python Veltix
+//! packages, run as child processes by [`python`] (the one tokio-bound
+//! module: the interop tests' harness is tokio whatever runtime our side
+//! uses).
 
 pub mod conformance;
 pub mod flow;
@@ -32,3 +37,4 @@ pub mod hostile;
 pub mod matrix;
 pub mod raw;
 pub mod support;
+pub mod tls;

@@ -2,9 +2,12 @@
 //! `C` exchange requests, pings in both directions and a broadcast with
 //! exclusion. Run for every pair of runtimes by `tests/tests/matrix.rs`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use veltix_driver::{Client, ClientEvent, ClientEvents, Message, Runtime};
+use veltix_driver::{
+    Client, ClientConfig, ClientEvent, ClientEvents, Message, Runtime, ServerConfig,
+};
 
 use crate::support::{
     DATA, ECHO, STEP, client_config, echo_server, msg, next_client_event, server_config, within,
@@ -23,11 +26,28 @@ async fn next_message<R: Runtime + Default>(events: &mut ClientEvents) -> Messag
 
 /// Three clients on `C` talk to an echo server on `S`.
 pub async fn requests_pings_and_broadcast<S: Runtime + Default, C: Runtime + Default>() {
-    let server = echo_server::<S>(server_config()).await;
+    exchange::<S, C>(server_config(), client_config).await;
+}
+
+/// The same over TLS (a pinned self-signed key).
+pub async fn requests_pings_and_broadcast_over_tls<S: Runtime + Default, C: Runtime + Default>() {
+    let leaf = crate::tls::self_signed();
+    let pin = leaf.pin();
+    exchange::<S, C>(server_config().tls(leaf.server()), move |addr| {
+        crate::tls::tls_client(addr, veltix_driver::tls::ServerTrust::Pinned(vec![pin]))
+    })
+    .await;
+}
+
+async fn exchange<S: Runtime + Default, C: Runtime + Default>(
+    server: ServerConfig,
+    client: impl Fn(SocketAddr) -> ClientConfig,
+) {
+    let server = echo_server::<S>(server).await;
     let addr = server.local_addr();
     let mut clients: Vec<(Client<C>, ClientEvents)> = Vec::new();
     for _ in 0..3 {
-        let client = within::<S, _>(STEP, "connect", Client::<C>::connect(client_config(addr)))
+        let client = within::<S, _>(STEP, "connect", Client::<C>::connect(client(addr)))
             .await
             .expect("connect across runtimes");
         let events = client.events();

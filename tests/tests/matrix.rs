@@ -9,7 +9,7 @@ use veltix_tests::{matrix, support};
 use veltix_tokio::Tokio;
 
 macro_rules! pairs {
-    ($($name:ident: $server:ty => $client:ty),* $(,)?) => {
+    ($($name:ident, $tls_name:ident: $server:ty => $client:ty),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
@@ -19,18 +19,27 @@ macro_rules! pairs {
                 )
                 .await;
             }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $tls_name() {
+                support::run_suite::<$server>(
+                    stringify!($tls_name),
+                    matrix::requests_pings_and_broadcast_over_tls::<$server, $client>(),
+                )
+                .await;
+            }
         )*
     };
 }
 
 pairs! {
-    tokio_server_tokio_clients: Tokio => Tokio,
-    tokio_server_smol_clients: Tokio => Smol,
-    tokio_server_mio_clients: Tokio => Mio,
-    smol_server_tokio_clients: Smol => Tokio,
-    smol_server_smol_clients: Smol => Smol,
-    smol_server_mio_clients: Smol => Mio,
-    mio_server_tokio_clients: Mio => Tokio,
-    mio_server_smol_clients: Mio => Smol,
-    mio_server_mio_clients: Mio => Mio,
+    tokio_server_tokio_clients, tls_tokio_server_tokio_clients: Tokio => Tokio,
+    tokio_server_smol_clients, tls_tokio_server_smol_clients: Tokio => Smol,
+    tokio_server_mio_clients, tls_tokio_server_mio_clients: Tokio => Mio,
+    smol_server_tokio_clients, tls_smol_server_tokio_clients: Smol => Tokio,
+    smol_server_smol_clients, tls_smol_server_smol_clients: Smol => Smol,
+    smol_server_mio_clients, tls_smol_server_mio_clients: Smol => Mio,
+    mio_server_tokio_clients, tls_mio_server_tokio_clients: Mio => Tokio,
+    mio_server_smol_clients, tls_mio_server_smol_clients: Mio => Smol,
+    mio_server_mio_clients, tls_mio_server_mio_clients: Mio => Mio,
 }

@@ -161,6 +161,12 @@ impl<R: Runtime> Client<R> {
         self.shared.server.addr
     }
 
+    /// Who the server proved to be over TLS (its certificate's subject and
+    /// key pin), once connected with [`ClientConfig::tls`]; `None` otherwise.
+    pub fn tls_identity(&self) -> Option<crate::tls::PeerIdentity> {
+        self.shared.server.link.security.identity()
+    }
+
     /// Whether the client is connected now (false while reconnecting or after close).
     pub fn is_connected(&self) -> bool {
         !self.shared.server.link.is_down()
@@ -310,6 +316,23 @@ impl<R: Runtime> Task<R> {
                     break;
                 }
             };
+            let tls = match &self.config.tls {
+                None => None,
+                Some(tls) => {
+                    match veltix_tls::TlsSession::client(
+                        &tls.config,
+                        tls.server_name(&self.config.addr),
+                    ) {
+                        Ok(session) => Some(session),
+                        Err(err) => {
+                            tracing::error!(error = %err, "cannot start a TLS session");
+                            self.fail_first(Error::Tls(err));
+                            break;
+                        }
+                    }
+                }
+            };
+            self.server.link.security.reset();
             self.server.link.set_down(false);
             let sink = ClientSink {
                 server: self.server.clone(),
@@ -322,12 +345,14 @@ impl<R: Runtime> Task<R> {
                 commands,
                 control,
                 gone: Arc::new(OnceLock::new()),
+                security: self.server.link.security.clone(),
             };
             let read = ReadSettings {
                 chunk: self.config.read_chunk,
                 flow: self.config.flow,
+                handshake_timeout: self.config.connection.handshake_timeout,
             };
-            let driver = Driver::new(conn, self.runtime.clone(), sock, ends, sink, read);
+            let driver = Driver::new(conn, self.runtime.clone(), sock, ends, sink, read, tls);
             // Numbered per client: the first connection is 1, reconnections follow.
             let exit = driver
                 .instrument(tracing::debug_span!("connection", id = connection))
@@ -420,7 +445,7 @@ impl Sink for ClientSink {
                 // to flush its last frames.
                 self.server.link.set_down(true);
                 if let Some(tx) = lock(&self.first).take() {
-                    let _ = tx.send(Err(Error::Closed(reason.clone())));
+                    let _ = tx.send(Err(self.server.link.closed_error(reason.clone())));
                 }
             }
             SinkEvent::Message(_) => {}

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use veltix_core::{ConnectionConfig, Dialect, HandshakeMode, PreSharedKey};
+use veltix_tls::{TlsClientConfig, TlsServerConfig};
 
 use crate::{Error, FlowControl};
 
@@ -31,6 +32,11 @@ pub struct ServerConfig {
     /// How long [`Server::shutdown`](crate::Server::shutdown) waits for peers
     /// to flush before dropping them. Default 5 s.
     pub shutdown_timeout: Duration,
+    /// TLS 1.3 for every peer: nothing from a peer reaches the application
+    /// before its TLS handshake completes (and, with client certificates
+    /// required, verifies it). The TLS handshake must finish within
+    /// `connection.handshake_timeout`. Default none (plaintext).
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl ServerConfig {
@@ -44,7 +50,15 @@ impl ServerConfig {
             flow: FlowControl::default(),
             read_chunk: 64 * 1024,
             shutdown_timeout: Duration::from_secs(5),
+            tls: None,
         }
+    }
+
+    /// Serves every peer over TLS 1.3 with `tls`.
+    #[must_use]
+    pub fn tls(mut self, tls: TlsServerConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Sets [`max_connections`](Self::max_connections).
@@ -156,6 +170,30 @@ pub struct ClientConfig {
     pub flow: FlowControl,
     /// Bytes read from the socket at once. Default 64 KiB.
     pub read_chunk: usize,
+    /// TLS 1.3 to the server. Default none (plaintext).
+    pub tls: Option<ClientTls>,
+}
+
+/// A client's TLS: its settings and the name the server's certificate must
+/// carry (with a CA; in pinned mode it is only sent as SNI).
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// Trust (CA file, pinned key) and an optional client certificate.
+    pub config: TlsClientConfig,
+    /// The server's name; `None`: the host part of the client's `addr`.
+    pub server_name: Option<String>,
+}
+
+impl ClientTls {
+    /// The name to verify: the configured one, or `addr`'s host.
+    pub(crate) fn server_name<'a>(&'a self, addr: &'a str) -> &'a str {
+        self.server_name.as_deref().unwrap_or_else(|| {
+            addr.rsplit_once(':')
+                .map_or(addr, |(host, _)| host)
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+        })
+    }
 }
 
 impl ClientConfig {
@@ -169,7 +207,31 @@ impl ClientConfig {
             event_capacity: 1024,
             flow: FlowControl::default(),
             read_chunk: 64 * 1024,
+            tls: None,
         }
+    }
+
+    /// Connects over TLS 1.3 with `config`, checking the server's
+    /// certificate against the host part of `addr` (see
+    /// [`tls_server_name`](Self::tls_server_name) to name another).
+    #[must_use]
+    pub fn tls(mut self, config: TlsClientConfig) -> Self {
+        self.tls = Some(ClientTls {
+            config,
+            server_name: None,
+        });
+        self
+    }
+
+    /// The name the server's certificate must carry, when it is not the
+    /// host part of `addr` (say, connecting to an IP address). Takes effect
+    /// with [`tls`](Self::tls).
+    #[must_use]
+    pub fn tls_server_name(mut self, name: impl Into<String>) -> Self {
+        if let Some(tls) = &mut self.tls {
+            tls.server_name = Some(name.into());
+        }
+        self
     }
 
     /// Skips the handshake, for legacy servers (Python Veltix 1.2/1.3):

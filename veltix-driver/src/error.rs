@@ -43,6 +43,11 @@ pub enum Error {
     /// No peer with this id is connected.
     #[error("no connected peer {0}")]
     UnknownPeer(PeerId),
+    /// The TLS session failed: the peer's certificate or key was refused,
+    /// ours was, a record did not decrypt, the stream was truncated, or
+    /// the peer does not speak TLS.
+    #[error("tls: {0}")]
+    Tls(veltix_tls::TlsError),
 }
 
 impl From<SendError> for Error {
@@ -77,6 +82,7 @@ impl From<Error> for io::Error {
             Error::Send(_) => ErrorKind::InvalidInput,
             Error::Closed(_) | Error::Request(_) => ErrorKind::ConnectionAborted,
             Error::NotConnected | Error::UnknownPeer(_) => ErrorKind::NotConnected,
+            Error::Tls(e) => io::Error::from(e.clone()).kind(),
         };
         match err {
             Error::Io(e) => e,

@@ -27,7 +27,7 @@ mod runtime;
 mod server;
 
 pub use client::{Client, ClientEvents};
-pub use config::{ClientConfig, Reconnect, ServerConfig};
+pub use config::{ClientConfig, ClientTls, Reconnect, ServerConfig};
 pub use error::Error;
 pub use event::{ClientEvent, PeerId, ServerEvent};
 pub use peer::Peer;
@@ -38,3 +38,4 @@ pub use veltix_core::{
     CloseCode, CloseReason, ConnectionConfig, Dialect, HandshakeError, HandshakeMode, Message,
     MessageType, PeerInfo, PreSharedKey, RequestId, SendError,
 };
+pub use veltix_tls as tls;

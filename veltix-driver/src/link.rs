@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -188,6 +188,45 @@ pub(crate) enum Control {
     Close(CloseCode, String),
 }
 
+/// What a connection's TLS session established or why it failed, written
+/// by its driver, read by the handles (rarely: a lock is fine). A client
+/// starts afresh on every reconnection.
+#[derive(Debug, Default)]
+pub(crate) struct Security {
+    /// Who the peer proved to be, once the TLS handshake completed.
+    identity: Mutex<Option<veltix_tls::PeerIdentity>>,
+    /// Why the TLS session failed, if it did.
+    failure: Mutex<Option<veltix_tls::TlsError>>,
+}
+
+impl Security {
+    pub(crate) fn identity(&self) -> Option<veltix_tls::PeerIdentity> {
+        lock(&self.identity).clone()
+    }
+
+    pub(crate) fn failure(&self) -> Option<veltix_tls::TlsError> {
+        lock(&self.failure).clone()
+    }
+
+    pub(crate) fn verified(&self, identity: Option<veltix_tls::PeerIdentity>) {
+        *lock(&self.identity) = identity;
+    }
+
+    pub(crate) fn failed(&self, error: veltix_tls::TlsError) {
+        lock(&self.failure).get_or_insert(error);
+    }
+
+    /// A new connection: nothing established, nothing failed.
+    pub(crate) fn reset(&self) {
+        *lock(&self.identity) = None;
+        *lock(&self.failure) = None;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A cloneable handle to one connection's driver.
 #[derive(Clone)]
 pub(crate) struct Link {
@@ -199,12 +238,14 @@ pub(crate) struct Link {
     gone: Arc<OnceLock<CloseReason>>,
     /// Set while a client is between connections: calls fail at once.
     down: Arc<AtomicBool>,
+    pub(crate) security: Arc<Security>,
 }
 
 pub(crate) struct LinkEnds {
     pub(crate) commands: CommandRx,
     pub(crate) control: mpsc::UnboundedReceiver<Control>,
     pub(crate) gone: Arc<OnceLock<CloseReason>>,
+    pub(crate) security: Arc<Security>,
 }
 
 impl Link {
@@ -214,6 +255,7 @@ impl Link {
         let (commands, commands_rx) = command_queue::bounded(max_bytes);
         let (control, control_rx) = mpsc::unbounded();
         let gone = Arc::new(OnceLock::new());
+        let security = Arc::new(Security::default());
         let id = NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed);
         (
             Self {
@@ -223,6 +265,7 @@ impl Link {
                 tokens: Arc::new(AtomicU64::new(0)),
                 gone: gone.clone(),
                 down: Arc::new(AtomicBool::new(false)),
+                security: security.clone(),
             },
             LinkEnds {
                 commands: CommandRx {
@@ -231,14 +274,27 @@ impl Link {
                 },
                 control: control_rx,
                 gone,
+                security,
             },
         )
     }
 
     fn gone_error(&self) -> Error {
+        if let Some(failure) = self.security.failure() {
+            return Error::Tls(failure);
+        }
         match self.gone.get() {
             Some(reason) => Error::Closed(reason.clone()),
             None => Error::NotConnected,
+        }
+    }
+
+    /// The error for a connection that closed with `reason`: the TLS
+    /// failure behind it when there is one, typed.
+    pub(crate) fn closed_error(&self, reason: CloseReason) -> Error {
+        match self.security.failure() {
+            Some(failure) => Error::Tls(failure),
+            None => Error::Closed(reason),
         }
     }
 

@@ -97,4 +97,12 @@ impl Peer {
     pub fn is_closed(&self) -> bool {
         self.link.is_gone()
     }
+
+    /// Who the peer proved to be over TLS — its certificate's subject and
+    /// key pin — when the server requires client certificates; `None`
+    /// otherwise (or before its TLS handshake completed). Set before
+    /// `on_connect` runs.
+    pub fn tls_identity(&self) -> Option<crate::tls::PeerIdentity> {
+        self.link.security.identity()
+    }
 }

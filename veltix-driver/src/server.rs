@@ -424,8 +424,18 @@ fn start_peer<R: Runtime>(
         room
     };
     let read = ReadSettings {
-        chunk: shared.config.read_chunk,
-        flow: shared.config.flow,
+        chunk: config.read_chunk,
+        flow: config.flow,
+        handshake_timeout: config.connection.handshake_timeout,
+    };
+    let tls = match config.tls.as_ref().map(veltix_tls::TlsSession::server) {
+        None => None,
+        Some(Ok(session)) => Some(session),
+        Some(Err(err)) => {
+            tracing::error!(error = %err, "cannot start a TLS session; refusing the connection");
+            lock(&shared.peers).remove(&id);
+            return;
+        }
     };
     let span = tracing::debug_span!("peer", id = id.0, %addr, role = "server");
     if admitted {
@@ -436,7 +446,7 @@ fn start_peer<R: Runtime>(
             events: shared.events.sender(),
             on_message: SlotCache::default(),
         };
-        let driver = Driver::new(conn, shared.runtime.clone(), socket, ends, sink, read);
+        let driver = Driver::new(conn, shared.runtime.clone(), socket, ends, sink, read, tls);
         shared.runtime.spawn(
             async move {
                 driver.await;
@@ -447,7 +457,15 @@ fn start_peer<R: Runtime>(
     } else {
         tracing::warn!(parent: &span, max = shared.config.max_connections, "server full; refusing peer");
         conn.close(now, CloseCode::SERVER_FULL, "server is full");
-        let driver = Driver::new(conn, shared.runtime.clone(), socket, ends, Discard, read);
+        let driver = Driver::new(
+            conn,
+            shared.runtime.clone(),
+            socket,
+            ends,
+            Discard,
+            read,
+            tls,
+        );
         shared.runtime.spawn(
             async move {
                 driver.await;

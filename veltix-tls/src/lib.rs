@@ -149,6 +149,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod identity;
+mod layer;
 mod pem;
 mod pin;
 mod provider;
@@ -165,6 +166,7 @@ pub use config::{
 };
 pub use error::TlsError;
 pub use identity::PeerIdentity;
+pub use layer::TlsLayer;
 pub use pin::SpkiPin;
 pub use provider::{Cipher, KeyExchange};
 #[cfg(feature = "rcgen")]

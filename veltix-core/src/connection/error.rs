@@ -140,6 +140,12 @@ pub enum CloseReason {
     /// timeout (see [`Connection::handle_write_stalled`](crate::Connection::handle_write_stalled)).
     #[error("the peer stopped reading: no output written for the write-stall timeout")]
     WriteStalled,
+    /// A layer between the socket and this connection failed: a TLS
+    /// session's error (bad certificate, failed decryption, truncation…),
+    /// as the driver described it (see
+    /// [`Connection::handle_transport_failed`](crate::Connection::handle_transport_failed)).
+    #[error("the secure transport failed: {0}")]
+    TransportFailed(String),
 }
 
 /// What was wrong with a peer's handshake in the Python dialects, reported
@@ -210,6 +216,7 @@ impl CloseReason {
             Self::HandshakeTimeout => CloseCode::HANDSHAKE_TIMEOUT,
             Self::IdleTimeout => CloseCode::IDLE_TIMEOUT,
             Self::WriteStalled => CloseCode::WRITE_STALLED,
+            Self::TransportFailed(_) => CloseCode::PROTOCOL_VIOLATION,
             Self::Handshake(_) => CloseCode::PROTOCOL_VIOLATION,
             Self::PeerVersionMismatch { .. } => CloseCode::VERSION_MISMATCH,
         }

@@ -396,6 +396,16 @@ impl Connection {
         self.abandon(CloseReason::WriteStalled);
     }
 
+    /// A layer between the transport and this connection (TLS) failed, or
+    /// did not get going in time: nothing more can be read or written
+    /// through it. The connection ends with `reason` (typically
+    /// [`CloseReason::TransportFailed`], or
+    /// [`CloseReason::HandshakeTimeout`] for a TLS handshake that took too
+    /// long); what is queued is dropped.
+    pub fn handle_transport_failed(&mut self, reason: CloseReason) {
+        self.abandon(reason);
+    }
+
     /// The driver stops (`true`) or resumes (`false`) reading from the
     /// transport because of its own backlog (flow control). While paused the
     /// idle timeout does not run: the peer's data is waiting for us, not the

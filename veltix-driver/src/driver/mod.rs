@@ -16,7 +16,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -32,11 +32,12 @@ use veltix_core::{
 
 use crate::Error;
 use crate::backlog::Backlog;
-use crate::link::{Command, CommandRx, Commands, Control, LinkEnds};
-use crate::runtime::{Runtime, Socket as _, Timer as _};
+use crate::link::{Command, CommandRx, Commands, Control, LinkEnds, Security};
+use crate::runtime::{Runtime, Socket, Timer as _};
 use ledger::Ledger;
 use phase::Phase;
 use scratch::with_read_scratch;
+use veltix_tls::{TlsLayer, TlsSession, looks_like_tls_client_hello};
 
 /// Where a connection's events go: callbacks, the event stream, or both.
 pub(crate) trait Sink: Send + Unpin + 'static {
@@ -75,6 +76,8 @@ impl SinkEvent {
 pub(crate) struct ReadSettings {
     pub(crate) chunk: usize,
     pub(crate) flow: FlowControl,
+    /// How long a TLS handshake may take (the connection's handshake timeout).
+    pub(crate) handshake_timeout: Duration,
 }
 
 /// Most IoSlices handed to one vectored write.
@@ -140,6 +143,11 @@ pub(crate) struct Driver<R: Runtime, K: Sink> {
     stall_since: Option<Instant>,
     halves: Halves,
     phase: Phase,
+    /// TLS between the socket and the connection, when configured.
+    tls: Option<Box<TlsLayer>>,
+    /// When the TLS handshake must be done by; `None` once it is (or without TLS).
+    tls_deadline: Option<Instant>,
+    security: Arc<Security>,
 }
 
 impl<R: Runtime, K: Sink> Driver<R, K> {
@@ -150,8 +158,11 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
         ends: LinkEnds,
         sink: K,
         read: ReadSettings,
+        tls: Option<TlsSession>,
     ) -> Self {
-        let timer = runtime.timer(runtime.now());
+        let now = runtime.now();
+        let timer = runtime.timer(now);
+        let tls_deadline = tls.as_ref().map(|_| now + read.handshake_timeout);
         let phase = if conn.is_established() {
             // No handshake: the Connected event is already queued.
             Phase::Open
@@ -176,6 +187,9 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             stall_since: None,
             halves: Halves::default(),
             phase,
+            tls: tls.map(|session| Box::new(TlsLayer::new(session))),
+            tls_deadline,
+            security: ends.security,
         }
     }
 
@@ -438,20 +452,37 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 break;
             }
             let (socket, conn, runtime) = (&mut self.socket, &mut self.conn, &self.runtime);
+            let tls = self.tls.as_deref_mut();
+            let mut failed = None;
             let read = with_read_scratch(self.read.chunk, |buf| {
                 let read = socket.poll_read(cx, buf);
-                if let Poll::Ready(Ok(n)) = read {
-                    conn.handle_input(now.get(runtime), &buf[..n]);
+                if let Poll::Ready(Ok(n)) = read
+                    && n > 0
+                {
+                    failed = feed(tls, conn, now.get(runtime), &buf[..n]).err();
                 }
                 read
             });
             // What the input made the connection queue (PONGs, handshake
             // answers) answers it.
             self.ledger.settle(true, self.conn.queued_bytes());
+            if let Some(error) = failed {
+                self.tls_failed(error);
+                self.halves.read_closed = true;
+                return true;
+            }
+            self.check_tls_established();
             match read {
                 Poll::Ready(Ok(0)) => {
                     self.halves.read_closed = true;
-                    self.conn.handle_transport_closed();
+                    match self.tls.as_deref_mut() {
+                        Some(layer) => {
+                            if let Err(error) = layer.receive_eof(&mut self.conn) {
+                                self.tls_failed(error);
+                            }
+                        }
+                        None => self.conn.handle_transport_closed(),
+                    }
                     return true;
                 }
                 Poll::Ready(Ok(n)) => {
@@ -474,9 +505,47 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
         progress
     }
 
+    /// The TLS session failed: the connection has closed with it; the
+    /// handles learn the typed error; the alert is still to be written.
+    fn tls_failed(&mut self, error: veltix_tls::TlsError) {
+        match &error {
+            veltix_tls::TlsError::NotTls { .. } => {
+                tracing::warn!(%error, "refused a plaintext peer on a TLS port");
+            }
+            veltix_tls::TlsError::Truncated { .. } => {
+                tracing::info!(%error, "the TLS stream ended without close_notify");
+            }
+            _ => tracing::warn!(%error, "TLS failed"),
+        }
+        self.security.failed(error);
+        self.tls_deadline = None;
+    }
+
+    /// Once the TLS handshake is done: the peer's identity for the handles,
+    /// set before the connection can report Connected.
+    fn check_tls_established(&mut self) {
+        if self.tls_deadline.is_some()
+            && let Some(layer) = self.tls.as_deref()
+            && layer.is_established()
+        {
+            self.tls_deadline = None;
+            let session = layer.session();
+            tracing::debug!(
+                cipher = ?session.cipher(),
+                key_exchange = ?session.key_exchange(),
+                peer = ?layer.peer_identity().map(|id| id.subject().to_owned()),
+                "TLS established"
+            );
+            self.security.verified(layer.peer_identity().cloned());
+        }
+    }
+
     /// Writes while the socket takes bytes; notes since when it takes
     /// none (see [`FlowControl::write_stall_timeout`]).
     fn poll_write(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
+        if self.tls.is_some() {
+            return self.poll_write_tls(cx, now);
+        }
         let mut progress = false;
         while !self.halves.write_closed {
             let Some(mut transmit) = self.conn.poll_transmit() else {
@@ -516,6 +585,55 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
         progress
     }
 
+    /// [`poll_write`](Self::poll_write) through TLS: the connection's output
+    /// is encrypted as the session's buffer allows, then the ciphertext
+    /// (handshake messages and alerts too) is written.
+    fn poll_write_tls(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
+        let Some(layer) = self.tls.as_deref_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        let mut failed = None;
+        while !self.halves.write_closed {
+            if let Err(error) = layer.encrypt(&mut self.conn) {
+                failed = Some(error);
+            }
+            if !layer.wants_write() {
+                self.stall_since = None;
+                break;
+            }
+            let mut socket = PollWriter {
+                socket: &mut self.socket,
+                cx: &mut *cx,
+            };
+            match layer.write_to(&mut socket) {
+                Ok(n) if n > 0 => {
+                    progress = true;
+                    self.stall_since = None;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    if self.stall_since.is_none() && self.read.flow.write_stall_timeout.is_some() {
+                        self.stall_since = Some(now.get(&self.runtime));
+                    }
+                    break;
+                }
+                result => {
+                    if let Err(err) = result {
+                        tracing::debug!(error = %err, "write failed");
+                    }
+                    self.halves.write_closed = true;
+                    self.conn.handle_transport_closed();
+                    progress = true;
+                    break;
+                }
+            }
+        }
+        if let Some(error) = failed {
+            self.tls_failed(error);
+        }
+        progress
+    }
+
     /// When the peer counts as no longer reading, if its output is stuck.
     fn stall_deadline(&self) -> Option<Instant> {
         self.stall_since?
@@ -528,14 +646,16 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
         if let Phase::Lingering { until, .. } = self.phase {
             return Some(until);
         }
-        [
-            self.conn.poll_timeout(),
-            self.phase.deadline(),
-            self.stall_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Until TLS is up the connection has heard nothing: its own timers
+        // (legacy wait, idle) wait; the TLS handshake has its deadline.
+        let connection = match self.tls_deadline {
+            Some(deadline) => Some(deadline),
+            None => self.conn.poll_timeout(),
+        };
+        [connection, self.phase.deadline(), self.stall_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
@@ -600,7 +720,16 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             self.conn.close(now, code, &reason);
             return;
         }
-        self.conn.handle_timeout(now);
+        match self.tls_deadline {
+            Some(deadline) if deadline <= now => {
+                tracing::warn!("the TLS handshake did not finish within the handshake timeout");
+                self.tls_deadline = None;
+                self.conn
+                    .handle_transport_failed(CloseReason::HandshakeTimeout);
+            }
+            Some(_) => {}
+            None => self.conn.handle_timeout(now),
+        }
     }
 
     /// Lingering: our last frames are written; shuts the write half once,
@@ -641,7 +770,10 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
     /// Closed, the Closed event (always the last) delivered, everything
     /// written (or nothing more can be).
     fn flushed(&mut self) -> bool {
-        self.phase.is_closed() && (self.halves.write_closed || self.conn.poll_transmit().is_none())
+        self.phase.is_closed()
+            && (self.halves.write_closed
+                || (self.conn.poll_transmit().is_none()
+                    && self.tls.as_deref().is_none_or(|layer| !layer.wants_write())))
     }
 
     fn exit(&mut self) -> DriverExit {
@@ -714,6 +846,57 @@ impl<R: Runtime, K: Sink> Future for Driver<R, K> {
         // Plenty done; let other tasks run and come back.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+/// Hands bytes read from the socket to the connection, through TLS when
+/// configured. A plaintext server's first bytes that look like a TLS
+/// ClientHello close the connection with a clear reason, not a decoding
+/// error (the client would otherwise see only garbage).
+fn feed(
+    tls: Option<&mut TlsLayer>,
+    conn: &mut Connection,
+    now: Instant,
+    bytes: &[u8],
+) -> Result<(), veltix_tls::TlsError> {
+    match tls {
+        Some(layer) => layer.receive(now, bytes, conn),
+        None if conn.stats().bytes_received == 0 && looks_like_tls_client_hello(bytes) => {
+            tracing::warn!("refused a TLS client on a plaintext port");
+            conn.handle_transport_failed(CloseReason::TransportFailed(
+                "a TLS client on a plaintext port".to_owned(),
+            ));
+            Ok(())
+        }
+        None => {
+            conn.handle_input(now, bytes);
+            Ok(())
+        }
+    }
+}
+
+/// A poll-based socket as an `io::Write` for the TLS session: `Pending`
+/// becomes `WouldBlock` (nothing is lost: the session keeps what it could
+/// not write).
+struct PollWriter<'a, 'b, S> {
+    socket: &'a mut S,
+    cx: &'a mut Context<'b>,
+}
+
+impl<S: Socket> io::Write for PollWriter<'_, '_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self.socket.poll_write_vectored(self.cx, bufs) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

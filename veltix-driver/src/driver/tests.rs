@@ -298,6 +298,7 @@ impl Setup {
         let mut read = ReadSettings {
             chunk: 64 * 1024,
             flow: FlowControl::default(),
+            handshake_timeout: Duration::from_secs(10),
         };
         let (link, ends): (Link, LinkEnds) = Link::new(4 << 20);
         let mut recorder = Recorder::default();
@@ -312,6 +313,7 @@ impl Setup {
             ends,
             recorder.clone(),
             read,
+            None,
         );
         Self {
             clock,
