@@ -10,8 +10,10 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use veltix_core::flow::{FlowControl, Gate, ReadGate};
 use veltix_core::{
-    CloseCode, Connection, ConnectionConfig, Event, Message, RequestId, Role, SendError,
+    CloseCode, CloseReason, Connection, ConnectionConfig, Event, Message, RequestId, Role,
+    SendError,
 };
+use veltix_tls::{PeerIdentity, TlsLayer, TlsSession};
 
 use crate::Error;
 
@@ -98,6 +100,10 @@ pub struct MioConnection {
     now: Instant,
     /// Since when the socket has taken none of the queued output.
     stall_since: Option<Instant>,
+    /// TLS between the socket and the connection (see [`with_tls`](Self::with_tls)).
+    tls: Option<Box<TlsLayer>>,
+    /// When the TLS handshake must be done by; `None` once it is.
+    tls_deadline: Option<Instant>,
 }
 
 impl MioConnection {
@@ -124,7 +130,28 @@ impl MioConnection {
             readable: false,
             now: Instant::now(),
             stall_since: None,
+            tls: None,
+            tls_deadline: None,
         }
+    }
+
+    /// Runs the connection over TLS: `session` is a
+    /// [`TlsSession::server`] for an accepted stream, a
+    /// [`TlsSession::client`] for [`connect`](Self::connect). Nothing reaches
+    /// the connection before the TLS handshake completes, which must happen
+    /// within the connection's handshake timeout; until then the
+    /// connection's own timers wait. The same layer as the async API's
+    /// (`veltix_tls::TlsLayer`).
+    #[must_use]
+    pub fn with_tls(mut self, session: TlsSession) -> Self {
+        self.tls_deadline = Some(self.now + self.conn.config().handshake_timeout);
+        self.tls = Some(Box::new(TlsLayer::new(session)));
+        self
+    }
+
+    /// Who the peer proved to be over TLS, once the handshake is done.
+    pub fn tls_identity(&self) -> Option<&PeerIdentity> {
+        self.tls.as_deref()?.peer_identity()
     }
 
     /// Sets the water marks and the write-stall timeout (default:
@@ -204,6 +231,12 @@ impl MioConnection {
     /// stopped with data left (see [Flow control](Self#flow-control)).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if self.tls_deadline.is_some_and(|deadline| deadline <= now) {
+            tracing::warn!("the TLS handshake did not finish within the handshake timeout");
+            self.tls_deadline = None;
+            self.conn
+                .handle_transport_failed(CloseReason::HandshakeTimeout);
+        }
         let stalled = self
             .stall_since
             .zip(self.flow.write_stall_timeout)
@@ -213,7 +246,9 @@ impl MioConnection {
             self.stall_since = None;
             self.conn.handle_write_stalled();
         }
-        self.conn.handle_timeout(now);
+        if self.tls_deadline.is_none() {
+            self.conn.handle_timeout(now);
+        }
         self.read(now);
         self.flush();
     }
@@ -233,10 +268,12 @@ impl MioConnection {
             .stall_since
             .zip(self.flow.write_stall_timeout)
             .and_then(|(since, timeout)| since.checked_add(timeout));
-        [self.conn.poll_timeout(), resume, stall]
-            .into_iter()
-            .flatten()
-            .min()
+        // Until TLS is up the connection has heard nothing: its own timers wait.
+        let connection = match self.tls_deadline {
+            Some(deadline) => Some(deadline),
+            None => self.conn.poll_timeout(),
+        };
+        [connection, resume, stall].into_iter().flatten().min()
     }
 
     /// Whether there is reading to do that no readiness event will announce.
@@ -245,7 +282,13 @@ impl MioConnection {
             && !self.held
             && !self.read_closed
             && !self.conn.is_closed()
-            && self.gate.may_read(self.conn.queued_bytes(), &self.flow)
+            && self.gate.may_read(self.queued(), &self.flow)
+    }
+
+    /// Output not yet written: the connection's, and ciphertext.
+    fn queued(&self) -> usize {
+        let tls = self.tls.as_deref().map_or(0, TlsLayer::pending_bytes);
+        self.conn.queued_bytes().saturating_add(tls)
     }
 
     /// Closed, flushed and shut: deregister and drop it.
@@ -353,10 +396,28 @@ impl MioConnection {
                 return;
             }
             match (&self.stream).read(&mut self.buf) {
-                Ok(0) => self.transport_closed(),
+                Ok(0) => match self.tls.as_deref_mut() {
+                    Some(layer) => {
+                        if let Err(error) = layer.receive_eof(&mut self.conn) {
+                            tracing::info!(%error, "the TLS stream ended without close_notify");
+                        }
+                        self.read_closed = true;
+                    }
+                    None => self.transport_closed(),
+                },
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    self.conn.handle_input(now, &self.buf[..n]);
+                    match self.tls.as_deref_mut() {
+                        Some(layer) => {
+                            if let Err(error) = layer.receive(now, &self.buf[..n], &mut self.conn) {
+                                tracing::warn!(%error, "TLS failed");
+                                self.read_closed = true;
+                            } else if self.tls_deadline.is_some() && layer.is_established() {
+                                self.tls_deadline = None;
+                            }
+                        }
+                        None => self.conn.handle_input(now, &self.buf[..n]),
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -370,7 +431,7 @@ impl MioConnection {
 
     /// Asks the gate, and tells the connection when reads pause or resume.
     fn may_read(&mut self, now: Instant) -> bool {
-        let gate = self.gate.update(self.conn.queued_bytes(), &self.flow);
+        let gate = self.gate.update(self.queued(), &self.flow);
         let pause = self.held || !gate.may_read();
         if pause != self.paused {
             self.paused = pause;
@@ -394,6 +455,9 @@ impl MioConnection {
         }
         if self.connecting || self.write_closed {
             return;
+        }
+        if self.tls.is_some() {
+            return self.flush_tls();
         }
         while let Some(mut transmit) = self.conn.poll_transmit() {
             let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
@@ -423,6 +487,41 @@ impl MioConnection {
         if self.conn.is_closed() && !self.shut {
             self.shut = true;
             // The peer may be gone already; either way we are done writing.
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// [`flush`](Self::flush) through TLS: encrypt what the connection
+    /// queued, write the ciphertext; `close_notify` before the write half is
+    /// shut.
+    fn flush_tls(&mut self) {
+        let Some(layer) = self.tls.as_deref_mut() else {
+            return;
+        };
+        loop {
+            if let Err(error) = layer.encrypt(&mut self.conn) {
+                tracing::warn!(%error, "TLS failed");
+            }
+            if !layer.wants_write() {
+                break;
+            }
+            match layer.write_to(&mut &self.stream) {
+                Ok(0) => return self.transport_closed(),
+                Ok(_) => self.stall_since = None,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.stall_since.get_or_insert(self.now);
+                    return;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    tracing::debug!(error = %err, "write failed");
+                    return self.transport_closed();
+                }
+            }
+        }
+        self.stall_since = None;
+        if self.conn.is_closed() && !self.shut {
+            self.shut = true;
             let _ = self.stream.shutdown(Shutdown::Write);
         }
     }

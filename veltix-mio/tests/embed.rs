@@ -287,6 +287,77 @@ fn embedded_client_talks_to_the_threaded_server() {
     });
 }
 
+/// The embedded connection over TLS (the same layer as the async API's)
+/// to the threaded server over TLS: the server's key is pinned, a request is
+/// answered, the server's identity is visible, the close is clean.
+#[test]
+fn embedded_client_talks_tls_to_the_threaded_server() {
+    within(LIMIT, || {
+        let made = veltix_tls::self_signed(vec!["veltix.test".to_owned()]).expect("a certificate");
+        let tls = made
+            .server_config()
+            .build()
+            .expect("a server configuration");
+        let server = Server::bind(ServerConfig::new("127.0.0.1:0").tls(tls)).expect("bind");
+        server.on_message(|peer, message| {
+            let answer = Message::new(ECHO, message.payload().clone());
+            peer.reply(&message, answer).expect("reply queued");
+        });
+        let trust = veltix_tls::ServerTrust::Pinned(vec![made.pin()]);
+        let client_tls = veltix_tls::TlsClientConfig::builder(trust)
+            .build()
+            .expect("a client configuration");
+        let session =
+            veltix_tls::TlsSession::client(&client_tls, "veltix.test").expect("a session");
+        let client = MioConnection::connect(
+            server.local_addr(),
+            ConnectionConfig::default(),
+            Instant::now(),
+        )
+        .expect("connect")
+        .with_tls(session);
+        let mut h = Harness::new();
+        h.add(CLIENT, client);
+        let id = h
+            .conn(CLIENT)
+            .request(
+                Instant::now(),
+                Message::new(ECHO, "sealed"),
+                Duration::from_secs(5),
+            )
+            .expect("request");
+        let mut answer = None;
+        while answer.is_none() {
+            for (_, event) in h.turn() {
+                if let Event::Response {
+                    request_id,
+                    message,
+                } = event
+                {
+                    assert_eq!(request_id, id);
+                    answer = Some(message);
+                }
+            }
+        }
+        assert_eq!(&answer.expect("answer").payload()[..], b"sealed");
+        assert_eq!(
+            h.conn(CLIENT)
+                .tls_identity()
+                .map(veltix_tls::PeerIdentity::pin),
+            Some(made.pin()),
+            "the server proved the pinned key"
+        );
+        let stopping = std::thread::spawn(move || server.shutdown());
+        while !h.conn(CLIENT).is_finished() {
+            h.turn();
+        }
+        stopping
+            .join()
+            .expect("shutdown thread")
+            .expect("clean shutdown");
+    });
+}
+
 #[test]
 fn a_refused_connect_ends_the_connection() {
     within(LIMIT, || {

@@ -582,6 +582,11 @@ impl Connection {
         self.role
     }
 
+    /// The settings this connection runs with.
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
     /// What the handshake settled, once the connection is established.
     pub fn peer_info(&self) -> Option<PeerInfo> {
         self.peer
