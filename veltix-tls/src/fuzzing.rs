@@ -1,4 +1,6 @@
-//! An entry for fuzz targets: arbitrary bytes into a server-side session.
+//! An entry for fuzz targets: arbitrary bytes into a server-side session,
+//! through the same [`TlsLayer`](crate::TlsLayer) glue the drivers use,
+//! into a Veltix server connection.
 //!
 //! A `cargo fuzz` target is one line:
 //!
@@ -10,7 +12,11 @@
 
 use std::sync::OnceLock;
 
-use crate::{TlsError, TlsServerConfig, TlsSession, self_signed};
+use std::time::Instant;
+
+use veltix_core::{Connection, ConnectionConfig, Event, Role};
+
+use crate::{TlsError, TlsLayer, TlsServerConfig, TlsSession, self_signed};
 
 /// The server configuration every fuzz input meets: a key and a
 /// self-signed certificate made once per process, all suites and groups.
@@ -30,9 +36,14 @@ pub fn server_config() -> &'static TlsServerConfig {
 /// the rest is the stream. All output is drained after every chunk, and at
 /// the end the stream ends.
 ///
+/// Then the same stream goes through a [`TlsLayer`] into a Veltix server
+/// connection, as a driver moves it.
+///
 /// Panics (a fuzzer finding) if an invariant breaks:
 /// - plaintext is delivered: no input can complete a handshake, since
 ///   that needs the server's ephemeral secret;
+/// - the connection behind the layer hears anything, or reports any event
+///   but its close;
 /// - after an error, an input is accepted;
 /// - output remains after draining, or the count of pending bytes is wrong;
 /// - end of stream reads as a clean close.
@@ -70,7 +81,37 @@ pub fn feed_server(data: &[u8]) -> Result<(), TlsError> {
         "end of stream without a handshake read as clean"
     );
     drain(&mut session);
+    through_layer(stream, chunk);
     result.and(eof)
+}
+
+/// The stream through the glue into a server connection: the connection
+/// never hears a byte, and closes once the session fails or the stream ends.
+fn through_layer(stream: &[u8], chunk: usize) {
+    let now = Instant::now();
+    let session = TlsSession::server(server_config()).expect("a session");
+    let mut layer = TlsLayer::new(session);
+    let mut conn = Connection::new(Role::Server, ConnectionConfig::default(), now, 0, [7; 32])
+        .expect("default settings");
+    for piece in stream.chunks(chunk) {
+        let failed = layer.receive(now, piece, &mut conn).is_err();
+        let _ = layer.encrypt(&mut conn);
+        let mut out = Vec::new();
+        while layer.wants_write() && layer.write_to(&mut out).unwrap_or(0) > 0 {}
+        assert_eq!(conn.stats().bytes_received, 0, "plaintext reached the connection");
+        if failed {
+            assert!(conn.is_closed(), "a failed session left the connection open");
+            break;
+        }
+    }
+    let _ = layer.receive_eof(&mut conn);
+    assert!(conn.is_closed(), "the end of stream left the connection open");
+    while let Some(event) = conn.poll_event() {
+        assert!(
+            matches!(event, Event::Closed(_)),
+            "an event from an unauthenticated peer: {event:?}"
+        );
+    }
 }
 
 fn drain(session: &mut TlsSession) {
