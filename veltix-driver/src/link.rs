@@ -178,6 +178,13 @@ pub(crate) fn command_budget(
     max_outbound_bytes.max(flow.high_water.saturating_add(read_chunk))
 }
 
+/// Why [`Link::offer`] did not queue a command.
+enum Refused {
+    /// No room now: the command comes back.
+    Full(Command),
+    Error(Error),
+}
+
 /// Link ids start at 1 (0 is [`CommandRx::detached`]).
 static NEXT_LINK_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -317,29 +324,48 @@ impl Link {
     }
 
     fn try_command(&self, command: Command) -> Result<(), Error> {
+        self.offer(command).map_err(|refused| match refused {
+            Refused::Full(_) => Error::Send(SendError::Full),
+            Refused::Error(err) => err,
+        })
+    }
+
+    /// Queues `command` without waiting; a full queue hands it back.
+    fn offer(&self, command: Command) -> Result<(), Refused> {
         if self.down.load(Ordering::Acquire) {
-            return Err(self.gone_error());
+            return Err(Refused::Error(self.gone_error()));
         }
         // From a callback of this link's own connection: straight to its driver.
-        let command = match DIRECT.with_borrow_mut(|direct| match direct {
+        let command = DIRECT.with_borrow_mut(|direct| match direct {
             Some(lane) if lane.link_id == self.id && !self.commands.is_closed() => {
                 if lane.inbox.bytes() >= lane.max_bytes {
-                    Some(Err(Error::Send(SendError::Full)))
+                    Err(Refused::Full(command))
                 } else {
                     lane.inbox.push_back(command);
-                    None
+                    Ok(None)
                 }
             }
-            _ => Some(Ok(command)),
-        }) {
-            None => return Ok(()),
-            Some(Err(err)) => return Err(err),
-            Some(Ok(command)) => command,
+            _ => Ok(Some(command)),
+        })?;
+        let Some(command) = command else {
+            return Ok(());
         };
         self.commands.try_send(command).map_err(|e| match e {
-            command_queue::TrySendError::Full(_) => Error::Send(SendError::Full),
-            command_queue::TrySendError::Closed(_) => self.gone_error(),
+            command_queue::TrySendError::Full(command) => Refused::Full(command),
+            command_queue::TrySendError::Closed(_) => Refused::Error(self.gone_error()),
         })
+    }
+
+    /// Sends without waiting; a full queue hands the message back (for a
+    /// caller that then waits with [`send`](Self::send)).
+    pub(crate) fn try_send_or_back(&self, message: Message) -> Result<Option<Message>, Error> {
+        check_sendable(&message)?;
+        match self.offer(Command::Send(message)) {
+            Ok(()) => Ok(None),
+            Err(Refused::Full(Command::Send(message))) => Ok(Some(message)),
+            Err(Refused::Full(_)) => unreachable!("the command offered comes back"),
+            Err(Refused::Error(err)) => Err(err),
+        }
     }
 
     pub(crate) async fn send(&self, message: Message) -> Result<(), Error> {

@@ -1,10 +1,9 @@
 //! The server: accepts peers, drives each on its own task, and offers send,
 //! broadcast, request, ping, peer listing and graceful shutdown.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -73,21 +72,27 @@ impl<R: Runtime> std::fmt::Debug for Server<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("local_addr", &self.shared.local_addr)
-            .field("peers", &lock(&self.shared.peers).len())
+            .field("peers", &self.shared.count.load(Ordering::Relaxed))
             .finish()
     }
 }
 
 struct PeerSlot {
     peer: Peer,
-    established: bool,
+    /// Its handshake is done: it is listed by `peers()`.
+    established: AtomicBool,
 }
 
 struct Shared<R: Runtime> {
     runtime: R,
     config: ServerConfig,
     local_addr: SocketAddr,
-    peers: Mutex<HashMap<PeerId, PeerSlot>>,
+    /// Every peer with a running connection, by id. Read on every
+    /// `send(peer_id, …)`: a lock-free map, so sends to different peers (and
+    /// connects and disconnects) never wait on one another.
+    peers: papaya::HashMap<PeerId, PeerSlot>,
+    /// How many peers `peers` holds: what `max_connections` bounds.
+    count: AtomicUsize,
     next_peer: AtomicU64,
     events: EventQueue<ServerEvent>,
     on_connect: Slot<OnConnect>,
@@ -133,7 +138,8 @@ impl<R: Runtime> Server<R> {
             runtime,
             config,
             local_addr,
-            peers: Mutex::new(HashMap::new()),
+            peers: papaya::HashMap::new(),
+            count: AtomicUsize::new(0),
             next_peer: AtomicU64::new(1),
             events,
             on_connect: Slot::default(),
@@ -189,16 +195,21 @@ impl<R: Runtime> Server<R> {
 
     /// A handle to a connected peer.
     pub fn peer(&self, id: PeerId) -> Option<Peer> {
-        lock(&self.shared.peers)
+        self.shared
+            .peers
+            .pin()
             .get(&id)
             .map(|slot| slot.peer.clone())
     }
 
     /// The connected peers (handshake done), in order of connection.
     pub fn peers(&self) -> Vec<Peer> {
-        let mut peers: Vec<Peer> = lock(&self.shared.peers)
+        let mut peers: Vec<Peer> = self
+            .shared
+            .peers
+            .pin()
             .values()
-            .filter(|slot| slot.established)
+            .filter(|slot| slot.established.load(Ordering::Acquire))
             .map(|slot| slot.peer.clone())
             .collect();
         peers.sort_by_key(Peer::id);
@@ -214,7 +225,16 @@ impl<R: Runtime> Server<R> {
     /// # Errors
     /// [`Error::UnknownPeer`], and those of [`Peer::send`].
     pub async fn send(&self, peer: PeerId, message: Message) -> Result<(), Error> {
-        self.require(peer)?.send(message).await
+        // Found and queued in place, without a handle to clone and drop;
+        // only a full queue takes the slow way, waiting on a handle.
+        let full = match self.shared.peers.pin().get(&peer) {
+            Some(slot) => slot.peer.link.try_send_or_back(message)?,
+            None => return Err(Error::UnknownPeer(peer)),
+        };
+        match full {
+            None => Ok(()),
+            Some(message) => self.require(peer)?.send(message).await,
+        }
     }
 
     /// Sends to one peer without waiting.
@@ -222,7 +242,10 @@ impl<R: Runtime> Server<R> {
     /// # Errors
     /// [`Error::UnknownPeer`], and those of [`Peer::try_send`].
     pub fn try_send(&self, peer: PeerId, message: Message) -> Result<(), Error> {
-        self.require(peer)?.try_send(message)
+        match self.shared.peers.pin().get(&peer) {
+            Some(slot) => slot.peer.try_send(message),
+            None => Err(Error::UnknownPeer(peer)),
+        }
     }
 
     /// Answers `received` from `peer`, copying its request id.
@@ -323,12 +346,10 @@ impl<R: Runtime> Server<R> {
             let _ = stop.send(());
         }
         drop(lock(&self.shared.live).take());
-        let peers: Vec<Peer> = lock(&self.shared.peers)
-            .values()
-            .map(|s| s.peer.clone())
-            .collect();
-        for peer in &peers {
-            peer.link.close(CloseCode::SHUTDOWN, "server shutting down");
+        for slot in self.shared.peers.pin().values() {
+            slot.peer
+                .link
+                .close(CloseCode::SHUTDOWN, "server shutting down");
         }
         let Some(mut all_done) = lock(&self.shared.all_done).take() else {
             return Ok(());
@@ -342,11 +363,37 @@ impl<R: Runtime> Server<R> {
             }
             Either::Right(_) => {
                 tracing::warn!(
-                    remaining = lock(&self.shared.peers).len(),
+                    remaining = self.shared.count.load(Ordering::Relaxed),
                     "shutdown deadline passed"
                 );
                 Err(Error::TimedOut)
             }
+        }
+    }
+}
+
+impl<R: Runtime> Shared<R> {
+    /// Lists `peer` if there is room under `max_connections`.
+    fn admit(&self, peer: &Peer) -> bool {
+        let taken = self.count.fetch_add(1, Ordering::AcqRel);
+        if taken >= self.config.max_connections {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        self.peers.pin().insert(
+            peer.id,
+            PeerSlot {
+                peer: peer.clone(),
+                established: AtomicBool::new(false),
+            },
+        );
+        true
+    }
+
+    /// Unlists the peer `id`, if it is listed.
+    fn forget(&self, id: PeerId) {
+        if self.peers.pin().remove(&id).is_some() {
+            self.count.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -409,20 +456,7 @@ fn start_peer<R: Runtime>(
         config.read_chunk,
     ));
     let peer = Peer { id, addr, link };
-    let admitted = {
-        let mut peers = lock(&shared.peers);
-        let room = peers.len() < shared.config.max_connections;
-        if room {
-            peers.insert(
-                id,
-                PeerSlot {
-                    peer: peer.clone(),
-                    established: false,
-                },
-            );
-        }
-        room
-    };
+    let admitted = shared.admit(&peer);
     let read = ReadSettings {
         chunk: config.read_chunk,
         flow: config.flow,
@@ -433,7 +467,7 @@ fn start_peer<R: Runtime>(
         Some(Ok(session)) => Some(session),
         Some(Err(err)) => {
             tracing::error!(error = %err, "cannot start a TLS session; refusing the connection");
-            lock(&shared.peers).remove(&id);
+            shared.forget(id);
             return;
         }
     };
@@ -490,14 +524,12 @@ impl<R: Runtime> Sink for ServerSink<R> {
         let weight = event.weight();
         match &event {
             SinkEvent::Connected(_) => {
-                if let Some(slot) = lock(&self.shared.peers).get_mut(&id) {
-                    slot.established = true;
+                if let Some(slot) = self.shared.peers.pin().get(&id) {
+                    slot.established.store(true, Ordering::Release);
                 }
             }
             // Gone from the peer list before anyone hears it left.
-            SinkEvent::Closed(_) => {
-                lock(&self.shared.peers).remove(&id);
-            }
+            SinkEvent::Closed(_) => self.shared.forget(id),
             SinkEvent::Message(_) => {}
         }
         let event = match event {
