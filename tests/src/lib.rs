@@ -32,9 +32,12 @@
 //! uses).
 
 pub mod conformance;
+pub mod dialects;
 pub mod flow;
 pub mod hostile;
+pub mod interop;
 pub mod matrix;
+pub mod python;
 pub mod raw;
 pub mod support;
 pub mod tls;

@@ -1,6 +1,7 @@
 //! The cross-runtime matrix: a server on runtime `S` and clients on runtime
 //! `C` exchange requests, pings in both directions and a broadcast with
-//! exclusion. Run for every pair of runtimes by `tests/tests/matrix.rs`.
+//! exclusion (also over TLS, and in the Python 3.x dialect). Run for every
+//! pair of runtimes by `tests/tests/matrix.rs`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,6 +28,15 @@ async fn next_message<R: Runtime + Default>(events: &mut ClientEvents) -> Messag
 /// Three clients on `C` talk to an echo server on `S`.
 pub async fn requests_pings_and_broadcast<S: Runtime + Default, C: Runtime + Default>() {
     exchange::<S, C>(server_config(), client_config).await;
+}
+
+/// The same in the Python 3.x dialect: JSON handshake, compact frames.
+pub async fn python3_requests_pings_and_broadcast<S: Runtime + Default, C: Runtime + Default>() {
+    let dialect = veltix_driver::Dialect::Python3;
+    exchange::<S, C>(server_config().dialect(dialect), move |addr| {
+        client_config(addr).dialect(dialect)
+    })
+    .await;
 }
 
 /// The same over TLS (a pinned self-signed key).

@@ -11,36 +11,33 @@
 //! The interpreter is `$VELTIX_PYTHON` when set (it must import veltix 1.3.0);
 //! otherwise these tests create, once, a virtualenv at
 //! `<target dir>/python-veltix-1.3.0/` with `python3 -m venv` and
-//! `pip install veltix==1.3.0`. If neither works the tests fail: they never
+//! `pip install veltix==1.3.0` (`veltix_tests::python`, shared with the 1.6.1
+//! and 3.3.0 interop tests). If neither works the tests fail: they never
 //! pass without having talked to Python.
 //!
 //! Everything binds 127.0.0.1 on ephemeral ports, every wait is bounded, and
 //! Python processes are killed when their handle drops, on every path.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
+use std::time::Duration;
 
 use futures::future::join_all;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 use veltix_driver::{Client, Runtime, Server};
 use veltix_mio::Mio;
 use veltix_smol::Smol;
+use veltix_tests::python::{Py, Release, STEP, within};
 use veltix_tokio::{
     ClientConfig, ClientEvent, ClientEvents, Message, MessageType, PeerId, ServerConfig,
     ServerEvent, Tokio,
 };
 
-const VELTIX_VERSION: &str = "1.3.0";
 /// Time allowed for one test once Python is available.
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
-/// Time allowed for one step (a Python process starting, a reply arriving…).
-const STEP: Duration = Duration::from_secs(20);
+
+/// The interpreter with veltix 1.3.0; fails the test if there is none.
+fn python() -> &'static Path {
+    veltix_tests::python_for!(Release::V1_3_0)
+}
 
 const ECHO: MessageType = user_type(200);
 const PLAIN: MessageType = user_type(201);
@@ -87,10 +84,7 @@ on_each_runtime! {
 async fn legacy_client_to_python_server<R: Runtime + Default>(python: &Path) {
     let mut py = Py::spawn(python, "echo_server.py", &["--port", "0"]);
     let line = py.line().await;
-    let addr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}{}", py.stderr()))
-        .to_owned();
+    let addr = veltix_tests::python::listening_addr(&line, &py);
 
     // Keep-alive is exercised too: after 500 ms without sending, our client
     // sends a PING (Python has no HEARTBEAT), and the PONG keeps the
@@ -255,13 +249,7 @@ async fn python_client_to_server<R: Runtime + Default>(python: &Path) {
         "client.py",
         &["--port", &port, "--count", &COUNT.to_string()],
     );
-    let mut lines = Vec::new();
-    while let Some(line) = py.try_line().await {
-        lines.push(line);
-    }
-    let status = within(STEP, py.child.wait())
-        .await
-        .expect("wait for Python");
+    let (status, lines) = py.finish().await;
     let report = format!("Python printed {lines:#?}{}", py.stderr());
     assert!(status.success(), "client.py failed ({status}); {report}");
     let expected = [
@@ -305,253 +293,5 @@ async fn next_message(events: &mut ClientEvents, kind: MessageType) -> Message {
             Some(ClientEvent::Connected(_)) => {}
             other => panic!("expected a message of type {}, got {other:?}", kind.code()),
         }
-    }
-}
-
-/// Awaits `fut`, failing the test after `limit`.
-async fn within<F: Future>(limit: Duration, fut: F) -> F::Output {
-    tokio::time::timeout(limit, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {limit:?}"))
-}
-
-/// A Python script running under the test, killed when dropped.
-struct Py {
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Py {
-    fn spawn(python: &Path, script: &str, args: &[&str]) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("python")
-            .join(script);
-        let mut child = Command::new(python)
-            .arg("-u")
-            .arg(&script)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {} {}: {e}", python.display(), script.display())
-            });
-        let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
-        // Drained as it comes, so a chatty Python cannot block on a full pipe.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().expect("piped");
-        let sink = stderr.clone();
-        tokio::spawn(async move {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
-                let text = String::from_utf8_lossy(&chunk[..n]);
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&text);
-            }
-        });
-        Self {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// The next line on stdout, `None` at its end.
-    async fn try_line(&mut self) -> Option<String> {
-        within(STEP, self.stdout.next_line())
-            .await
-            .expect("read Python's stdout")
-    }
-
-    /// The next line on stdout; fails at its end.
-    async fn line(&mut self) -> String {
-        match self.try_line().await {
-            Some(line) => line,
-            None => panic!("Python ended its output early{}", self.stderr()),
-        }
-    }
-
-    /// What Python wrote on stderr so far, for failure messages.
-    fn stderr(&self) -> String {
-        let text = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
-        if text.is_empty() {
-            String::new()
-        } else {
-            format!("\n--- Python's stderr ---\n{text}")
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Finding, or installing once, a Python with veltix 1.3.0.
-
-/// The interpreter to run the scripts with; fails the test if there is none.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PYTHON.get_or_init(find_or_install_python) {
-        Ok(path) => path,
-        Err(err) => panic!("no Python with veltix {VELTIX_VERSION}: {err}"),
-    }
-}
-
-fn find_or_install_python() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("VELTIX_PYTHON") {
-        let path = PathBuf::from(path);
-        check_veltix(&path).map_err(|e| format!("VELTIX_PYTHON={}: {e}", path.display()))?;
-        return Ok(path);
-    }
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .ok_or("no target directory")?;
-    let venv = target.join(format!("python-veltix-{VELTIX_VERSION}"));
-    let python = if cfg!(windows) {
-        venv.join("Scripts").join("python.exe")
-    } else {
-        venv.join("bin").join("python")
-    };
-    // Written once the venv has been checked, so a half-made venv is redone.
-    let ready = venv.join(".veltix-ready");
-    if ready.exists() && check_veltix(&python).is_ok() {
-        return Ok(python);
-    }
-    // Other test processes may be installing too: one does, the others wait.
-    let _lock = InstallLock::acquire(&target.join(format!("python-veltix-{VELTIX_VERSION}.lock")))?;
-    if ready.exists() && check_veltix(&python).is_ok() {
-        return Ok(python);
-    }
-    if venv.exists() {
-        fs::remove_dir_all(&venv).map_err(|e| format!("remove {}: {e}", venv.display()))?;
-    }
-    let bootstrap = if cfg!(windows) { "python" } else { "python3" };
-    run(
-        std::process::Command::new(bootstrap)
-            .args(["-m", "venv"])
-            .arg(&venv),
-        Duration::from_secs(120),
-    )
-    .map_err(|e| format!("`{bootstrap} -m venv {}` failed: {e}", venv.display()))?;
-    run(
-        std::process::Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--quiet",
-            &format!("veltix=={VELTIX_VERSION}"),
-        ]),
-        Duration::from_secs(300),
-    )
-    .map_err(|e| format!("`pip install veltix=={VELTIX_VERSION}` failed: {e}"))?;
-    check_veltix(&python)?;
-    File::create(&ready).map_err(|e| format!("create {}: {e}", ready.display()))?;
-    Ok(python)
-}
-
-/// Checks that `python` imports veltix at the expected version (with the
-/// `socket._RetAddress` workaround that 1.3.0 needs before CPython 3.14).
-fn check_veltix(python: &Path) -> Result<(), String> {
-    const PROBE: &str = "import socket\n\
-        if not hasattr(socket, '_RetAddress'): socket._RetAddress = tuple\n\
-        import veltix\n\
-        print(veltix.__version__)";
-    let out = run(
-        std::process::Command::new(python).args(["-c", PROBE]),
-        Duration::from_secs(60),
-    )?;
-    match out.trim() {
-        VELTIX_VERSION => Ok(()),
-        other => Err(format!("it has veltix {other:?}, not {VELTIX_VERSION}")),
-    }
-}
-
-/// Runs `cmd` to completion within `limit` (killing it otherwise); its stdout,
-/// or an error carrying its stderr.
-fn run(cmd: &mut std::process::Command, limit: Duration) -> Result<String, String> {
-    // Output goes to files, not pipes: nobody reads pipes while we poll.
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir();
-    let run = RUNS.fetch_add(1, Ordering::Relaxed);
-    let tag = format!("veltix-interop-{}-{run}", std::process::id());
-    let (out_path, err_path) = (
-        dir.join(format!("{tag}.out")),
-        dir.join(format!("{tag}.err")),
-    );
-    let result = (|| {
-        let out = File::create(&out_path).map_err(|e| e.to_string())?;
-        let err = File::create(&err_path).map_err(|e| e.to_string())?;
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            match child.try_wait().map_err(|e| e.to_string())? {
-                Some(status) => break status,
-                None if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("still running after {limit:?}; killed"));
-                }
-                None => std::thread::sleep(Duration::from_millis(50)),
-            }
-        };
-        let stdout = fs::read_to_string(&out_path).unwrap_or_default();
-        if status.success() {
-            Ok(stdout)
-        } else {
-            let stderr = fs::read_to_string(&err_path).unwrap_or_default();
-            Err(format!("{status}\n{stderr}"))
-        }
-    })();
-    let _ = fs::remove_file(&out_path);
-    let _ = fs::remove_file(&err_path);
-    result
-}
-
-/// A lock file held while the venv is made; removed on drop. A lock older than
-/// [`InstallLock::STALE`] is taken for the leftover of a killed run.
-struct InstallLock(PathBuf);
-
-impl InstallLock {
-    const STALE: Duration = Duration::from_secs(15 * 60);
-
-    fn acquire(path: &Path) -> Result<Self, String> {
-        let deadline = Instant::now() + Self::STALE + Duration::from_secs(60);
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut file) => {
-                    let _ = writeln!(file, "{}", std::process::id());
-                    return Ok(Self(path.to_owned()));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let age = fs::metadata(path)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| SystemTime::now().duration_since(t).ok());
-                    if age.is_some_and(|age| age > Self::STALE) {
-                        let _ = fs::remove_file(path);
-                        continue;
-                    }
-                    if Instant::now() >= deadline {
-                        return Err(format!("{} is still held", path.display()));
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(e) => return Err(format!("create {}: {e}", path.display())),
-            }
-        }
-    }
-}
-
-impl Drop for InstallLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
     }
 }

@@ -6,13 +6,18 @@
 //!
 //! ```text
 //! cargo run --release -p veltix-mio --example echo_client -- \
-//!     [--addr 127.0.0.1:7000] [--count 10000] [--size 64] [--no-handshake]
+//!     [--addr 127.0.0.1:7000] [--count 10000] [--size 64] \
+//!     [--dialect native|python1.4|python3|legacy] [--no-handshake]
 //! ```
 //!
-//! `--no-handshake` talks to a legacy server (Python Veltix 1.x, or ours —
-//! it accepts both). Pair it with the `echo_server` example of any of the
-//! Veltix runtimes, or with `python tests/python/echo_server.py --port 7000`
-//! for Python Veltix 1.3.0.
+//! `--dialect` picks the protocol (see the README's "Python Veltix
+//! interoperability"): `native` (the default) for our own servers, `python3`
+//! for Python Veltix 2.0.3–3.3.0 (`tests/python/echo_server_3_3.py`),
+//! `python1.4` for 1.4.0–1.6.1 (`tests/python/echo_server_1_6.py`), `legacy`
+//! (also `--no-handshake`) for 1.2/1.3 (`tests/python/echo_server.py`) or for
+//! our servers, which accept peers without a handshake. Pair it with the
+//! `echo_server` example of any of the Veltix runtimes, run with the same
+//! `--dialect`.
 
 mod common;
 
@@ -20,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use veltix_mio::{Client, ClientConfig, Error, Message, MessageType};
 
-const USAGE: &str =
-    "echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--no-handshake]";
+const USAGE: &str = "echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--dialect D] \
+     [--no-handshake]";
 
 const ECHO: MessageType = match MessageType::new(200) {
     Ok(t) => t,
@@ -43,12 +48,11 @@ pub(crate) fn main() -> Result<(), Error> {
     let count: u64 = args.value("--count", 10_000);
     let size: usize = args.value("--size", 64);
     let pings: usize = args.value("--pings", 10).max(1);
-    let legacy = args.flag("--no-handshake");
+    let dialect = args.client_dialect();
     args.finish(USAGE);
 
-    let config = ClientConfig::new(addr);
-    let client = Client::connect(if legacy { config.legacy() } else { config })?;
-    let mode = if legacy { "no handshake" } else { "handshake" };
+    let client = Client::connect(ClientConfig::new(addr).dialect(dialect))?;
+    let mode = common::describe(dialect);
     println!("connected to {} ({mode})", client.server_addr());
 
     // A lost connection has been reported; it is a failure of the whole run.

@@ -1,7 +1,7 @@
 //! An echo server on the threaded mio API: answers every application message
 //! with a message of the same type and payload carrying the same request id,
-//! so a client's `request` gets its own payload back. Peers with and without
-//! the Veltix handshake (Python Veltix 1.x) are both served.
+//! so a client's `request` gets its own payload back. `--dialect` (native,
+//! python1.4, python3, legacy) picks the protocol; native also serves Python 1.2/1.3.
 //!
 //! Prints `listening on ADDR` once ready, and shuts down gracefully on
 //! Ctrl-C or SIGTERM.
@@ -9,7 +9,7 @@
 //! ```text
 //! cargo run --release -p veltix-mio --example echo_server -- \
 //!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES] \
-//!     [--log-level LEVEL] [--log-file PATH]
+//!     [--dialect DIALECT] [--log-level LEVEL] [--log-file PATH]
 //! ```
 //!
 //! Logs through `veltix-log` at `--log-level` (off, crit, error, warn, ok,
@@ -31,7 +31,7 @@ use std::io::Write as _;
 use veltix_mio::{Error, Message, Server, ServerConfig};
 
 const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]
-                   [--log-level LEVEL] [--log-file PATH]";
+                   [--dialect DIALECT] [--log-level LEVEL] [--log-file PATH]";
 
 // `pub(crate)`: tests/examples.rs runs its parts.
 pub(crate) fn main() -> Result<(), Error> {

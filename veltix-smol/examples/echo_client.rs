@@ -6,21 +6,26 @@
 //!
 //! ```text
 //! cargo run --release -p veltix-smol --example echo_client -- \
-//!     [--addr 127.0.0.1:7000] [--count 10000] [--size 64] [--no-handshake]
+//!     [--addr 127.0.0.1:7000] [--count 10000] [--size 64] \
+//!     [--dialect native|python1.4|python3|legacy] [--no-handshake]
 //! ```
 //!
-//! `--no-handshake` talks to a legacy server (Python Veltix 1.x, or ours —
-//! it accepts both). Pair it with the `echo_server` example, or with
-//! `python tests/python/echo_server.py --port 7000` for Python Veltix 1.3.0.
+//! `--dialect` picks the protocol (see the README's "Python Veltix
+//! interoperability"): `native` (the default) for our own servers, `python3`
+//! for Python Veltix 2.0.3–3.3.0 (`tests/python/echo_server_3_3.py`),
+//! `python1.4` for 1.4.0–1.6.1 (`tests/python/echo_server_1_6.py`), `legacy`
+//! (also `--no-handshake`) for 1.2/1.3 (`tests/python/echo_server.py`) or for
+//! our servers, which accept peers without a handshake. Pair it with the
+//! `echo_server` example run with the same `--dialect`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use veltix_smol::{Client, ClientConfig, Error, Message, MessageType};
+use veltix_smol::{Client, ClientConfig, Dialect, Error, Message, MessageType};
 
-const USAGE: &str =
-    "echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--no-handshake]";
+const USAGE: &str = "echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--dialect D] \
+     [--no-handshake]";
 
 const ECHO: MessageType = match MessageType::new(200) {
     Ok(t) => t,
@@ -41,9 +46,9 @@ fn main() -> Result<(), Error> {
     let count: u64 = args.value("--count", 10_000);
     let size: usize = args.value("--size", 64);
     let pings: usize = args.value("--pings", 10).max(1);
-    let legacy = args.flag("--no-handshake");
+    let dialect = args.client_dialect();
     args.finish(USAGE);
-    smol::block_on(run(addr, count, size, pings, legacy))
+    smol::block_on(run(addr, count, size, pings, dialect))
 }
 
 async fn run(
@@ -51,11 +56,10 @@ async fn run(
     count: u64,
     size: usize,
     pings: usize,
-    legacy: bool,
+    dialect: Dialect,
 ) -> Result<(), Error> {
-    let config = ClientConfig::new(addr);
-    let client = Client::connect(if legacy { config.legacy() } else { config }).await?;
-    let mode = if legacy { "no handshake" } else { "handshake" };
+    let client = Client::connect(ClientConfig::new(addr).dialect(dialect)).await?;
+    let mode = common::describe(dialect);
     println!("connected to {} ({mode})", client.server_addr());
 
     let mut failures = 0u64;

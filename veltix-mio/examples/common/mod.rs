@@ -6,6 +6,8 @@
 
 use std::str::FromStr;
 
+use veltix_mio::Dialect;
+
 pub(crate) struct Args(Vec<String>);
 
 impl Args {
@@ -49,12 +51,14 @@ impl Args {
 
     /// Takes the server flags `--addr`, `--idle-timeout SECS` (0 disables
     /// it; below the heartbeat interval, that interval becomes a third of
-    /// it) and `--max-payload BYTES` into a server configuration.
+    /// it), `--max-payload BYTES` and `--dialect` (see [`dialect`](Self::dialect))
+    /// into a server configuration.
     pub(crate) fn server_config(&mut self) -> veltix_mio::ServerConfig {
         let addr: String = self.value("--addr", "127.0.0.1:7000".to_owned());
         let idle_secs: Option<f64> = self.opt("--idle-timeout");
         let max_payload: Option<u32> = self.opt("--max-payload");
-        let mut config = veltix_mio::ServerConfig::new(addr);
+        let dialect = self.dialect();
+        let mut config = veltix_mio::ServerConfig::new(addr).dialect(dialect);
         let conn = &mut config.connection;
         if let Some(secs) = idle_secs {
             let idle = std::time::Duration::try_from_secs_f64(secs)
@@ -70,6 +74,36 @@ impl Args {
         config
     }
 
+    /// Takes `--dialect NAME`, the protocol spoken with peers: `native` (the
+    /// default; a native server also serves Python Veltix 1.2/1.3 clients),
+    /// `python1.4` (Python Veltix 1.4.0–1.6.1), `python3` (Python Veltix
+    /// 2.0.3–3.3.0) or `legacy` (no handshake, for Python 1.2/1.3 servers).
+    pub(crate) fn dialect(&mut self) -> Dialect {
+        let name: Option<String> = self.opt("--dialect");
+        match name.as_deref() {
+            None | Some("native") => Dialect::Native,
+            Some("python1.4") => Dialect::Python14,
+            Some("python3") => Dialect::Python3,
+            Some("legacy") => Dialect::Legacy,
+            Some(other) => fail(&format!(
+                "--dialect: unknown dialect {other:?} (native, python1.4, python3, legacy)"
+            )),
+        }
+    }
+
+    /// Takes the client's `--dialect NAME` and `--no-handshake` (which means
+    /// `--dialect legacy`); refuses the two together naming another dialect.
+    pub(crate) fn client_dialect(&mut self) -> Dialect {
+        let no_handshake = self.flag("--no-handshake");
+        let named = self.0.iter().any(|a| a == "--dialect");
+        match self.dialect() {
+            Dialect::Native if no_handshake && !named => Dialect::Legacy,
+            Dialect::Legacy => Dialect::Legacy,
+            _ if no_handshake => fail("--no-handshake means --dialect legacy"),
+            dialect => dialect,
+        }
+    }
+
     /// Prints `usage` and exits on `--help` or on any argument not taken.
     pub(crate) fn finish(self, usage: &str) {
         if self.0.iter().any(|a| a == "--help" || a == "-h") {
@@ -82,6 +116,16 @@ impl Args {
                 self.0
             ));
         }
+    }
+}
+
+/// How a client speaking `dialect` describes its connection.
+pub(crate) fn describe(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Legacy => "no handshake",
+        Dialect::Python14 => "Python 1.4–1.6 handshake",
+        Dialect::Python3 => "Python 3.x handshake",
+        _ => "handshake",
     }
 }
 
