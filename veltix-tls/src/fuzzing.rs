@@ -98,14 +98,24 @@ fn through_layer(stream: &[u8], chunk: usize) {
         let _ = layer.encrypt(&mut conn);
         let mut out = Vec::new();
         while layer.wants_write() && layer.write_to(&mut out).unwrap_or(0) > 0 {}
-        assert_eq!(conn.stats().bytes_received, 0, "plaintext reached the connection");
+        assert_eq!(
+            conn.stats().bytes_received,
+            0,
+            "plaintext reached the connection"
+        );
         if failed {
-            assert!(conn.is_closed(), "a failed session left the connection open");
+            assert!(
+                conn.is_closed(),
+                "a failed session left the connection open"
+            );
             break;
         }
     }
     let _ = layer.receive_eof(&mut conn);
-    assert!(conn.is_closed(), "the end of stream left the connection open");
+    assert!(
+        conn.is_closed(),
+        "the end of stream left the connection open"
+    );
     while let Some(event) = conn.poll_event() {
         assert!(
             matches!(event, Event::Closed(_)),

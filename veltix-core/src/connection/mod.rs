@@ -872,17 +872,17 @@ impl Connection {
                 self.peer = None;
                 self.on_hello(now, &message);
             }
-            MessageType::HELLO | MessageType::HELLO_ACK if handshake_over => {
-                self.fail(
-                    now,
-                    CloseReason::ProtocolViolation("handshake frame after the handshake"),
-                );
-            }
-            AUTH if negotiated => {
-                self.fail(
-                    now,
-                    CloseReason::ProtocolViolation("handshake frame after the handshake"),
-                );
+            // Handshake frames are never application messages: after a
+            // handshake, or from a peer that spoke none (a dialect mismatch,
+            // such as a Python 1.4 server's HELLO to a legacy client), they
+            // end the connection rather than reach the application.
+            MessageType::HELLO | MessageType::HELLO_ACK | AUTH => {
+                let why = if handshake_over {
+                    "handshake frame after the handshake"
+                } else {
+                    "handshake frame from a peer that spoke no handshake"
+                };
+                self.fail(now, CloseReason::ProtocolViolation(why));
             }
             _ => {
                 self.legacy_by_silence = false;
