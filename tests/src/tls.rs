@@ -333,7 +333,11 @@ pub async fn plaintext_and_tls_on_the_wrong_port_fail_clearly<R: Runtime + Defau
     )
     .await
     {
-        Err(Error::Closed(_) | Error::Tls(_)) => {}
+        // Told, in plaintext, why.
+        Err(Error::Closed(CloseReason::Peer { code, reason })) => {
+            assert_eq!(code, CloseCode::PROTOCOL_VIOLATION);
+            assert!(reason.contains("requires TLS"), "{reason}");
+        }
         other => panic!("a plaintext client on a TLS port: {other:?}"),
     }
     still_serves::<R>(secure.local_addr(), ServerTrust::Pinned(vec![leaf.pin()])).await;

@@ -9,7 +9,7 @@
 //! ```text
 //! cargo run --release -p veltix-mio --example echo_server -- \
 //!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES] \
-//!     [--dialect DIALECT] [--log-level LEVEL] [--log-file PATH]
+//!     [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]
 //! ```
 //!
 //! Logs through `veltix-log` at `--log-level` (off, crit, error, warn, ok,
@@ -31,7 +31,7 @@ use std::io::Write as _;
 use veltix_mio::{Error, Message, Server, ServerConfig};
 
 const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]
-                   [--dialect DIALECT] [--log-level LEVEL] [--log-file PATH]";
+                   [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]";
 
 // `pub(crate)`: tests/examples.rs runs its parts.
 pub(crate) fn main() -> Result<(), Error> {
@@ -43,8 +43,12 @@ pub(crate) fn main() -> Result<(), Error> {
 
     // Caught from before the announcement on, so a signal never kills us.
     let stop = common::StopSignal::register()?;
+    let pin = config.tls.as_ref().map(|tls| tls.pin());
     let server = serve(config)?;
     println!("listening on {}", server.local_addr());
+    if let Some(pin) = &pin {
+        println!("tls pin {pin}");
+    }
     std::io::stdout().flush()?;
 
     stop.wait();

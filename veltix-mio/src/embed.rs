@@ -412,6 +412,11 @@ impl MioConnection {
                             if let Err(error) = layer.receive(now, &self.buf[..n], &mut self.conn) {
                                 tracing::warn!(%error, "TLS failed");
                                 self.read_closed = true;
+                                if matches!(error, veltix_tls::TlsError::NotTls { .. }) {
+                                    // Told why in plaintext, which it reads.
+                                    self.tls = None;
+                                    TlsLayer::refuse_plaintext(&mut self.conn, now);
+                                }
                             } else if self.tls_deadline.is_some() && layer.is_established() {
                                 self.tls_deadline = None;
                             }

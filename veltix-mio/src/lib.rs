@@ -75,8 +75,10 @@ pub use server::{Server, ServerEvents};
 pub use worker::Events;
 
 pub use veltix_core::{Connection, Event, RequestError, Role};
+/// TLS 1.3 settings, certificates and pins (the `veltix-tls` crate).
+pub use veltix_driver::tls;
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, CloseCode, CloseReason, ConnectionConfig, Dialect, Error,
+    ClientConfig, ClientEvent, ClientTls, CloseCode, CloseReason, ConnectionConfig, Dialect, Error,
     FlowControl, HandshakeError, HandshakeMode, Message, MessageType, PeerId, PeerInfo,
     PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
 };

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use veltix_smol::{Client, ClientConfig, Dialect, Error, Message, MessageType};
 
 const USAGE: &str = "echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--dialect D] \
-     [--no-handshake]";
+     [--no-handshake] [--tls-ca PEM | --tls-pin HEX] [--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]";
 
 const ECHO: MessageType = match MessageType::new(200) {
     Ok(t) => t,
@@ -47,18 +47,21 @@ fn main() -> Result<(), Error> {
     let size: usize = args.value("--size", 64);
     let pings: usize = args.value("--pings", 10).max(1);
     let dialect = args.client_dialect();
+    let tls = args.client_tls();
     args.finish(USAGE);
-    smol::block_on(run(addr, count, size, pings, dialect))
+    let mut config = ClientConfig::new(addr).dialect(dialect);
+    config.tls = tls;
+    smol::block_on(run(config, count, size, pings, dialect))
 }
 
 async fn run(
-    addr: String,
+    config: ClientConfig,
     count: u64,
     size: usize,
     pings: usize,
     dialect: Dialect,
 ) -> Result<(), Error> {
-    let client = Client::connect(ClientConfig::new(addr).dialect(dialect)).await?;
+    let client = Client::connect(config).await?;
     let mode = common::describe(dialect);
     println!("connected to {} ({mode})", client.server_addr());
 

@@ -9,7 +9,7 @@
 //! ```text
 //! cargo run --release -p veltix-smol --example echo_server -- \
 //!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES] \
-//!     [--dialect DIALECT] [--log-level LEVEL] [--log-file PATH]
+//!     [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]
 //! ```
 //!
 //! Logs through `veltix-log` at `--log-level` (off, crit, error, warn, ok,
@@ -32,7 +32,7 @@ use smol::stream::StreamExt as _;
 use veltix_smol::{Error, Message, Server, ServerConfig};
 
 const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]
-                   [--dialect DIALECT] [--log-level LEVEL] [--log-file PATH]";
+                   [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]";
 
 fn main() -> Result<(), Error> {
     let mut args = common::Args::from_env();
@@ -47,6 +47,7 @@ async fn serve(config: ServerConfig) -> Result<(), Error> {
     // Registered before the server starts, so an early signal is not missed
     // (and does not kill the process before it has shut down).
     let mut signals = shutdown_signals()?;
+    let pin = config.tls.as_ref().map(|tls| tls.pin());
     let server = Server::bind(config).await?;
     server.on_message(|peer, message| {
         let answer = Message::new(message.message_type(), message.payload().clone());
@@ -56,6 +57,9 @@ async fn serve(config: ServerConfig) -> Result<(), Error> {
     });
 
     println!("listening on {}", server.local_addr());
+    if let Some(pin) = &pin {
+        println!("tls pin {pin}");
+    }
     std::io::stdout().flush()?;
 
     signals.next().await.transpose()?;

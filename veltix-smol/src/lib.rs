@@ -30,9 +30,11 @@
 mod runtime;
 
 pub use runtime::{Smol, SmolListener, SmolSocket, SmolTimer};
+/// TLS 1.3 settings, certificates and pins (the `veltix-tls` crate).
+pub use veltix_driver::tls;
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, ClientEvents, CloseCode, CloseReason, ConnectionConfig, Dialect,
-    Error, FlowControl, HandshakeError, HandshakeMode, Message, MessageType, Peer, PeerId,
+    ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, CloseReason, ConnectionConfig,
+    Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Message, MessageType, Peer, PeerId,
     PeerInfo, PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
     ServerEvents,
 };

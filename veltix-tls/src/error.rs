@@ -81,7 +81,7 @@ pub enum TlsError {
     BadRecord(rustls::Error),
     /// The stream ended without the peer's `close_notify`: the data may have
     /// been cut short by an attacker or a crash.
-    #[error("the peer's stream ended without a TLS close_notify{}", if *.during_handshake { " (during the handshake)" } else { " (truncated)" })]
+    #[error("the peer's stream ended without a TLS close_notify{}", if *.during_handshake { " during the handshake (the peer closed: does it speak TLS? a plaintext server?)" } else { " (truncated)" })]
     Truncated {
         /// The stream ended before the handshake completed.
         during_handshake: bool,

@@ -94,7 +94,12 @@ fn through_layer(stream: &[u8], chunk: usize) {
     let mut conn = Connection::new(Role::Server, ConnectionConfig::default(), now, 0, [7; 32])
         .expect("default settings");
     for piece in stream.chunks(chunk) {
-        let failed = layer.receive(now, piece, &mut conn).is_err();
+        let received = layer.receive(now, piece, &mut conn);
+        if let Err(TlsError::NotTls { .. }) = received {
+            // What a driver does: tell a plaintext peer why, in plaintext.
+            TlsLayer::refuse_plaintext(&mut conn, now);
+        }
+        let failed = received.is_err();
         let _ = layer.encrypt(&mut conn);
         let mut out = Vec::new();
         while layer.wants_write() && layer.write_to(&mut out).unwrap_or(0) > 0 {}

@@ -42,7 +42,10 @@ impl TlsLayer {
     /// connection only after the handshake verified the peer.
     ///
     /// # Errors
-    /// The session's error; the connection has been closed with it.
+    /// The session's error; the connection has been closed with it —
+    /// except for [`TlsError::NotTls`]: a plaintext peer, which the caller
+    /// may still tell, in plaintext, why it is refused (see
+    /// [`refuse_plaintext`](Self::refuse_plaintext)).
     pub fn receive(
         &mut self,
         now: Instant,
@@ -52,13 +55,30 @@ impl TlsLayer {
         let fed = self
             .session
             .feed(ciphertext, |plain| conn.handle_input(now, plain));
-        if let Err(error) = &fed {
-            conn.handle_transport_failed(CloseReason::TransportFailed(format!("TLS: {error}")));
-        } else if self.session.peer_has_closed() {
-            // `close_notify`: the peer sends nothing more.
-            conn.handle_transport_closed();
+        match &fed {
+            Err(TlsError::NotTls { .. }) => {}
+            Err(error) => {
+                conn.handle_transport_failed(CloseReason::TransportFailed(format!("TLS: {error}")));
+            }
+            Ok(()) if self.session.peer_has_closed() => {
+                // `close_notify`: the peer sends nothing more.
+                conn.handle_transport_closed();
+            }
+            Ok(()) => {}
         }
         fed
+    }
+
+    /// After [`TlsError::NotTls`]: closes `conn` with a close frame saying
+    /// TLS is required. Write the connection's output in plaintext (without
+    /// this layer), so that a plaintext Veltix peer learns why, instead of
+    /// seeing its connection drop.
+    pub fn refuse_plaintext(conn: &mut Connection, now: Instant) {
+        conn.close(
+            now,
+            veltix_core::CloseCode::PROTOCOL_VIOLATION,
+            "this server requires TLS",
+        );
     }
 
     /// The socket's end of stream; the connection learns its transport closed.

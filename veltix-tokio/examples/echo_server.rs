@@ -9,7 +9,7 @@
 //! ```text
 //! cargo run --release -p veltix-tokio --example echo_server -- \
 //!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES] \
-//!     [--dialect DIALECT] [--log-level LEVEL] [--log-file PATH]
+//!     [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]
 //! ```
 //!
 //! Logs through `veltix-log` at `--log-level` (off, crit, error, warn, ok,
@@ -31,7 +31,7 @@ use std::io::Write as _;
 use veltix_tokio::{Error, Message, Server};
 
 const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES] \
-                     [--dialect DIALECT] [--log-level LEVEL] [--log-file PATH]";
+                     [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -40,6 +40,8 @@ async fn main() -> Result<(), Error> {
     let log = args.log_config();
     args.finish(USAGE);
     let _log = veltix_log::init(log).unwrap_or_else(|err| common::fail(&err.to_string()));
+
+    let pin = config.tls.as_ref().map(|tls| tls.pin());
 
     let server = Server::bind(config).await?;
     server.on_message(|peer, message| {
@@ -50,6 +52,9 @@ async fn main() -> Result<(), Error> {
     });
 
     println!("listening on {}", server.local_addr());
+    if let Some(pin) = &pin {
+        println!("tls pin {pin}");
+    }
     std::io::stdout().flush()?;
     veltix_log::ok!("listening on {}", server.local_addr());
 

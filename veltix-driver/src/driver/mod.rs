@@ -511,6 +511,10 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
         match &error {
             veltix_tls::TlsError::NotTls { .. } => {
                 tracing::warn!(%error, "refused a plaintext peer on a TLS port");
+                // Told why in plaintext, which it reads: TLS is dropped.
+                self.tls = None;
+                TlsLayer::refuse_plaintext(&mut self.conn, self.runtime.now());
+                self.ledger.settle(false, self.conn.queued_bytes());
             }
             veltix_tls::TlsError::Truncated { .. } => {
                 tracing::info!(%error, "the TLS stream ended without close_notify");

@@ -70,6 +70,7 @@ impl Args {
         if let Some(bytes) = max_payload {
             conn.max_payload = bytes;
         }
+        config.tls = self.server_tls();
         config
     }
 
@@ -101,6 +102,59 @@ impl Args {
             _ if no_handshake => fail("--no-handshake means --dialect legacy"),
             dialect => dialect,
         }
+    }
+
+    /// Takes `--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]`: TLS for
+    /// every peer, requiring client certificates from the CA file when given.
+    pub(crate) fn server_tls(&mut self) -> Option<veltix_tokio::tls::TlsServerConfig> {
+        let cert: Option<String> = self.opt("--tls-cert");
+        let key: Option<String> = self.opt("--tls-key");
+        let client_ca: Option<String> = self.opt("--tls-client-ca");
+        let (cert, key) = match (cert, key) {
+            (Some(cert), Some(key)) => (cert, key),
+            (None, None) if client_ca.is_none() => return None,
+            _ => fail("--tls-cert and --tls-key go together (and --tls-client-ca with them)"),
+        };
+        let tls = veltix_tokio::tls::TlsServerConfig::builder_from_files(cert, key)
+            .and_then(|builder| match client_ca {
+                Some(ca) => builder.require_client_cert_file(ca),
+                None => Ok(builder),
+            })
+            .and_then(|builder| builder.build());
+        Some(tls.unwrap_or_else(|err| fail(&err.to_string())))
+    }
+
+    /// Takes `--tls-ca PEM | --tls-pin HEX [--tls-cert PEM --tls-key PEM]
+    /// [--tls-server-name NAME]`: TLS to the server, trusting a CA file or
+    /// one pinned key, with a client certificate for servers that require one.
+    pub(crate) fn client_tls(&mut self) -> Option<veltix_tokio::ClientTls> {
+        use veltix_tokio::tls::{ServerTrust, TlsClientConfig};
+        let ca: Option<String> = self.opt("--tls-ca");
+        let pin: Option<String> = self.opt("--tls-pin");
+        let cert: Option<String> = self.opt("--tls-cert");
+        let key: Option<String> = self.opt("--tls-key");
+        let server_name: Option<String> = self.opt("--tls-server-name");
+        let trust = match (ca, pin) {
+            (Some(ca), None) => ServerTrust::ca_file(ca),
+            (None, Some(pin)) => ServerTrust::pin(&pin),
+            (None, None) if cert.is_none() && key.is_none() && server_name.is_none() => {
+                return None;
+            }
+            _ => fail("TLS needs exactly one of --tls-ca PEM or --tls-pin HEX"),
+        };
+        let config = trust
+            .map(TlsClientConfig::builder)
+            .and_then(|builder| match (cert, key) {
+                (Some(cert), Some(key)) => builder.client_cert_files(cert, key),
+                (None, None) => Ok(builder),
+                _ => fail("--tls-cert and --tls-key go together"),
+            })
+            .and_then(|builder| builder.build())
+            .unwrap_or_else(|err| fail(&err.to_string()));
+        Some(veltix_tokio::ClientTls {
+            config,
+            server_name,
+        })
     }
 
     /// Prints `usage` and exits on `--help` or on any argument not taken.
