@@ -2,10 +2,15 @@
 //! request round trips, ping round-trip times in both directions and a
 //! broadcast reaching three clients (the sender excluded).
 //!
-//! `cargo run --release -p veltix-tokio --example demo [-- --addr 127.0.0.1:0]`
+//! With `--tls`, everything runs over TLS 1.3: the server gets a
+//! self-signed certificate made in memory, and the clients trust exactly
+//! its key (pinned), as `echo_client --tls-pin` would.
+//!
+//! `cargo run --release -p veltix-tokio --example demo [-- --addr 127.0.0.1:0] [--tls]`
 
 use std::time::{Duration, Instant};
 
+use veltix_tokio::tls::{ServerTrust, TlsClientConfig};
 use veltix_tokio::{
     Client, ClientConfig, ClientEvent, Error, Message, MessageType, Server, ServerConfig,
 };
@@ -27,11 +32,38 @@ fn addr_arg() -> String {
         .unwrap_or_else(|| "127.0.0.1:0".to_owned())
 }
 
+/// With `--tls`: the server's settings, and the client's that pin its key.
+fn tls_arg() -> Result<Option<(veltix_tokio::tls::TlsServerConfig, TlsClientConfig)>, Error> {
+    if !std::env::args().any(|a| a == "--tls") {
+        return Ok(None);
+    }
+    let made = veltix_tokio::tls::self_signed(vec!["localhost".to_owned()]).map_err(Error::Tls)?;
+    let server = made.server_config().build().map_err(Error::Tls)?;
+    let client = TlsClientConfig::builder(ServerTrust::Pinned(vec![made.pin()]))
+        .build()
+        .map_err(Error::Tls)?;
+    println!(
+        "tls: a self-signed certificate made in memory, key pinned: {}",
+        made.pin()
+    );
+    Ok(Some((server, client)))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let server = Server::bind(ServerConfig::new(addr_arg())).await?;
+    let tls = tls_arg()?;
+    let mut config = ServerConfig::new(addr_arg());
+    config.tls = tls.as_ref().map(|(server, _)| server.clone());
+    let server = Server::bind(config).await?;
     let addr = server.local_addr().to_string();
     println!("server listening on {addr}");
+    let client_config = || {
+        let config = ClientConfig::new(addr.clone());
+        match &tls {
+            Some((_, client)) => config.tls(client.clone()).tls_server_name("localhost"),
+            None => config,
+        }
+    };
 
     // The server echoes ECHO messages and relays CHAT to everyone but the sender.
     let relay = server.clone();
@@ -48,7 +80,10 @@ async fn main() -> Result<(), Error> {
         }
     });
 
-    let client = Client::connect(ClientConfig::new(addr.clone())).await?;
+    let client = Client::connect(client_config()).await?;
+    if let Some(identity) = client.tls_identity() {
+        println!("connected over TLS 1.3 to {}", identity.subject());
+    }
     let rounds = 10_000;
     let started = Instant::now();
     for i in 0..rounds {
@@ -84,7 +119,7 @@ async fn main() -> Result<(), Error> {
     // Broadcast: three listeners hear the chat line; its sender does not.
     let mut listeners = Vec::new();
     for _ in 0..3 {
-        let listener = Client::connect(ClientConfig::new(addr.clone())).await?;
+        let listener = Client::connect(client_config()).await?;
         let events = listener.events();
         listeners.push((listener, events));
     }
