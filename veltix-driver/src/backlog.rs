@@ -151,7 +151,7 @@ mod loom_tests {
     /// another reader releases, and is woken again.
     #[test]
     fn loom_a_release_to_the_level_wakes_the_waiting_driver() {
-        model::check(2, || {
+        model::check(3, || {
             let backlog = Arc::new(Backlog::default());
             backlog.add(100);
             let first = [release(&backlog, 30), release(&backlog, 30)];
@@ -175,7 +175,7 @@ mod loom_tests {
     /// wake-up: harmless.)
     #[test]
     fn loom_one_wake_up_per_wait() {
-        model::check(3, || {
+        model::check(4, || {
             let backlog = Arc::new(Backlog::default());
             backlog.add(100);
             let readers = [release(&backlog, 30), release(&backlog, 30)];

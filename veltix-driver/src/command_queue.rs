@@ -746,7 +746,7 @@ mod loom_tests {
     /// queue woke a driver that was asleep on it.
     #[test]
     fn loom_a_command_into_an_empty_queue_wakes_the_sleeping_driver() {
-        model::check(2, || {
+        model::check(3, || {
             let (tx, mut rx) = bounded(usize::MAX);
             // Held to the end: the last sender leaving would wake the driver too.
             let (first, second) = (tx.clone(), tx.clone());
@@ -818,7 +818,7 @@ mod loom_tests {
     /// every order — and there is room again once the driver has taken.
     #[test]
     fn loom_full_exactly_at_the_byte_budget() {
-        model::check(3, || {
+        model::check(4, || {
             let (tx, mut rx) = bounded(3);
             let senders: Vec<_> = (0..3)
                 .map(|id| {
@@ -850,7 +850,7 @@ mod loom_tests {
     /// once, in its sender's order.
     #[test]
     fn loom_the_budget_holds_while_the_driver_takes() {
-        model::check(2, || {
+        model::check(3, || {
             let (tx, mut rx) = bounded(2);
             let other = tx.clone();
             let first = thread::spawn(move || {

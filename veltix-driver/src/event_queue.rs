@@ -402,7 +402,7 @@ mod loom_tests {
     /// released from its connection's backlog.
     #[test]
     fn loom_the_reader_is_woken_for_every_event_and_for_the_end() {
-        model::check(2, || {
+        model::check(3, || {
             let queue = EventQueue::new(4);
             let mut stream = queue.take();
             let (first, second) = (queue.sender(), queue.sender());

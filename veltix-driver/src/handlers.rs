@@ -143,7 +143,7 @@ mod loom_tests {
     /// setter raises after each).
     #[test]
     fn loom_the_cache_never_returns_a_callback_replaced_before_it_looked() {
-        model::check(3, || {
+        model::check(4, || {
             let slot = loom::sync::Arc::new(Slot::<Callback>::default());
             slot.set(callback(1));
             // Another connection running the first callback keeps it alive.
@@ -182,7 +182,7 @@ mod loom_tests {
     /// interleaving of the reader and the setter.
     #[test]
     fn loom_a_replaced_callback_is_dropped() {
-        model::check(3, || {
+        model::check(4, || {
             let slot = loom::sync::Arc::new(Slot::<Callback>::default());
             let captured = Arc::new(());
             let held = captured.clone();

@@ -486,12 +486,14 @@ mod tests {
 /// Models of the direct lane (see `crate::sync` for how to run them).
 #[cfg(all(test, veltix_loom))]
 mod loom_tests {
+    use std::future::poll_fn;
+
     use bytes::Bytes;
     use loom::thread;
     use veltix_core::{Message, MessageType};
 
     use super::*;
-    use crate::sync::model;
+    use crate::sync::model::{self, Task};
 
     fn message(text: &'static str) -> Message {
         Message::new(
@@ -528,7 +530,7 @@ mod loom_tests {
     /// closed or dropped by a panic, gives the outer lane back.
     #[test]
     fn loom_the_lane_takes_only_its_own_threads_commands_for_its_link() {
-        model::check(3, || {
+        model::check(4, || {
             let (link, ends) = Link::new(1 << 20);
             let handle = link.clone();
             let elsewhere = thread::spawn(move || {
@@ -550,10 +552,24 @@ mod loom_tests {
             link.try_send(message("lane 3")).unwrap();
             CommandRx::close_direct(lane, &mut inbox);
             assert!(no_lane_open());
-            elsewhere.join().unwrap();
             assert_eq!(texts(&inbox), ["lane 1", "lane 2", "lane 3"]);
             assert_eq!(texts(&other_inbox), ["other link"]);
-            let mut through_the_queue = queued(&ends.commands);
+            // The driver's next round: the queue, sleeping until the other
+            // thread's command is in.
+            let mut commands = ends.commands;
+            let mut through_the_queue = Commands::default();
+            Task::new().block_on(poll_fn(|cx| {
+                while through_the_queue.len() < 2 {
+                    match commands.poll_take(cx, &mut through_the_queue) {
+                        Poll::Ready(true) => {}
+                        Poll::Ready(false) => panic!("the queue ended early"),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Poll::Ready(())
+            }));
+            elsewhere.join().unwrap();
+            let mut through_the_queue = texts(&through_the_queue);
             through_the_queue.sort_unstable();
             assert_eq!(through_the_queue, ["other thread", "queued"]);
         });
@@ -564,7 +580,7 @@ mod loom_tests {
     /// the lane or the queue, and whatever was accepted before is taken.
     #[test]
     fn loom_a_closed_queue_refuses_the_lane_too() {
-        model::check(3, || {
+        model::check(4, || {
             let (link, ends) = Link::new(1 << 20);
             let handle = link.clone();
             let elsewhere = thread::spawn(move || handle.try_send(message("other thread")).is_ok());

@@ -1,39 +1,70 @@
 //! The synchronisation types of the hand-written concurrency: std's in every
-//! build, [loom]'s under `--cfg veltix_loom`, so the same code is run by the
-//! application and model-checked.
+//! build, [loom]'s under `--cfg veltix_loom`, so the code the application runs
+//! is the code that is model-checked.
 //!
-//! Modules that switch to this facade: `command_queue` (the queue between
-//! handles and the driver), `link` (the direct lane, whose thread-local is
-//! loom's under loom: one per model thread), `handlers` (the callback cache), `backlog`
-//! and `event_queue`. Everything else uses std directly.
+//! Modules on this facade: `command_queue` (the queue between handles and
+//! the driver), `link` (the direct lane; its thread-local is loom's under
+//! loom, one per model thread), `handlers` (the callback cache), `backlog` and
+//! `event_queue`. Everything else uses std directly. `veltix-mio/src/sync.rs`
+//! is the event loop's facade.
 //!
 //! # Model checking
 //!
 //! Each of those modules has a `loom_tests` module, compiled only with
-//! `cfg(all(test, veltix_loom))`, whose models run the module's real code on
-//! a few loom threads and assert the protocol's property (no lost wake-up,
-//! the byte budget, the cache's freshness…). A model that sleeps waits in
-//! `loom::future::block_on`, which loom may also wake spuriously once: a
-//! wake-up that is lost shows up as a deadlock of the model. Run them with
+//! `cfg(all(test, veltix_loom))`, whose models run the module's own code on
+//! two to four loom threads and assert the protocol's property. A model that
+//! sleeps does so in `model::Task::block_on`: a lost wake-up leaves it
+//! waiting, which loom reports as a deadlock. Run them all with
 //!
 //! ```text
 //! RUSTFLAGS="--cfg veltix_loom" CARGO_TARGET_DIR=target/loom \
 //!     cargo test -p veltix-driver -p veltix-mio --lib --release loom
 //! ```
 //!
-//! (`veltix-mio/src/sync.rs` holds the event loop's models). Each model sets
-//! its own preemption bound, chosen so the whole run takes a minute or two on
-//! two cores; `LOOM_MAX_PREEMPTIONS=N` explores deeper, and a failing model
-//! prints the interleaving with `LOOM_LOG=trace LOOM_LOCATION=1`.
+//! which takes about 45 s on two cores once built (CI runs it, `.ci/run`).
+//! Each model sets its own preemption bound (2 to 4, the most that keeps it
+//! within a minute); `LOOM_MAX_PREEMPTIONS=N` overrides them all, and
+//! `LOOM_LOG=trace` prints a failing run step by step.
 //!
-//! Why loom and not shuttle: loom explores every interleaving within a
-//! preemption bound and models the C11 memory model (a `Relaxed` load may
-//! see an old value), so the `SeqCst` pairings these protocols rely on are
-//! checked, not assumed; shuttle samples schedules at random under
-//! sequential consistency, which suits large systems but would miss a weak
-//! ordering and gives no bound on what it left unexplored. Our models are
-//! small (two or three threads, a handful of operations), where loom is
-//! exhaustive in seconds.
+//! | model | checks | bound |
+//! |---|---|---|
+//! | `command_queue`: `loom_a_command_into_an_empty_queue_wakes_the_sleeping_driver` | two senders and a socket wake-up against a driver that takes and sleeps: no lost wake-up | 3 |
+//! | `command_queue`: `loom_the_stream_wakes_like_poll_take` | the same through `Stream` | 2 |
+//! | `command_queue`: `loom_the_last_sender_leaving_ends_the_queue` | the driver takes the command, then sees the end | 3 |
+//! | `command_queue`: `loom_full_exactly_at_the_byte_budget` | racing senders: accepted while below the budget, then `Full`; over by less than one item; room after a take | 4 |
+//! | `command_queue`: `loom_the_budget_holds_while_the_driver_takes` | every take under budget + one item, `Full` only when the others filled it, accepted = taken once, in order | 3 |
+//! | `link`: `loom_the_lane_takes_only_its_own_threads_commands_for_its_link` | lanes per thread and per link, nested and dropped lanes restore the outer one, the queue still wakes the driver | 4 |
+//! | `link`: `loom_a_closed_queue_refuses_the_lane_too` | after `close`, nothing is accepted by lane or queue; what was accepted is taken | 4 |
+//! | `handlers`: `loom_the_cache_never_returns_a_callback_replaced_before_it_looked` | monotonic, never older than a `set` observed complete, with the old callback still running | 4 |
+//! | `handlers`: `loom_a_replaced_callback_is_dropped` | the cache keeps no replaced callback alive | 4 |
+//! | `backlog`: `loom_a_release_to_the_level_wakes_the_waiting_driver` | two waits, three releasers: no lost wake-up | 3 |
+//! | `backlog`: `loom_one_wake_up_per_wait` | at most one wake-up per wait, exactly one if it waited | 4 |
+//! | `event_queue`: `loom_the_reader_is_woken_for_every_event_and_for_the_end` | two lanes, a sleeping reader: every event in lane order, the end, backlogs released | 3 |
+//!
+//! ## Why loom, not shuttle
+//!
+//! Loom explores every interleaving within a preemption bound, and lets a
+//! load see any value the memory model allows (not only the latest), so an
+//! ordering that is too weak fails a model: the executor's `scheduled` flag
+//! (`veltix-mio`) was cleared with a store that acquired nothing, a bug no
+//! sequentially consistent checker can show. Shuttle samples schedules at
+//! random under sequential consistency: it scales to larger systems, but
+//! would miss that class and says nothing of what it left unexplored. These
+//! models are small, where loom is exhaustive in seconds.
+//!
+//! ## Where loom is approximate, and what the models do about it
+//!
+//! - Loom treats `SeqCst` accesses as `AcqRel`, so the store-buffering
+//!   pairings these protocols rely on ("I set my flag, then look at yours")
+//!   would fail spuriously. [`seq_cst_pairing`] marks each one: nothing in
+//!   normal builds, a `SeqCst` fence (which loom does model) under loom.
+//! - Loom's modification order is partial: a swap may read past a plain
+//!   store that happens-before it, which C11 forbids. Flags that are both
+//!   stored and swapped are changed under a lock here (`command_queue`'s
+//!   `armed`), or stored through `veltix_mio::sync::store_swapped_flag`.
+//! - `loom::future::block_on`'s waker fails `will_wake` against its own
+//!   clones, and unparking a thread blocked on something else trips loom;
+//!   hence `model::Task`.
 //!
 //! The custom cfg (not loom's usual `--cfg loom`) leaves dependencies
 //! untouched: tokio and concurrent-queue would otherwise switch to loom too.

@@ -36,6 +36,7 @@ pub(crate) fn spawn(core: &Arc<Core>, future: impl Future<Output = ()> + Send + 
 impl Task {
     /// Polls the future once; on the loop thread only.
     pub(crate) fn run(self: Arc<Self>) {
+        // Cleared first, so a wake during the poll queues the task again.
         self.scheduled.clear();
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
@@ -128,7 +129,7 @@ mod loom_tests {
     /// is written at most once per sleep.
     #[test]
     fn loom_a_woken_task_is_polled_and_sees_what_its_waker_saw() {
-        model::check(2, || {
+        model::check(3, || {
             let ready = Arc::new(Mutex::new(VecDeque::from([0, 1])));
             let tasks = Arc::new([Scheduled::new(true), Scheduled::new(true)]);
             let states = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);

@@ -665,7 +665,7 @@ mod loom_tests {
     /// event is lost between an attempt and the registration.
     #[test]
     fn loom_a_reader_sees_every_edge() {
-        model::check(3, || {
+        model::check(4, || {
             let readiness = Arc::new(Readiness::default());
             let socket = Arc::new(Socket::default());
             let peer = {
@@ -698,7 +698,7 @@ mod loom_tests {
     /// its event; the writer gets all the room it waits for.
     #[test]
     fn loom_a_writer_sees_every_edge() {
-        model::check(3, || {
+        model::check(4, || {
             let readiness = Arc::new(Readiness::default());
             let room = Arc::new(Socket::default());
             let peer = {

@@ -1,6 +1,6 @@
 //! The synchronisation types of the event loop's wake-up protocols: std's
 //! (and `futures`') in every build, [loom]'s under `--cfg veltix_loom`, so
-//! the same code runs in the loop and in the models.
+//! the code the loop runs is the code that is model-checked.
 //!
 //! Used by `reactor` (each socket direction's tick and waker, the loop's
 //! `sleeping` flag) and `executor` (a task's `scheduled` flag); the loop's
@@ -9,16 +9,20 @@
 //! # Model checking
 //!
 //! `reactor.rs` and `executor.rs` have `loom_tests` modules, compiled only
-//! with `cfg(all(test, veltix_loom))`. Run them with the driver's (see
-//! `veltix-driver/src/sync.rs`, which also says why loom):
+//! with `cfg(all(test, veltix_loom))`; they run with the driver's models
+//! (`veltix-driver/src/sync.rs` says how, why loom, and where loom is
+//! approximate):
 //!
 //! ```text
 //! RUSTFLAGS="--cfg veltix_loom" CARGO_TARGET_DIR=target/loom \
 //!     cargo test -p veltix-driver -p veltix-mio --lib --release loom
 //! ```
 //!
-//! `LOOM_MAX_PREEMPTIONS=N` explores deeper than each model's bound;
-//! `LOOM_LOG=trace` prints a failing run step by step.
+//! | model | checks | bound |
+//! |---|---|---|
+//! | `reactor`: `loom_a_reader_sees_every_edge` | through the drained-mark fast path, with one event per arrival and then data + FIN in one event: every byte, then the end | 4 |
+//! | `reactor`: `loom_a_writer_sees_every_edge` | room arriving in two events: the writer gets it all | 4 |
+//! | `executor`: `loom_a_woken_task_is_polled_and_sees_what_its_waker_saw` | the loop (`Core::run`'s order, `Sleeping`, a stand-in for the `mio::Waker`) and two tasks woken from two threads: each is polled and sees its waker's `Relaxed` write; the waker is written once per sleep at most | 3 |
 //!
 //! [loom]: https://docs.rs/loom
 
