@@ -13,13 +13,13 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use event_listener::{Event, EventListener};
 use futures::Stream;
-use futures::task::AtomicWaker;
+
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{Arc, Mutex, MutexGuard};
 
 /// Slots a drained buffer may keep; larger ones are freed, so a burst's
 /// buffer does not outlive the burst.
@@ -177,25 +177,51 @@ struct Shared<T> {
     /// A copy of `items.answer_bytes()`, written under the lock, for the
     /// driver's flow control to read without it (a hint: it may lag a push).
     answers: AtomicUsize,
-    /// Whether `driver` holds a waker no sender has used yet. Senders wake
-    /// only when they clear it, and the driver registers again only when it
-    /// is clear, so a driver that polls an empty queue many times registers
-    /// once. Paired (SeqCst) with `queued` and `no_senders`: the driver sets
-    /// this and then looks at those, senders set those and then look at
-    /// this, so one of the two always sees the other.
+    /// Whether `driver` holds a waker no sender has taken yet. Changed only
+    /// under the `driver` lock, together with `driver`, so a set flag always
+    /// means a waker is there to wake. Read without the lock by senders (no
+    /// lock when the driver is not waiting) and by the driver (no second
+    /// registration while armed with the same waker). Paired (SeqCst) with
+    /// `queued` and `no_senders`: the driver sets this and then looks at
+    /// those, senders set those and then look at this, so one of the two
+    /// always sees the other.
     armed: AtomicBool,
     /// The driver's waker, for the first command into an empty queue and
-    /// for the last sender leaving.
-    driver: AtomicWaker,
+    /// for the last sender leaving. A lock, not an `AtomicWaker`: the flag
+    /// must change with the waker (see `wake_driver`), and both sides take
+    /// it at most once per sleep of the driver.
+    driver: Mutex<Option<Waker>>,
     /// Senders waiting for room.
     room: Event,
 }
 
 impl<T> Shared<T> {
     /// Wakes the driver if it waits on this queue.
+    ///
+    /// The flag is cleared with the waker taken, under one lock: a sender
+    /// that cleared it and was then delayed before waking must not take a
+    /// waker the driver registered after that. (With the two apart, the
+    /// driver could take the command by other means, arm again, be woken by
+    /// the late sender with the new registration, then skip registering
+    /// while "armed" — and the next command into the empty queue woke
+    /// nobody. The loom model `loom_a_command_into_an_empty_queue_wakes_the_sleeping_driver`
+    /// found that interleaving.)
     fn wake_driver(&self) {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            self.driver.wake();
+        // After the store of `queued` or `no_senders`.
+        crate::sync::seq_cst_pairing();
+        if !self.armed.load(Ordering::SeqCst) {
+            return;
+        }
+        let waker = {
+            let mut driver = crate::sync::lock(&self.driver);
+            if self.armed.swap(false, Ordering::SeqCst) {
+                driver.take()
+            } else {
+                None
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
@@ -205,10 +231,14 @@ impl<T> Shared<T> {
         let current = self.armed.load(Ordering::SeqCst)
             && registered.as_ref().is_some_and(|w| w.will_wake(waker));
         if !current {
-            self.driver.register(waker);
-            *registered = Some(waker.clone());
+            let mut driver = crate::sync::lock(&self.driver);
+            *driver = Some(waker.clone());
             self.armed.store(true, Ordering::SeqCst);
+            drop(driver);
+            *registered = Some(waker.clone());
         }
+        // Before the loads of `queued`, `closed` and `no_senders`.
+        crate::sync::seq_cst_pairing();
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
@@ -231,7 +261,7 @@ pub(crate) fn bounded<T: Weigh>(max_bytes: usize) -> (Sender<T>, Receiver<T>) {
         answers: AtomicUsize::new(0),
         no_senders: AtomicBool::new(false),
         armed: AtomicBool::new(false),
-        driver: AtomicWaker::new(),
+        driver: Mutex::new(None),
         room: Event::new(),
     });
     (
@@ -469,7 +499,7 @@ impl<T: Weigh> Stream for Receiver<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(veltix_loom)))]
 mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::task::Wake;
@@ -699,5 +729,207 @@ mod tests {
         // The empty burst-sized buffer is freed rather than handed to the senders.
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
         assert!(rx.shared.lock().items.items.capacity() <= KEEP_SLOTS);
+    }
+}
+
+/// Models of the queue's protocol (see `crate::sync` for how to run them).
+#[cfg(all(test, veltix_loom))]
+mod loom_tests {
+    use std::future::poll_fn;
+
+    use futures::StreamExt as _;
+    use loom::thread;
+
+    use super::*;
+    use crate::sync::model::{self, Counter, Task};
+
+    /// An id and a weight.
+    #[derive(Debug)]
+    struct Item(u32, usize);
+
+    impl Weigh for Item {
+        fn weight(&self) -> usize {
+            self.1
+        }
+    }
+
+    fn ids(items: &Weighed<Item>) -> Vec<u32> {
+        items.items.iter().map(|item| item.0).collect()
+    }
+
+    /// The driver: takes until `into` holds `n` items, sleeping whenever
+    /// the queue is empty (a lost wake-up deadlocks the model).
+    fn take_until(
+        task: &std::sync::Arc<Task>,
+        rx: &mut Receiver<Item>,
+        into: &mut Weighed<Item>,
+        n: usize,
+    ) {
+        task.block_on(poll_fn(|cx| {
+            while into.len() < n {
+                match rx.poll_take(cx, into) {
+                    Poll::Ready(true) => {}
+                    Poll::Ready(false) => panic!("the queue ended early"),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            Poll::Ready(())
+        }));
+    }
+
+    /// Two senders put a command each into an empty queue while the driver
+    /// takes and sleeps, and something else (a socket) wakes the driver
+    /// once: both commands are taken, so every first command into an empty
+    /// queue woke a driver that was asleep on it.
+    #[test]
+    fn loom_a_command_into_an_empty_queue_wakes_the_sleeping_driver() {
+        model::check(3, || {
+            let (tx, mut rx) = bounded(usize::MAX);
+            // Held to the end: the last sender leaving would wake the driver too.
+            let (first, second) = (tx.clone(), tx.clone());
+            let first = thread::spawn(move || first.try_send(Item(1, 1)).unwrap());
+            let second = thread::spawn(move || second.try_send(Item(2, 1)).unwrap());
+            let task = Task::new();
+            let socket = task.poke_once();
+            let mut into = Weighed::default();
+            take_until(&task, &mut rx, &mut into, 2);
+            first.join().unwrap();
+            second.join().unwrap();
+            socket.join().unwrap();
+            let mut taken = ids(&into);
+            taken.sort_unstable();
+            assert_eq!(taken, [1, 2]);
+            drop(tx);
+        });
+    }
+    /// The same through the `Stream` a client uses between connections.
+    #[test]
+    fn loom_the_stream_wakes_like_poll_take() {
+        model::check(2, || {
+            let (tx, mut rx) = bounded(usize::MAX);
+            let (first, second) = (tx.clone(), tx.clone());
+            let first = thread::spawn(move || first.try_send(Item(1, 1)).unwrap());
+            let second = thread::spawn(move || second.try_send(Item(2, 1)).unwrap());
+            let task = Task::new();
+            let socket = task.poke_once();
+            let mut taken = vec![
+                task.block_on(rx.next()).unwrap().0,
+                task.block_on(rx.next()).unwrap().0,
+            ];
+            socket.join().unwrap();
+            first.join().unwrap();
+            second.join().unwrap();
+            taken.sort_unstable();
+            assert_eq!(taken, [1, 2]);
+            drop(tx);
+        });
+    }
+
+    /// A sender queues and leaves while another leaves: the driver takes
+    /// the command, then sees the end (woken by the last one to leave).
+    #[test]
+    fn loom_the_last_sender_leaving_ends_the_queue() {
+        model::check(3, || {
+            let (tx, mut rx) = bounded(usize::MAX);
+            let other = tx.clone();
+            let sending = thread::spawn(move || tx.try_send(Item(1, 1)).unwrap());
+            let leaving = thread::spawn(move || drop(other));
+            let mut into = Weighed::default();
+            Task::new().block_on(poll_fn(|cx| {
+                loop {
+                    match rx.poll_take(cx, &mut into) {
+                        Poll::Ready(true) => {}
+                        Poll::Ready(false) => return Poll::Ready(()),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            }));
+            assert_eq!(ids(&into), [1]);
+            sending.join().unwrap();
+            leaving.join().unwrap();
+        });
+    }
+
+    /// Three senders race for a budget of 3 bytes with items of 2: the
+    /// first two fit (the second while 2 < 3), the third is `Full` — in
+    /// every order — and there is room again once the driver has taken.
+    #[test]
+    fn loom_full_exactly_at_the_byte_budget() {
+        model::check(4, || {
+            let (tx, mut rx) = bounded(3);
+            let senders: Vec<_> = (0..3)
+                .map(|id| {
+                    let tx = tx.clone();
+                    thread::spawn(move || tx.try_send(Item(id, 2)).is_ok())
+                })
+                .collect();
+            let accepted = senders
+                .into_iter()
+                .map(|sender| sender.join().unwrap())
+                .filter(|&ok| ok)
+                .count();
+            assert_eq!(accepted, 2, "fits while below the budget, then Full");
+            assert_eq!(rx.queued_bytes(), 4, "over by less than one item");
+            let (_, waker) = Counter::new();
+            let mut into = Weighed::default();
+            assert_eq!(
+                rx.poll_take(&mut Context::from_waker(&waker), &mut into),
+                Poll::Ready(true)
+            );
+            assert_eq!(into.bytes(), 4);
+            assert!(tx.try_send(Item(9, 2)).is_ok(), "room after a take");
+        });
+    }
+
+    /// Senders fill a 2-byte budget while the driver takes: every take holds
+    /// less than the budget plus one item, `Full` comes only when what the
+    /// others queued filled the budget, and every accepted command is taken
+    /// once, in its sender's order.
+    #[test]
+    fn loom_the_budget_holds_while_the_driver_takes() {
+        model::check(3, || {
+            let (tx, mut rx) = bounded(2);
+            let other = tx.clone();
+            let first = thread::spawn(move || {
+                [
+                    tx.try_send(Item(1, 1)).is_ok(),
+                    tx.try_send(Item(2, 1)).is_ok(),
+                ]
+            });
+            let second = thread::spawn(move || other.try_send(Item(3, 2)).is_ok());
+            let (_, waker) = Counter::new();
+            let mut cx = Context::from_waker(&waker);
+            let mut taken = Vec::new();
+            let mut take = |rx: &mut Receiver<Item>| {
+                let mut into = Weighed::default();
+                if rx.poll_take(&mut cx, &mut into).is_ready() {
+                    assert!(into.bytes() < 2 + 2, "the budget plus one item at most");
+                    taken.extend(ids(&into));
+                }
+            };
+            take(&mut rx);
+            assert!(rx.queued_bytes() < 2 + 2);
+            take(&mut rx);
+            let [one, two] = first.join().unwrap();
+            let three = second.join().unwrap();
+            take(&mut rx);
+            // Only the others' items can fill the budget.
+            assert!(one || three, "1 refused while 3 was not queued");
+            assert!(two || three, "2 refused while 3 was not queued");
+            assert!(
+                three || (one && two),
+                "3 refused while 1 and 2 were not both queued"
+            );
+            let mut accepted: Vec<u32> = [(1, one), (2, two), (3, three)]
+                .into_iter()
+                .filter_map(|(id, ok)| ok.then_some(id))
+                .collect();
+            let in_order: Vec<u32> = taken.iter().copied().filter(|&id| id != 3).collect();
+            assert!(in_order.is_sorted(), "a sender's commands in order");
+            taken.sort_unstable();
+            accepted.sort_unstable();
+            assert_eq!(taken, accepted, "every accepted command taken once");
+            assert_eq!(rx.queued_bytes(), 0);
+        });
     }
 }

@@ -16,12 +16,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use futures::Stream;
 
 use crate::backlog::Backlog;
+use crate::sync::{Arc, Mutex, MutexGuard};
 
 /// The queue, owned by a server or client: makes one sender per connection
 /// and hands out the stream once. The stream ends when this and every
@@ -111,7 +111,7 @@ impl<T: Send + 'static> EventQueue<T> {
 
     /// The stream, once; later calls get a stream that ends at once.
     pub(crate) fn take(&self) -> EventStream<T> {
-        self.shared.take()
+        Shared::take(&self.shared)
     }
 
     /// A handle that can take the stream without keeping it open (as this
@@ -131,7 +131,7 @@ pub(crate) struct EventOutlet<T> {
 impl<T> EventOutlet<T> {
     /// As [`EventQueue::take`].
     pub(crate) fn take(&self) -> EventStream<T> {
-        self.shared.take()
+        Shared::take(&self.shared)
     }
 }
 
@@ -147,15 +147,16 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn take(self: &Arc<Self>) -> EventStream<T> {
-        let mut state = self.lock();
+    // Not `self: &Arc<Self>`: the facade's `Arc` is loom's under loom.
+    fn take(this: &Arc<Self>) -> EventStream<T> {
+        let mut state = this.lock();
         if state.taken {
             return EventStream { shared: None };
         }
         state.taken = true;
         drop(state);
         EventStream {
-            shared: Some(self.clone()),
+            shared: Some(this.clone()),
         }
     }
 
@@ -312,7 +313,7 @@ impl<T> Stream for EventStream<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(veltix_loom)))]
 mod tests {
     use futures::executor::block_on;
 
@@ -384,5 +385,51 @@ mod tests {
         let _first = queue.take();
         let mut second = queue.take();
         assert_eq!(block_on(second.next()), None);
+    }
+}
+
+/// Models of the reader's wake-up (see `crate::sync` for how to run them).
+#[cfg(all(test, veltix_loom))]
+mod loom_tests {
+    use loom::thread;
+
+    use super::*;
+    use crate::sync::model::{self, Task};
+
+    /// Two connections send while the reader takes and sleeps: the reader
+    /// is woken for every event and for the end (a lost wake-up deadlocks
+    /// the model), gets each lane in order, and every byte it took is
+    /// released from its connection's backlog.
+    #[test]
+    fn loom_the_reader_is_woken_for_every_event_and_for_the_end() {
+        model::check(3, || {
+            let queue = EventQueue::new(4);
+            let mut stream = queue.take();
+            let (first, second) = (queue.sender(), queue.sender());
+            let backlogs = [first.backlog.clone(), second.backlog.clone()];
+            drop(queue);
+            let first = thread::spawn(move || {
+                first.send(("first", 0), 10);
+                first.send(("first", 1), 10);
+            });
+            let second = thread::spawn(move || second.send(("second", 0), 10));
+            let task = Task::new();
+            let mut taken = Vec::new();
+            while let Some(event) = task.block_on(stream.next()) {
+                taken.push(event);
+            }
+            first.join().unwrap();
+            second.join().unwrap();
+            let lane = |name| {
+                taken
+                    .iter()
+                    .filter(|(from, _)| *from == name)
+                    .map(|(_, n)| *n)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(lane("first"), [0, 1]);
+            assert_eq!(lane("second"), [0]);
+            assert!(backlogs.iter().all(|backlog| backlog.bytes() == 0));
+        });
     }
 }

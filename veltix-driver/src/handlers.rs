@@ -1,7 +1,12 @@
 //! Callback slots, settable at any time, read by connection tasks.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+// Callbacks are std `Arc`s in every build (the server hands them in; loom's
+// `Arc` has no `Weak` and no unsizing), and loom sees their count changes
+// as plain steps, which is all the cache's protocol needs of them.
+use std::sync::{Arc, Weak};
+
+use crate::sync::RwLock;
+use crate::sync::atomic::{AtomicU64, Ordering};
 
 /// One optional callback. Reading clones an `Arc` under a read lock that is
 /// never held while the callback runs, so a callback may replace itself.
@@ -82,7 +87,7 @@ impl<F: ?Sized> SlotCache<F> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(veltix_loom)))]
 mod tests {
     use super::*;
 
@@ -112,5 +117,89 @@ mod tests {
         slot.set(Arc::new(|| 2));
         assert_eq!(Arc::strong_count(&captured), 1, "the old callback is gone");
         assert_eq!(cache.get(&slot).map(|f| f()), Some(2));
+    }
+}
+
+/// Models of the cache (see `crate::sync` for how to run them).
+#[cfg(all(test, veltix_loom))]
+mod loom_tests {
+    use loom::sync::atomic::AtomicU32;
+    use loom::thread;
+
+    use super::*;
+    use crate::sync::model;
+
+    type Callback = dyn Fn() -> u32 + Send + Sync;
+
+    fn callback(n: u32) -> Arc<Callback> {
+        Arc::new(move || n)
+    }
+
+    /// A connection reads a slot through its cache while another thread
+    /// replaces the callback twice and another connection is still running
+    /// the first one (so a weak reference to it still upgrades): the cache
+    /// never goes back to an older callback, and never returns one older
+    /// than a `set` the reader has observed complete (through a count the
+    /// setter raises after each).
+    #[test]
+    fn loom_the_cache_never_returns_a_callback_replaced_before_it_looked() {
+        model::check(4, || {
+            let slot = loom::sync::Arc::new(Slot::<Callback>::default());
+            slot.set(callback(1));
+            // Another connection running the first callback keeps it alive.
+            let running = slot.get().unwrap();
+            let mut cache = SlotCache::default();
+            let sets_done = loom::sync::Arc::new(AtomicU32::new(0));
+            let setter = {
+                let (slot, sets_done) = (slot.clone(), sets_done.clone());
+                thread::spawn(move || {
+                    slot.set(callback(2));
+                    sets_done.store(1, Ordering::Release);
+                    slot.set(callback(3));
+                    sets_done.store(2, Ordering::Release);
+                })
+            };
+            let mut last = 1;
+            for _ in 0..3 {
+                let observed = sets_done.load(Ordering::Acquire);
+                let now = cache.get(&slot).expect("a callback is always set")();
+                assert!(now >= last, "went back from {last} to {now}");
+                assert!(
+                    now > observed,
+                    "{now} returned after set {} completed",
+                    observed + 1
+                );
+                last = now;
+            }
+            setter.join().unwrap();
+            drop(running);
+            assert_eq!(cache.get(&slot).unwrap()(), 3);
+        });
+    }
+
+    /// The cache keeps only a weak reference: once replaced and no longer
+    /// running, a callback (and what it captured) is gone, whatever the
+    /// interleaving of the reader and the setter.
+    #[test]
+    fn loom_a_replaced_callback_is_dropped() {
+        model::check(4, || {
+            let slot = loom::sync::Arc::new(Slot::<Callback>::default());
+            let captured = Arc::new(());
+            let held = captured.clone();
+            slot.set(Arc::new(move || {
+                let _ = &held;
+                1
+            }));
+            let setter = {
+                let slot = slot.clone();
+                thread::spawn(move || slot.set(callback(2)))
+            };
+            let mut cache = SlotCache::default();
+            let seen = cache.get(&slot).unwrap()();
+            assert!(seen == 1 || seen == 2);
+            setter.join().unwrap();
+            assert_eq!(Arc::strong_count(&captured), 1, "the old callback is gone");
+            assert_eq!(cache.get(&slot).unwrap()(), 2);
+        });
     }
 }

@@ -25,6 +25,7 @@ mod os;
 mod peer;
 mod runtime;
 mod server;
+mod sync;
 
 pub use client::{Client, ClientEvents};
 pub use config::{ClientConfig, ClientTls, Reconnect, ServerConfig};

@@ -160,8 +160,16 @@ struct Direct {
     inbox: Commands,
 }
 
+#[cfg(not(veltix_loom))]
 thread_local! {
     static DIRECT: std::cell::RefCell<Option<Direct>> = const { std::cell::RefCell::new(None) };
+}
+
+// Under loom, each model thread has its own lane (std's thread-locals are
+// one per OS thread, and loom runs a model's threads on one).
+#[cfg(veltix_loom)]
+loom::thread_local! {
+    static DIRECT: std::cell::RefCell<Option<Direct>> = std::cell::RefCell::new(None);
 }
 
 /// The bytes of commands a connection takes before senders wait (or get
@@ -336,7 +344,7 @@ impl Link {
             return Err(Refused::Error(self.gone_error()));
         }
         // From a callback of this link's own connection: straight to its driver.
-        let command = DIRECT.with_borrow_mut(|direct| match direct {
+        let command = DIRECT.with(|direct| match &mut *direct.borrow_mut() {
             Some(lane) if lane.link_id == self.id && !self.commands.is_closed() => {
                 if lane.inbox.bytes() >= lane.max_bytes {
                     Err(Refused::Full(command))
@@ -499,7 +507,7 @@ fn check_sendable(message: &Message) -> Result<(), Error> {
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(veltix_loom)))]
 mod tests {
     use bytes::Bytes;
     use veltix_core::{Message, MessageType};
@@ -552,11 +560,130 @@ mod tests {
             panic!("a callback panicked");
         }));
         assert!(unwound.is_err());
-        assert!(DIRECT.with_borrow(Option::is_none), "no lane left open");
+        assert!(DIRECT.with(|d| d.borrow().is_none()), "no lane left open");
         link.try_send(message()).unwrap();
         assert!(
             ends.commands.try_recv().is_some(),
             "queued, not lost in a stale lane"
         );
+    }
+}
+
+/// Models of the direct lane (see `crate::sync` for how to run them).
+#[cfg(all(test, veltix_loom))]
+mod loom_tests {
+    use std::future::poll_fn;
+
+    use bytes::Bytes;
+    use loom::thread;
+    use veltix_core::{Message, MessageType};
+
+    use super::*;
+    use crate::sync::model::{self, Task};
+
+    fn message(text: &'static str) -> Message {
+        Message::new(
+            MessageType::new(200).unwrap(),
+            Bytes::from_static(text.as_bytes()),
+        )
+    }
+
+    fn text(command: &Command) -> String {
+        match command {
+            Command::Send(message) => String::from_utf8(message.payload().to_vec()).unwrap(),
+            _ => unreachable!("the models send only"),
+        }
+    }
+
+    fn texts(commands: &Commands) -> Vec<String> {
+        commands.iter().map(text).collect()
+    }
+
+    fn queued(rx: &CommandRx) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv())
+            .map(|command| text(&command))
+            .collect()
+    }
+
+    fn no_lane_open() -> bool {
+        DIRECT.with(|direct| direct.borrow().is_none())
+    }
+
+    /// While the driver's thread has its link's lane open, another thread
+    /// sends on the same link: that command goes through the queue, the
+    /// driver's own go to its inbox, a lane opened inside for another link
+    /// (a callback of that connection) takes only that link's commands and,
+    /// closed or dropped by a panic, gives the outer lane back.
+    #[test]
+    fn loom_the_lane_takes_only_its_own_threads_commands_for_its_link() {
+        model::check(4, || {
+            let (link, ends) = Link::new(1 << 20);
+            let handle = link.clone();
+            let elsewhere = thread::spawn(move || {
+                handle.try_send(message("other thread")).unwrap();
+                assert!(no_lane_open(), "lanes are per thread");
+            });
+            let mut inbox = Commands::default();
+            let lane = ends.commands.open_direct(&mut inbox);
+            link.try_send(message("lane 1")).unwrap();
+            let (other, other_ends) = Link::new(1 << 20);
+            let mut other_inbox = Commands::default();
+            let inner = other_ends.commands.open_direct(&mut other_inbox);
+            link.try_send(message("queued")).unwrap();
+            other.try_send(message("other link")).unwrap();
+            CommandRx::close_direct(inner, &mut other_inbox);
+            link.try_send(message("lane 2")).unwrap();
+            let panicked = other_ends.commands.open_direct(&mut Commands::default());
+            drop(panicked);
+            link.try_send(message("lane 3")).unwrap();
+            CommandRx::close_direct(lane, &mut inbox);
+            assert!(no_lane_open());
+            assert_eq!(texts(&inbox), ["lane 1", "lane 2", "lane 3"]);
+            assert_eq!(texts(&other_inbox), ["other link"]);
+            // The driver's next round: the queue, sleeping until the other
+            // thread's command is in.
+            let mut commands = ends.commands;
+            let mut through_the_queue = Commands::default();
+            Task::new().block_on(poll_fn(|cx| {
+                while through_the_queue.len() < 2 {
+                    match commands.poll_take(cx, &mut through_the_queue) {
+                        Poll::Ready(true) => {}
+                        Poll::Ready(false) => panic!("the queue ended early"),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Poll::Ready(())
+            }));
+            elsewhere.join().unwrap();
+            let mut through_the_queue = texts(&through_the_queue);
+            through_the_queue.sort_unstable();
+            assert_eq!(through_the_queue, ["other thread", "queued"]);
+        });
+    }
+
+    /// The driver closes the queue (a close request) while its lane is open
+    /// and another thread sends: once closed, nothing is accepted, through
+    /// the lane or the queue, and whatever was accepted before is taken.
+    #[test]
+    fn loom_a_closed_queue_refuses_the_lane_too() {
+        model::check(4, || {
+            let (link, ends) = Link::new(1 << 20);
+            let handle = link.clone();
+            let elsewhere = thread::spawn(move || handle.try_send(message("other thread")).is_ok());
+            let mut inbox = Commands::default();
+            let lane = ends.commands.open_direct(&mut inbox);
+            link.try_send(message("before")).unwrap();
+            ends.commands.close();
+            assert!(link.try_send(message("after")).is_err());
+            CommandRx::close_direct(lane, &mut inbox);
+            let accepted = elsewhere.join().unwrap();
+            let mut taken = texts(&inbox);
+            taken.extend(queued(&ends.commands));
+            let mut expected = vec!["before"];
+            if accepted {
+                expected.push("other thread");
+            }
+            assert_eq!(taken, expected, "accepted means taken, refused means not");
+        });
     }
 }

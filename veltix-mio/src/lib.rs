@@ -65,6 +65,7 @@ mod peer;
 mod reactor;
 mod runtime;
 mod server;
+mod sync;
 mod worker;
 
 pub use client::{Client, ClientEvents};

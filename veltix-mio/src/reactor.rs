@@ -21,16 +21,16 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures::task::AtomicWaker;
 use mio::event::Source;
 use mio::{Events, Interest, Registry, Token};
 
 use crate::executor::Task;
+use crate::sync::AtomicWaker;
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
 /// The token of the loop's own `mio::Waker`; sockets use their slot index.
 const WAKE: Token = Token(usize::MAX);
@@ -64,9 +64,8 @@ pub(crate) fn global() -> Arc<Core> {
 pub(crate) struct Core {
     registry: Registry,
     waker: mio::Waker,
-    /// Set while the loop is about to block in `poll`: whoever then publishes
-    /// work for it must write to `waker`.
-    sleeping: AtomicBool,
+    /// When whoever publishes work must write to `waker`.
+    sleeping: Sleeping,
     ready: Mutex<VecDeque<Arc<Task>>>,
     sources: Mutex<Sources>,
     timers: Mutex<Timers>,
@@ -79,7 +78,7 @@ impl Core {
         let core = Arc::new(Self {
             registry: poll.registry().try_clone()?,
             waker: mio::Waker::new(poll.registry(), WAKE)?,
-            sleeping: AtomicBool::new(false),
+            sleeping: Sleeping::default(),
             ready: Mutex::new(VecDeque::new()),
             sources: Mutex::new(Sources::default()),
             timers: Mutex::new(Timers::default()),
@@ -116,8 +115,7 @@ impl Core {
             }
             self.fire_timers(&mut due);
 
-            self.sleeping.store(true, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
+            self.sleeping.start();
             let timeout = if lock(&self.ready).is_empty() {
                 lock(&self.timers)
                     .entries
@@ -132,7 +130,7 @@ impl Core {
                 tracing::error!(error = %err, "mio poll failed");
                 std::thread::sleep(Duration::from_millis(10));
             }
-            self.sleeping.store(false, Ordering::SeqCst);
+            self.sleeping.stop();
             self.dispatch(&events);
         }
     }
@@ -179,8 +177,7 @@ impl Core {
 
     /// Makes sure the loop looks at new work: writes to its waker if it sleeps.
     fn notify(&self) {
-        fence(Ordering::SeqCst);
-        if self.sleeping.swap(false, Ordering::SeqCst)
+        if self.sleeping.must_wake()
             && let Err(err) = self.waker.wake()
         {
             tracing::error!(error = %err, "cannot wake the mio event loop");
@@ -222,6 +219,39 @@ impl Core {
 
     fn remove_timer(&self, key: TimerKey) {
         lock(&self.timers).entries.remove(&key);
+    }
+}
+
+/// Set while the loop is about to block in `poll`: whoever then publishes
+/// work for it must write to its `mio::Waker`, once per sleep.
+///
+/// The loop calls [`start`](Self::start), looks for work (ready tasks,
+/// timers) and blocks in `poll` only if it found none, then calls
+/// [`stop`](Self::stop); whoever publishes work (under the lock the loop
+/// looks under) then calls [`must_wake`](Self::must_wake). Either the loop's
+/// look finds the work, or the publisher finds the flag set and wakes it:
+/// the fences pair the flag with the work, and the swap makes the write to
+/// the waker one per sleep.
+#[derive(Default)]
+pub(crate) struct Sleeping(AtomicBool);
+
+impl Sleeping {
+    /// The loop is about to look for work one last time, then block.
+    pub(crate) fn start(&self) {
+        crate::sync::store_swapped_flag(&self.0, true);
+        fence(Ordering::SeqCst);
+    }
+
+    /// The loop is awake.
+    pub(crate) fn stop(&self) {
+        crate::sync::store_swapped_flag(&self.0, false);
+    }
+
+    /// After publishing work: whether to write to the loop's waker (true
+    /// for the first publisher of a sleep only).
+    pub(crate) fn must_wake(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.0.swap(false, Ordering::SeqCst)
     }
 }
 
@@ -274,6 +304,75 @@ impl Edge {
     fn fire(&self) {
         self.tick.fetch_add(1, Ordering::SeqCst);
         self.waker.wake();
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`; when it does,
+    /// leaves the waker for the next event and returns `Pending` — unless an
+    /// event came in since the attempt (the tick moved), which would
+    /// otherwise be lost (edge-triggered: it is not reported again).
+    fn poll<T: Transferred>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            if !budget::take() {
+                // This task has had its share of the loop: come back next round.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let seen = self.tick.load(Ordering::SeqCst);
+            let result = op();
+            budget::charge(&result);
+            match result {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.waker.register(cx.waker());
+                    if self.tick.load(Ordering::SeqCst) == seen {
+                        return Poll::Pending;
+                    }
+                    // An event arrived since the attempt: try again now.
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+impl Readiness {
+    /// Reads with `read` (into a buffer of `len` bytes) like [`Edge::poll`],
+    /// but without a syscall when the last read came back short at the read
+    /// tick recorded in `drained_at` and no event has come in since.
+    fn poll_read(
+        &self,
+        drained_at: &AtomicU64,
+        cx: &mut Context<'_>,
+        len: usize,
+        read: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let edge = &self.read;
+        let drained = drained_at.load(Ordering::Relaxed);
+        if drained != NOT_DRAINED {
+            if edge.tick.load(Ordering::SeqCst) == drained {
+                edge.waker.register(cx.waker());
+                if edge.tick.load(Ordering::SeqCst) == drained {
+                    return Poll::Pending;
+                }
+            }
+            drained_at.store(NOT_DRAINED, Ordering::Relaxed);
+        }
+        // Read before the attempt: an event during it leaves the mark stale,
+        // so the next poll reads again (never misses data).
+        let before = edge.tick.load(Ordering::SeqCst);
+        let result = edge.poll(cx, read);
+        if let Poll::Ready(Ok(n)) = result
+            && n > 0
+            && n < len
+            && !self.read_closed.load(Ordering::SeqCst)
+        {
+            drained_at.store(before, Ordering::Relaxed);
+        }
+        result
     }
 }
 
@@ -334,30 +433,9 @@ impl<S: Source> Registered<S> {
         buf: &mut [u8],
         mut read: impl FnMut(&S, &mut [u8]) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let edge = &self.readiness.read;
-        let drained_at = self.read_drained_at.load(Ordering::Relaxed);
-        if drained_at != NOT_DRAINED {
-            if edge.tick.load(Ordering::SeqCst) == drained_at {
-                edge.waker.register(cx.waker());
-                if edge.tick.load(Ordering::SeqCst) == drained_at {
-                    return Poll::Pending;
-                }
-            }
-            self.read_drained_at.store(NOT_DRAINED, Ordering::Relaxed);
-        }
-        // Read before the attempt: an event during it leaves the mark stale,
-        // so the next poll reads again (never misses data).
-        let before = edge.tick.load(Ordering::SeqCst);
         let len = buf.len();
-        let result = self.poll_io(Direction::Read, cx, |source| read(source, buf));
-        if let Poll::Ready(Ok(n)) = result
-            && n > 0
-            && n < len
-            && !self.readiness.read_closed.load(Ordering::SeqCst)
-        {
-            self.read_drained_at.store(before, Ordering::Relaxed);
-        }
-        result
+        self.readiness
+            .poll_read(&self.read_drained_at, cx, len, || read(&self.source, buf))
     }
 
     pub(crate) fn get(&self) -> &S {
@@ -380,27 +458,7 @@ impl<S: Source> Registered<S> {
             Direction::Read => &self.readiness.read,
             Direction::Write => &self.readiness.write,
         };
-        loop {
-            if !budget::take() {
-                // This task has had its share of the loop: come back next round.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            let seen = edge.tick.load(Ordering::SeqCst);
-            let result = op(&self.source);
-            budget::charge(&result);
-            match result {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    edge.waker.register(cx.waker());
-                    if edge.tick.load(Ordering::SeqCst) == seen {
-                        return Poll::Pending;
-                    }
-                    // An event arrived since the attempt: try again now.
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                result => return Poll::Ready(result),
-            }
-        }
+        edge.poll(cx, || op(&self.source))
     }
 }
 
@@ -555,5 +613,111 @@ impl Deadline {
 impl Drop for Deadline {
     fn drop(&mut self) {
         self.cancel();
+    }
+}
+
+/// Models of the edge protocol (see `crate::sync` for how to run them).
+#[cfg(all(test, veltix_loom))]
+mod loom_tests {
+    use std::future::poll_fn;
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+    use crate::sync::model::{self, Task};
+
+    /// The end of stream, behind the bytes in [`Socket`].
+    const FIN: u64 = 1 << 63;
+
+    /// A socket buffer: bytes waiting (to read, or room to write) and, for
+    /// reads, the peer's FIN behind them — one word, so a read sees data
+    /// and end of stream in the order they came.
+    #[derive(Default)]
+    struct Socket(AtomicU64);
+
+    impl Socket {
+        fn add(&self, n: u64) {
+            self.0.fetch_add(n, Ordering::SeqCst);
+        }
+
+        fn fin(&self) {
+            self.0.fetch_or(FIN, Ordering::SeqCst);
+        }
+
+        /// Takes everything there is (the models move fewer bytes than a
+        /// buffer holds): `WouldBlock` when empty and not at the end.
+        fn take(&self) -> io::Result<usize> {
+            let before = self.0.fetch_and(FIN, Ordering::SeqCst);
+            match before & !FIN {
+                0 if before & FIN != 0 => Ok(0),
+                0 => Err(io::ErrorKind::WouldBlock.into()),
+                n => Ok(usize::try_from(n).unwrap()),
+            }
+        }
+    }
+
+    /// The kernel and the loop on one thread: bytes arrive and the loop
+    /// dispatches an event for them — once per arrival, then once for the
+    /// last byte and the FIN together (edge-triggered events coalesce).
+    /// The reader, which skips the syscall while its last short read's
+    /// tick is current, gets every byte and then the end of stream: no
+    /// event is lost between an attempt and the registration.
+    #[test]
+    fn loom_a_reader_sees_every_edge() {
+        model::check(4, || {
+            let readiness = Arc::new(Readiness::default());
+            let socket = Arc::new(Socket::default());
+            let peer = {
+                let (readiness, socket) = (readiness.clone(), socket.clone());
+                thread::spawn(move || {
+                    socket.add(1);
+                    readiness.read.fire();
+                    socket.add(1);
+                    socket.fin();
+                    readiness.read_closed.store(true, Ordering::SeqCst);
+                    readiness.read.fire();
+                })
+            };
+            let drained_at = AtomicU64::new(NOT_DRAINED);
+            let task = Task::new();
+            let mut total = 0;
+            loop {
+                let read = poll_fn(|cx| readiness.poll_read(&drained_at, cx, 64, || socket.take()));
+                match task.block_on(read).unwrap() {
+                    0 => break,
+                    n => total += n,
+                }
+            }
+            assert_eq!(total, 2, "every byte before the end of stream");
+            peer.join().unwrap();
+        });
+    }
+
+    /// A writer facing a full send buffer: room comes in twice, each with
+    /// its event; the writer gets all the room it waits for.
+    #[test]
+    fn loom_a_writer_sees_every_edge() {
+        model::check(4, || {
+            let readiness = Arc::new(Readiness::default());
+            let room = Arc::new(Socket::default());
+            let peer = {
+                let (readiness, room) = (readiness.clone(), room.clone());
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        room.add(1);
+                        readiness.write.fire();
+                    }
+                })
+            };
+            let task = Task::new();
+            let mut written = 0;
+            while written < 2 {
+                written += task
+                    .block_on(poll_fn(|cx| readiness.write.poll(cx, || room.take())))
+                    .unwrap();
+            }
+            peer.join().unwrap();
+        });
     }
 }
