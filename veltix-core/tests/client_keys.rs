@@ -124,11 +124,14 @@ fn a_client_with_its_id_and_key_is_accepted_and_the_server_sees_the_id() {
     assert_eq!(p.client.peer_client_id(), None, "a client reports no id");
     // The HELLO names the client after the 49 bytes of before; the ACK says
     // the id was bound; the keys never cross the wire.
+    // `docs/protocol.md` §3.1's example, byte for byte but the nonce.
     let hello = &classic_frames(&p.wire_to_server)[0];
     assert_eq!(hello.0, HELLO);
-    assert_eq!(&hello.2[HELLO_LEN..], b"\x05alice");
-    let features = u32::from_be_bytes(hello.2[9..13].try_into().expect("4 bytes"));
-    assert_eq!(features & (FEATURE_AUTH | FEATURE_CLIENT_ID), 0x6);
+    assert_eq!(hex::encode(&hello.2[..13]), "564c5458010001000100000007");
+    assert_eq!(
+        hex::encode(&hello.2[45..]),
+        "00007530_05_616c696365".replace('_', "")
+    );
     let ack = &classic_frames(&p.wire_to_client)[0];
     assert_eq!(ack.0, HELLO_ACK);
     let agreed = u32::from_be_bytes(ack.2[7..11].try_into().expect("4 bytes"));
