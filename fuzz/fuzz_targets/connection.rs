@@ -86,6 +86,11 @@ enum Op {
         to: Side,
         max: u16,
     },
+    /// Delivers everything both ways, `rounds` times (at most 8), as a
+    /// driver would: makes whole handshakes common.
+    Pump {
+        rounds: u8,
+    },
     Inject {
         to: Side,
         bytes: Vec<u8>,
@@ -106,6 +111,12 @@ enum Op {
         nonce: u8,
         id: Option<u8>,
         tail: Vec<u8>,
+    },
+    /// An AUTH frame (type 12) with an arbitrary proof: reaches the server's
+    /// proof check for injected HELLOs (unknown ids, decoy keys included).
+    InjectAuth {
+        to: Side,
+        proof: Vec<u8>,
     },
     /// A JSON handshake message: `u16` length, then the bytes.
     InjectJson {
@@ -130,10 +141,19 @@ struct Input {
     /// Index into [`IDS`] (used when the client has a key).
     client_id: Option<u8>,
     /// The server's key store: a key per entry of [`IDS`], or none.
-    store: Option<[Option<[u8; 3]>; 3]>,
+    store: Option<[Entry; 3]>,
     max_outbound: u16,
     max_pending: u8,
     ops: Vec<Op>,
+}
+
+/// One id's key in the server's store.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+enum Entry {
+    Unknown,
+    /// The client's own key (if it has one), so matching keys are common.
+    ClientKey,
+    Key([u8; 3]),
 }
 
 fn id_of(index: u8) -> &'static str {
@@ -344,10 +364,19 @@ fuzz_target!(|input: Input| {
     if client_config.pre_shared_key.is_some() {
         client_config.client_id = input.client_id.map(|i| id_of(i).to_owned());
     }
-    let store = input.store.filter(|_| {
-        server_config.dialect == Dialect::Native
-            && server_config.handshake != HandshakeMode::Disabled
-    });
+    let store = input
+        .store
+        .filter(|_| {
+            server_config.dialect == Dialect::Native
+                && server_config.handshake != HandshakeMode::Disabled
+        })
+        .map(|entries| {
+            entries.map(|entry| match entry {
+                Entry::Unknown => None,
+                Entry::ClientKey => input.client_key,
+                Entry::Key(key) => Some(key),
+            })
+        });
     server_config.key_store = store.map(|keys| {
         KeyStore::new(move |id| {
             let index = IDS.iter().position(|i| *i == id)?;
@@ -427,6 +456,15 @@ fuzz_target!(|input: Input| {
             }
             Op::Advance { ms } => w.now += Duration::from_millis(ms.into()),
             Op::Deliver { to, max } => w.deliver(to, usize::from(max).max(1)),
+            Op::Pump { rounds } => {
+                for _ in 0..rounds.min(8) {
+                    for to in [Side::Server, Side::Client] {
+                        w.deliver(to, usize::MAX);
+                        w.tick();
+                        w.drain();
+                    }
+                }
+            }
             Op::Inject { to, ref bytes } => w.conn(to).handle_input(now, bytes),
             Op::InjectFrame {
                 to,
@@ -463,6 +501,11 @@ fuzz_target!(|input: Input| {
                 }
                 hello.extend_from_slice(tail);
                 let m = Message::new(MessageType::HELLO, hello);
+                let bytes = EncodedFrame::new(&m).expect("small payload").to_bytes();
+                w.conn(to).handle_input(now, &bytes);
+            }
+            Op::InjectAuth { to, ref proof } => {
+                let m = Message::new(MessageType::from_code(12), proof.clone());
                 let bytes = EncodedFrame::new(&m).expect("small payload").to_bytes();
                 w.conn(to).handle_input(now, &bytes);
             }
