@@ -1,6 +1,7 @@
 //! Fuzzes two `Connection`s wired together — both roles, every dialect
-//! (native with or without a key or the handshake, Python 1.4 – 1.6, Python
-//! 3.x, legacy), matched or mismatched — under arbitrary operations,
+//! (native with or without a key or the handshake, a client id, a server key
+//! store with or without a shared key; Python 1.4 – 1.6, Python 3.x,
+//! legacy), matched or mismatched — under arbitrary operations,
 //! arbitrary chunking of the bytes between them, and arbitrary hostile bytes
 //! injected into either side (raw, as well-formed frames of either wire, or
 //! as length-prefixed JSON handshake messages).
@@ -10,8 +11,12 @@
 //! - every request and ping gets exactly one outcome (response/pong, timeout,
 //!   or connection closed) unless cancelled, and none gets two;
 //! - `Closed` is reported at most once and nothing follows it;
-//! - a server holding a key never delivers an application message from a
-//!   peer that did not authenticate;
+//! - a server holding a key or a key store never delivers an application
+//!   message from a peer that did not authenticate;
+//! - a server reports a client id only with a key store, only once the peer
+//!   authenticated, and only the client's own id, whose key in the store is
+//!   the client's key (so neither an injected HELLO nor another id sharing
+//!   the key gets an id reported); a client never reports one;
 //! - queued outbound bytes stay within the bound (plus one frame);
 //! - after `handle_timeout(now)`, `poll_timeout()` is never at or before `now`
 //!   (a driver sleeping on it cannot spin);
@@ -29,9 +34,12 @@ use libfuzzer_sys::fuzz_target;
 use veltix_core::frame::EncodedFrame;
 use veltix_core::wire::Wire;
 use veltix_core::{
-    CloseCode, Connection, ConnectionConfig, Dialect, Event, HandshakeMode, Message, MessageType,
-    PreSharedKey, RequestId, Role,
+    CloseCode, Connection, ConnectionConfig, Dialect, Event, HandshakeMode, KeyStore, Message,
+    MessageType, PreSharedKey, RequestId, Role,
 };
+
+/// The client ids the fuzzer picks from; two differ by one bit.
+const IDS: [&str; 3] = ["alice", "alicf", "bob"];
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
 enum Mode {
@@ -78,6 +86,11 @@ enum Op {
         to: Side,
         max: u16,
     },
+    /// Delivers everything both ways, `rounds` times (at most 8), as a
+    /// driver would: makes whole handshakes common.
+    Pump {
+        rounds: u8,
+    },
     Inject {
         to: Side,
         bytes: Vec<u8>,
@@ -89,6 +102,21 @@ enum Op {
         code: u16,
         id: u16,
         payload: Vec<u8>,
+    },
+    /// A well-formed native HELLO, optionally naming a client id (or
+    /// setting the id flag with garbage after it).
+    InjectHello {
+        to: Side,
+        features: u8,
+        nonce: u8,
+        id: Option<u8>,
+        tail: Vec<u8>,
+    },
+    /// An AUTH frame (type 12) with an arbitrary proof: reaches the server's
+    /// proof check for injected HELLOs (unknown ids, decoy keys included).
+    InjectAuth {
+        to: Side,
+        proof: Vec<u8>,
     },
     /// A JSON handshake message: `u16` length, then the bytes.
     InjectJson {
@@ -110,9 +138,26 @@ struct Input {
     server_key: Option<[u8; 3]>,
     client_mode: Mode,
     server_mode: Mode,
+    /// Index into [`IDS`] (used when the client has a key).
+    client_id: Option<u8>,
+    /// The server's key store: a key per entry of [`IDS`], or none.
+    store: Option<[Entry; 3]>,
     max_outbound: u16,
     max_pending: u8,
     ops: Vec<Op>,
+}
+
+/// One id's key in the server's store.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+enum Entry {
+    Unknown,
+    /// The client's own key (if it has one), so matching keys are common.
+    ClientKey,
+    Key([u8; 3]),
+}
+
+fn id_of(index: u8) -> &'static str {
+    IDS[usize::from(index) % IDS.len()]
 }
 
 fn config(mode: Mode, key: Option<[u8; 3]>, input: &Input) -> ConnectionConfig {
@@ -161,6 +206,10 @@ struct World {
     ledgers: [Ledger; 2],
     server_has_key: bool,
     max_outbound: usize,
+    /// The client's id and key, and the server's store, as configured.
+    client_id: Option<&'static str>,
+    client_key: Option<[u8; 3]>,
+    store: Option<[Option<[u8; 3]>; 3]>,
 }
 
 impl World {
@@ -219,11 +268,15 @@ impl World {
                 Side::Server => self.to_client.extend_from_slice(&out),
             }
             while let Some(event) = self.conn(side).poll_event() {
+                let mut connected = false;
                 let server_has_key = self.server_has_key;
                 let ledger = self.ledger(side);
                 assert_eq!(ledger.closed, 0, "an event after Closed: {event:?}");
                 match event {
-                    Event::Connected(info) => ledger.authenticated = info.authenticated,
+                    Event::Connected(info) => {
+                        ledger.authenticated = info.authenticated;
+                        connected = true;
+                    }
                     Event::Message(m) => {
                         if side == Side::Server && server_has_key {
                             assert!(ledger.authenticated, "message from an unauthenticated peer");
@@ -247,8 +300,35 @@ impl World {
                     Event::Closed(_) => ledger.closed += 1,
                     _ => {}
                 }
+                if connected {
+                    self.check_client_id(side);
+                }
             }
         }
+    }
+
+    /// The client id a side reports is the client's own, proven with the
+    /// key the store holds for it.
+    fn check_client_id(&self, side: Side) {
+        let conn = match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        };
+        let Some(id) = conn.peer_client_id() else {
+            return;
+        };
+        assert_eq!(side, Side::Server, "a client reported a client id");
+        let store = self.store.expect("an id reported without a key store");
+        assert!(
+            conn.peer_info().is_some_and(|i| i.authenticated),
+            "id {id:?} from an unauthenticated peer"
+        );
+        assert_eq!(Some(id), self.client_id, "another client's id reported");
+        let index = IDS.iter().position(|i| *i == id).expect("an id of ours");
+        assert_eq!(
+            store[index], self.client_key,
+            "id {id:?} proven with another key"
+        );
     }
 
     fn deliver(&mut self, to: Side, max: usize) {
@@ -277,9 +357,41 @@ impl World {
 
 fuzz_target!(|input: Input| {
     let start = Instant::now();
-    let client_config = config(input.client_mode, input.client_key, &input);
-    let server_config = config(input.server_mode, input.server_key, &input);
-    let server_has_key = server_config.pre_shared_key.is_some();
+    let mut client_config = config(input.client_mode, input.client_key, &input);
+    let mut server_config = config(input.server_mode, input.server_key, &input);
+    // A client id needs a key, a store the native handshake (elsewhere: a
+    // ConfigError, which would only end the run early).
+    if client_config.pre_shared_key.is_some() {
+        client_config.client_id = input.client_id.map(|i| id_of(i).to_owned());
+    }
+    let store = input
+        .store
+        .filter(|_| {
+            server_config.dialect == Dialect::Native
+                && server_config.handshake != HandshakeMode::Disabled
+        })
+        .map(|entries| {
+            entries.map(|entry| match entry {
+                Entry::Unknown => None,
+                Entry::ClientKey => input.client_key,
+                Entry::Key(key) => Some(key),
+            })
+        });
+    server_config.key_store = store.map(|keys| {
+        KeyStore::new(move |id| {
+            let index = IDS.iter().position(|i| *i == id)?;
+            keys[index].map(PreSharedKey::new)
+        })
+    });
+    let server_has_key =
+        server_config.pre_shared_key.is_some() || server_config.key_store.is_some();
+    let client_id = client_config
+        .client_id
+        .as_deref()
+        .and_then(|id| IDS.iter().copied().find(|i| *i == id));
+    let client_key = input
+        .client_key
+        .filter(|_| client_config.pre_shared_key.is_some());
     let max_outbound = client_config.max_outbound_bytes;
     // Contradictory settings (a key with the handshake disabled) are refused here.
     let (Ok(client), Ok(server)) = (
@@ -297,6 +409,9 @@ fuzz_target!(|input: Input| {
         ledgers: Default::default(),
         server_has_key,
         max_outbound,
+        client_id,
+        client_key,
+        store,
     };
     for op in input.ops.iter().take(256) {
         let now = w.now;
@@ -341,6 +456,15 @@ fuzz_target!(|input: Input| {
             }
             Op::Advance { ms } => w.now += Duration::from_millis(ms.into()),
             Op::Deliver { to, max } => w.deliver(to, usize::from(max).max(1)),
+            Op::Pump { rounds } => {
+                for _ in 0..rounds.min(8) {
+                    for to in [Side::Server, Side::Client] {
+                        w.deliver(to, usize::MAX);
+                        w.tick();
+                        w.drain();
+                    }
+                }
+            }
             Op::Inject { to, ref bytes } => w.conn(to).handle_input(now, bytes),
             Op::InjectFrame {
                 to,
@@ -357,6 +481,32 @@ fuzz_target!(|input: Input| {
                     Ok(EncodedFrame::new(&m).expect("small payload"))
                 };
                 let bytes = frame.expect("16-bit id").to_bytes();
+                w.conn(to).handle_input(now, &bytes);
+            }
+            Op::InjectHello {
+                to,
+                features,
+                nonce,
+                id,
+                ref tail,
+            } => {
+                let mut hello = b"VLTX\x01\x00\x01\x00\x01".to_vec();
+                hello.extend_from_slice(&u32::from(features & 0x7).to_be_bytes());
+                hello.extend_from_slice(&[nonce; 32]);
+                hello.extend_from_slice(&3000u32.to_be_bytes());
+                if let Some(id) = id {
+                    let id = id_of(id);
+                    hello.push(id.len() as u8);
+                    hello.extend_from_slice(id.as_bytes());
+                }
+                hello.extend_from_slice(tail);
+                let m = Message::new(MessageType::HELLO, hello);
+                let bytes = EncodedFrame::new(&m).expect("small payload").to_bytes();
+                w.conn(to).handle_input(now, &bytes);
+            }
+            Op::InjectAuth { to, ref proof } => {
+                let m = Message::new(MessageType::from_code(12), proof.clone());
+                let bytes = EncodedFrame::new(&m).expect("small payload").to_bytes();
                 w.conn(to).handle_input(now, &bytes);
             }
             Op::InjectJson { to, ref body } => {
@@ -376,6 +526,8 @@ fuzz_target!(|input: Input| {
     w.client.close(now, CloseCode::NORMAL, "end");
     w.server.handle_transport_closed();
     w.drain();
+    w.check_client_id(Side::Server);
+    w.check_client_id(Side::Client);
     for side in [Side::Client, Side::Server] {
         let ledger = w.ledger(side);
         assert_eq!(ledger.closed, 1, "{side:?} closed {} times", ledger.closed);

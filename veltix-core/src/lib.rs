@@ -91,8 +91,8 @@ pub mod wire;
 
 pub use connection::{
     CloseCode, CloseReason, ConfigError, Connection, ConnectionConfig, ConnectionStats, Dialect,
-    Event, HandshakeError, HandshakeMode, PROTOCOL_VERSION, PeerInfo, PreSharedKey, RequestError,
-    Role, SendError, Transmit,
+    Event, HandshakeError, HandshakeMode, KeyStore, MAX_CLIENT_ID_LEN, PROTOCOL_VERSION, PeerInfo,
+    PreSharedKey, RequestError, Role, SendError, Transmit,
 };
 pub use message::Message;
 pub use message_type::{MessageType, ReservedTypeError};

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use common::{Pair, Side};
 use proptest::prelude::*;
 use veltix_core::{
-    CloseCode, ConnectionConfig, Dialect, Event, HandshakeMode, Message, MessageType, PreSharedKey,
-    RequestId,
+    CloseCode, ConnectionConfig, Dialect, Event, HandshakeMode, KeyStore, Message, MessageType,
+    PreSharedKey, RequestId,
 };
 
 #[derive(Debug, Clone)]
@@ -40,6 +40,11 @@ fn op() -> impl Strategy<Value = Op> {
 enum Setup {
     Plain,
     Keyed,
+    /// A client with an id and its own key; a server with a key store.
+    ClientKeys,
+    /// A client without an id, proving the shared key to a server that has
+    /// a key store too.
+    StoreAndShared,
     LegacyClient,
     /// Both sides in one dialect.
     Both(Dialect),
@@ -49,6 +54,8 @@ fn setup() -> impl Strategy<Value = Setup> {
     prop_oneof![
         Just(Setup::Plain),
         Just(Setup::Keyed),
+        Just(Setup::ClientKeys),
+        Just(Setup::StoreAndShared),
         Just(Setup::LegacyClient),
         Just(Setup::Both(Dialect::Python14)),
         Just(Setup::Both(Dialect::Python3)),
@@ -65,6 +72,16 @@ fn configs(setup: Setup) -> (ConnectionConfig, ConnectionConfig) {
             client.pre_shared_key = Some(PreSharedKey::new(b"k3y"));
             server.pre_shared_key = Some(PreSharedKey::new(b"k3y"));
         }
+        Setup::ClientKeys => {
+            client.client_id = Some("sensor-17".into());
+            client.pre_shared_key = Some(PreSharedKey::new(b"s3nsor"));
+            server.key_store = Some(store());
+        }
+        Setup::StoreAndShared => {
+            client.pre_shared_key = Some(PreSharedKey::new(b"k3y"));
+            server.pre_shared_key = Some(PreSharedKey::new(b"k3y"));
+            server.key_store = Some(store());
+        }
         Setup::LegacyClient => client.handshake = HandshakeMode::Disabled,
         Setup::Both(dialect) => {
             client.dialect = dialect;
@@ -72,6 +89,13 @@ fn configs(setup: Setup) -> (ConnectionConfig, ConnectionConfig) {
         }
     }
     (client, server)
+}
+
+fn store() -> KeyStore {
+    KeyStore::from_iter([
+        ("sensor-17".to_owned(), PreSharedKey::new(b"s3nsor")),
+        ("other".to_owned(), PreSharedKey::new(b"k3y")),
+    ])
 }
 
 /// What one side sent and what it must see.
@@ -201,6 +225,13 @@ proptest! {
                 prop_assert_eq!(ledger.outcomes.get(id).copied(), Some(1), "{:?} {} {} outcomes", s, what, id);
             }
             prop_assert_eq!(ledger.outcomes.len(), ledger.outstanding.len());
+        }
+        // The server reports the id whose key was proven, and only then.
+        let want_id = matches!(setup, Setup::ClientKeys).then_some("sensor-17");
+        prop_assert_eq!(p.server.peer_client_id(), want_id);
+        prop_assert_eq!(p.client.peer_client_id(), None);
+        if matches!(setup, Setup::ClientKeys | Setup::StoreAndShared | Setup::Keyed) {
+            prop_assert!(p.server.peer_info().is_some_and(|i| i.authenticated));
         }
         for s in [Side::Client, Side::Server] {
             let sent = &ledgers.entry(key(s)).or_default().sent;

@@ -1,5 +1,6 @@
 //! Connection settings and their defaults.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -58,6 +59,80 @@ impl fmt::Debug for PreSharedKey {
     }
 }
 
+/// Longest client id, in bytes ([`ConnectionConfig::client_id`]): its
+/// length travels in one byte of the HELLO.
+pub const MAX_CLIENT_ID_LEN: usize = 255;
+
+type Lookup = dyn Fn(&str) -> Option<PreSharedKey> + Send + Sync;
+
+/// A server's per-client pre-shared keys, looked up by the id a client names
+/// itself with ([`ConnectionConfig::client_id`]).
+///
+/// Cheap to clone (one `Arc`) and shared by every connection of a server.
+/// The lookup runs once per handshake, inside
+/// [`Connection::handle_input`](crate::Connection::handle_input), on the
+/// driver's thread: it must be quick and must not block (keep the keys in
+/// memory; to rotate them, look them up in a map behind a lock that the
+/// closure reads). A key that is empty counts as unknown.
+///
+/// What a server with a key store does is described on
+/// [`ConnectionConfig::key_store`].
+///
+/// # Example
+///
+/// ```
+/// use std::collections::HashMap;
+/// use veltix_core::{ConnectionConfig, KeyStore, PreSharedKey};
+///
+/// let keys = HashMap::from([
+///     ("sensor-17".to_owned(), PreSharedKey::new(b"32 random bytes for sensor-17...")),
+///     ("dashboard".to_owned(), PreSharedKey::new(b"32 other random bytes, for dash.")),
+/// ]);
+/// let mut server = ConnectionConfig::default();
+/// server.key_store = Some(KeyStore::from(keys));
+///
+/// let mut client = ConnectionConfig::default();
+/// client.client_id = Some("sensor-17".to_owned());
+/// client.pre_shared_key = Some(PreSharedKey::new(b"32 random bytes for sensor-17..."));
+/// # server.validate()?; client.validate()?;
+/// # Ok::<(), veltix_core::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct KeyStore(Arc<Lookup>);
+
+impl KeyStore {
+    /// A store that asks `lookup` for the key of a client id (`None`: no
+    /// such client).
+    pub fn new(lookup: impl Fn(&str) -> Option<PreSharedKey> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(lookup))
+    }
+
+    /// The key of `client_id`, if the store knows it (an empty key counts as
+    /// unknown).
+    pub fn lookup(&self, client_id: &str) -> Option<PreSharedKey> {
+        (self.0)(client_id).filter(|key| !key.as_bytes().is_empty())
+    }
+}
+
+impl From<HashMap<String, PreSharedKey>> for KeyStore {
+    /// A fixed set of keys, by client id.
+    fn from(keys: HashMap<String, PreSharedKey>) -> Self {
+        Self::new(move |id| keys.get(id).cloned())
+    }
+}
+
+impl FromIterator<(String, PreSharedKey)> for KeyStore {
+    fn from_iter<I: IntoIterator<Item = (String, PreSharedKey)>>(keys: I) -> Self {
+        Self::from(keys.into_iter().collect::<HashMap<_, _>>())
+    }
+}
+
+impl fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyStore(<lookup>)")
+    }
+}
+
 /// Settings of one [`Connection`](crate::Connection). Every limit has a default
 /// that is safe against a hostile peer; see [`ConnectionConfig::default`].
 #[derive(Debug, Clone)]
@@ -100,7 +175,40 @@ pub struct ConnectionConfig {
     /// Pre-shared key. A server with a key closes every peer that does not prove
     /// it (legacy peers included); a client with a key refuses a server that
     /// does not prove it. Only [`Dialect::Native`] can prove a key. Default none.
+    ///
+    /// A client with a [`client_id`](Self::client_id) puts its own key here.
+    /// On a server that also has a [`key_store`](Self::key_store), this key is
+    /// the one proven by clients that send no client id.
     pub pre_shared_key: Option<PreSharedKey>,
+    /// Client only: the id this client names itself with in its HELLO, so a
+    /// server with a [`key_store`](Self::key_store) picks its key. UTF-8, 1 to
+    /// [`MAX_CLIENT_ID_LEN`] (255) bytes; needs a
+    /// [`pre_shared_key`](Self::pre_shared_key) (the id is proven with it,
+    /// never believed on its own). Not secret: it crosses the wire in clear.
+    ///
+    /// A server without a key store (this release's or an older one) ignores
+    /// the id: the client then proves its key as if it had sent none, and is
+    /// accepted if that key is the server's shared key. Default none.
+    pub client_id: Option<String>,
+    /// Server only: per-client keys, looked up by the id each client sends
+    /// ([`client_id`](Self::client_id)). Only [`Dialect::Native`] with the
+    /// handshake enabled. Default none. With a store:
+    ///
+    /// - a client that names itself must prove the key the store gives for
+    ///   its id; the id is bound into both proofs, so it cannot be swapped on
+    ///   the wire nor claimed with another client's key. Once the proof is
+    ///   checked, [`Connection::peer_client_id`](crate::Connection::peer_client_id)
+    ///   returns it;
+    /// - an id the store does not know is refused exactly as a wrong key is
+    ///   (same close code 2, same reason text, same frames: the server
+    ///   answers with a proof under a random decoy key), so a client cannot
+    ///   learn which ids exist;
+    /// - a client that sends no id must prove
+    ///   [`pre_shared_key`](Self::pre_shared_key) if one is set (a way to
+    ///   migrate from one shared key: its clients keep working and report no
+    ///   id), and is refused (`AuthFailed`, code 2) if none is;
+    /// - legacy peers are refused, as with a pre-shared key.
+    pub key_store: Option<KeyStore>,
     /// Protocol versions this side speaks; the highest common one wins.
     /// Default `1..=1`.
     pub protocol_versions: RangeInclusive<u16>,
@@ -120,6 +228,8 @@ impl Default for ConnectionConfig {
             idle_timeout: Some(Duration::from_secs(30)),
             heartbeat_interval: Some(Duration::from_secs(10)),
             pre_shared_key: None,
+            client_id: None,
+            key_store: None,
             protocol_versions: PROTOCOL_VERSION..=PROTOCOL_VERSION,
         }
     }
@@ -175,6 +285,28 @@ pub enum ConfigError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// [`ConnectionConfig::client_id`] is empty or longer than
+    /// [`MAX_CLIENT_ID_LEN`] (255) bytes.
+    #[error("the client id must be 1 to 255 bytes long, not {len}")]
+    InvalidClientId {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A [`client_id`](ConnectionConfig::client_id) without a
+    /// [`pre_shared_key`](ConnectionConfig::pre_shared_key) to prove it.
+    #[error("a client id needs a pre-shared key to prove it")]
+    ClientIdWithoutKey,
+    /// A setting that only the other role reads: a
+    /// [`key_store`](ConnectionConfig::key_store) on a client (which would
+    /// then authenticate nothing), a [`client_id`](ConnectionConfig::client_id)
+    /// on a server.
+    #[error("{setting} is not a {role:?} setting")]
+    NotForRole {
+        /// The setting.
+        setting: &'static str,
+        /// The role of the connection.
+        role: Role,
+    },
     /// On the compact wire a side has at most `window` request ids (30 000
     /// for a server), and an id still pending is never reused, so fewer
     /// requests than that may be pending.
@@ -211,15 +343,25 @@ impl ConnectionConfig {
         if dialect.is_python() && self.handshake == HandshakeMode::Disabled {
             return Err(ConfigError::HandshakeDisabledInDialect { dialect });
         }
-        if let Some(key) = &self.pre_shared_key {
-            if key.as_bytes().is_empty() {
-                return Err(ConfigError::EmptyKey);
-            }
+        if let Some(key) = &self.pre_shared_key
+            && key.as_bytes().is_empty()
+        {
+            return Err(ConfigError::EmptyKey);
+        }
+        if self.pre_shared_key.is_some() || self.key_store.is_some() {
             if dialect != Dialect::Native {
                 return Err(ConfigError::KeyNeedsNativeDialect { dialect });
             }
             if self.handshake == HandshakeMode::Disabled {
                 return Err(ConfigError::KeyWithoutHandshake);
+            }
+        }
+        if let Some(id) = &self.client_id {
+            if id.is_empty() || id.len() > MAX_CLIENT_ID_LEN {
+                return Err(ConfigError::InvalidClientId { len: id.len() });
+            }
+            if self.pre_shared_key.is_none() {
+                return Err(ConfigError::ClientIdWithoutKey);
             }
         }
         if let Some(version) = &self.announce_version
@@ -235,6 +377,30 @@ impl ConnectionConfig {
             });
         }
         Ok(())
+    }
+
+    /// [`validate`](Self::validate), and that no setting of the other role is
+    /// set ([`ConfigError::NotForRole`]). [`Connection::new`](crate::Connection::new)
+    /// runs this.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn validate_for(&self, role: Role) -> Result<(), ConfigError> {
+        self.validate()?;
+        let misplaced = match role {
+            Role::Client => self.key_store.is_some().then_some("key_store"),
+            Role::Server => self.client_id.is_some().then_some("client_id"),
+        };
+        match misplaced {
+            Some(setting) => Err(ConfigError::NotForRole { setting, role }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a server with these settings requires every peer to prove a
+    /// key (a shared key or a key store).
+    pub(crate) fn requires_auth(&self) -> bool {
+        self.pre_shared_key.is_some() || self.key_store.is_some()
     }
 
     /// The dialect in effect: [`Dialect::Native`] with the handshake

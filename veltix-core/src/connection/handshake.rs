@@ -10,8 +10,10 @@ use bytes::Bytes;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
+use super::config::MAX_CLIENT_ID_LEN;
 use super::{
-    AUTH, CloseReason, Connection, Dialect, HandshakeMode, PeerInfo, State, TranscriptKey,
+    AUTH, CloseReason, Connection, Dialect, HandshakeMode, PeerInfo, PreSharedKey, State,
+    TranscriptKey,
 };
 use crate::{Message, MessageType, RequestId};
 
@@ -29,6 +31,10 @@ pub(crate) mod feature {
     pub(crate) const HEARTBEAT: u32 = 1 << 0;
     /// The side has a pre-shared key and wants mutual authentication.
     pub(crate) const AUTH: u32 = 1 << 1;
+    /// In HELLO: the client names itself (the client id field follows the
+    /// idle timeout). In HELLO_ACK: the server picked the key by that id and
+    /// bound the id into both proofs.
+    pub(crate) const CLIENT_ID: u32 = 1 << 2;
 }
 
 const HELLO_LEN: usize = 4 + 1 + 2 + 2 + 4 + NONCE_LEN + 4;
@@ -42,8 +48,12 @@ pub(crate) struct Hello {
     pub(crate) features: u32,
     pub(crate) nonce: [u8; NONCE_LEN],
     /// The sender's idle timeout in ms (0: none), so the receiver can keep
-    /// it fed. Optional on the wire (absent reads as 0).
+    /// it fed. Optional on the wire (absent reads as 0) unless a client id
+    /// follows.
     pub(crate) idle_ms: u32,
+    /// The client's id: present iff `features` has [`feature::CLIENT_ID`]
+    /// (`[u8 len][len bytes of UTF-8]`, len 1..=255, after `idle_ms`).
+    pub(crate) client_id: Option<String>,
 }
 
 /// Server → client.
@@ -59,8 +69,16 @@ pub(crate) struct HelloAck {
 }
 
 impl Hello {
+    /// The payload. `features` must have [`feature::CLIENT_ID`] exactly
+    /// when `client_id` is set, and the id must be 1..=255 bytes (the
+    /// configuration is validated before).
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HELLO_LEN);
+        debug_assert_eq!(
+            self.features & feature::CLIENT_ID != 0,
+            self.client_id.is_some()
+        );
+        let id = self.client_id.as_deref().unwrap_or_default();
+        let mut out = Vec::with_capacity(HELLO_LEN + if id.is_empty() { 0 } else { 1 + id.len() });
         out.extend_from_slice(MAGIC);
         out.push(LAYOUT);
         out.extend_from_slice(&self.min_version.to_be_bytes());
@@ -68,21 +86,42 @@ impl Hello {
         out.extend_from_slice(&self.features.to_be_bytes());
         out.extend_from_slice(&self.nonce);
         out.extend_from_slice(&self.idle_ms.to_be_bytes());
+        if self.features & feature::CLIENT_ID != 0 {
+            debug_assert!((1..=MAX_CLIENT_ID_LEN).contains(&id.len()));
+            out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(id.as_bytes());
+        }
         out
     }
 
     pub(crate) fn parse(payload: &[u8]) -> Option<Self> {
         let mut r = Reader::new(payload);
         r.header()?;
-        let hello = Self {
-            min_version: r.u16()?,
-            max_version: r.u16()?,
-            features: r.u32()?,
-            nonce: r.array()?,
-            idle_ms: r.u32().unwrap_or(0),
+        let min_version = r.u16()?;
+        let max_version = r.u16()?;
+        let features = r.u32()?;
+        let nonce = r.array()?;
+        let (idle_ms, client_id) = if features & feature::CLIENT_ID != 0 {
+            // The id follows the idle timeout, which must then be there.
+            let idle_ms = r.u32()?;
+            let len = usize::from(r.array::<1>()?[0]);
+            if len == 0 {
+                return None;
+            }
+            let id = std::str::from_utf8(r.bytes(len)?).ok()?;
+            (idle_ms, Some(id.to_owned()))
+        } else {
+            (r.u32().unwrap_or(0), None)
         };
         // Longer payloads are allowed: a later layout may append fields.
-        Some(hello)
+        Some(Self {
+            min_version,
+            max_version,
+            features,
+            nonce,
+            idle_ms,
+            client_id,
+        })
     }
 }
 
@@ -130,16 +169,21 @@ pub(crate) enum Prover {
     Client,
 }
 
-/// The transcript both proofs cover: both nonces and what was agreed.
+/// The transcript both proofs cover: both nonces, what was agreed and, when
+/// the agreed features have [`feature::CLIENT_ID`], the client's id.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Transcript {
+pub(crate) struct Transcript<'a> {
     pub(crate) client_nonce: [u8; NONCE_LEN],
     pub(crate) server_nonce: [u8; NONCE_LEN],
     pub(crate) version: u16,
     pub(crate) features: u32,
+    /// Bound after the features as `[u8 len][id]`; `Some` exactly when
+    /// `features` has [`feature::CLIENT_ID`] (without it the transcript is
+    /// the one of releases that knew no client id, byte for byte).
+    pub(crate) client_id: Option<&'a str>,
 }
 
-fn mac(key: &[u8], prover: Prover, t: &Transcript) -> hmac::Hmac<Sha256> {
+fn mac(key: &[u8], prover: Prover, t: &Transcript<'_>) -> hmac::Hmac<Sha256> {
     // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
     let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
@@ -152,16 +196,31 @@ fn mac(key: &[u8], prover: Prover, t: &Transcript) -> hmac::Hmac<Sha256> {
     mac.update(&t.server_nonce);
     mac.update(&t.version.to_be_bytes());
     mac.update(&t.features.to_be_bytes());
+    if let Some(id) = t.client_id {
+        // Ids are at most 255 bytes (checked by the config and the parser).
+        mac.update(&[u8::try_from(id.len()).unwrap_or(u8::MAX)]);
+        mac.update(id.as_bytes());
+    }
     mac
 }
 
-pub(crate) fn proof(key: &[u8], prover: Prover, t: &Transcript) -> [u8; PROOF_LEN] {
+pub(crate) fn proof(key: &[u8], prover: Prover, t: &Transcript<'_>) -> [u8; PROOF_LEN] {
     mac(key, prover, t).finalize().into_bytes().into()
 }
 
 /// Constant-time check of a proof.
-pub(crate) fn verify(key: &[u8], prover: Prover, t: &Transcript, proof: &[u8]) -> bool {
+pub(crate) fn verify(key: &[u8], prover: Prover, t: &Transcript<'_>, proof: &[u8]) -> bool {
     mac(key, prover, t).verify_slice(proof).is_ok()
+}
+
+/// A key derived from the connection's secret random bytes for `purpose`
+/// (one-way: the derived values reveal nothing of the seed or of each other).
+pub(crate) fn derive(random: &[u8; 32], purpose: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    Sha256::new_with_prefix(purpose)
+        .chain_update(random)
+        .finalize()
+        .into()
 }
 
 struct Reader<'a> {
@@ -181,6 +240,12 @@ impl<'a> Reader<'a> {
 
     fn header(&mut self) -> Option<()> {
         (self.array::<4>()? == *MAGIC && self.array::<1>()?[0] == LAYOUT).then_some(())
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.rest.split_at_checked(n)?;
+        self.rest = rest;
+        Some(head)
     }
 
     fn u16(&mut self) -> Option<u16> {
@@ -223,6 +288,20 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
 
 // ----- transitions ------------------------------------------------------
 
+/// Server: the key a peer must prove, settled by its HELLO and kept until its
+/// AUTH proof.
+#[derive(Debug, Clone)]
+pub(crate) struct Claim {
+    key: PreSharedKey,
+    /// False when the store does not know the id: `key` is then the decoy,
+    /// the handshake runs on as for a wrong key, and the proof is refused
+    /// whatever it is.
+    known: bool,
+    /// The id the key was looked up by, bound into the transcript; `None`
+    /// for the shared key.
+    client_id: Option<String>,
+}
+
 impl Connection {
     pub(super) fn on_frame_awaiting_ack(&mut self, now: Instant, message: Message) {
         match message.message_type() {
@@ -240,32 +319,39 @@ impl Connection {
                 CloseReason::ProtocolViolation("server chose a version we do not speak"),
             );
         }
+        // A server that picked our key by our id says so, and binds the id;
+        // one that did not (no key store, or older than client ids) proves
+        // the transcript without it.
+        let id_bound = ack.features & feature::CLIENT_ID != 0;
+        if id_bound && (self.config.client_id.is_none() || ack.features & feature::AUTH == 0) {
+            return self.fail(
+                now,
+                CloseReason::ProtocolViolation("the server bound a client id we did not send"),
+            );
+        }
         let transcript = Transcript {
             client_nonce: self.nonce,
             server_nonce: ack.nonce,
             version: ack.version,
             features: ack.features,
+            client_id: self.config.client_id.as_deref().filter(|_| id_bound),
         };
-        let authenticated = match (&self.config.pre_shared_key, ack.proof) {
-            (None, None) => false,
-            (None, Some(_)) => {
-                return self.fail(
-                    now,
-                    CloseReason::AuthFailed("the server requires a pre-shared key"),
-                );
-            }
-            (Some(_), None) => {
-                return self.fail(
-                    now,
-                    CloseReason::AuthFailed("the server did not prove the key"),
-                );
-            }
+        let ours = match (&self.config.pre_shared_key, ack.proof) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err("the server requires a pre-shared key"),
+            (Some(_), None) => Err("the server did not prove the key"),
             (Some(key), Some(theirs)) => {
-                let key = key.clone();
-                if !verify(key.as_bytes(), Prover::Server, &transcript, &theirs) {
-                    return self.fail(now, CloseReason::AuthFailed("the server's proof is wrong"));
+                if verify(key.as_bytes(), Prover::Server, &transcript, &theirs) {
+                    Ok(Some(proof(key.as_bytes(), Prover::Client, &transcript)))
+                } else {
+                    Err("the server's proof is wrong")
                 }
-                let ours = proof(key.as_bytes(), Prover::Client, &transcript);
+            }
+        };
+        let authenticated = match ours {
+            Err(why) => return self.fail(now, CloseReason::AuthFailed(why)),
+            Ok(None) => false,
+            Ok(Some(ours)) => {
                 self.queue_control(now, AUTH, RequestId::NIL, Bytes::copy_from_slice(&ours));
                 true
             }
@@ -290,7 +376,7 @@ impl Connection {
         if self.config.handshake == HandshakeMode::Required {
             return self.fail(now, CloseReason::ProtocolViolation("expected HELLO"));
         }
-        if self.config.pre_shared_key.is_some() {
+        if self.config.requires_auth() {
             return self.fail(
                 now,
                 CloseReason::AuthFailed("a legacy peer cannot prove the pre-shared key"),
@@ -324,26 +410,41 @@ impl Connection {
                 },
             );
         }
-        let wants_auth = self.config.pre_shared_key.is_some();
+        let wants_auth = self.config.requires_auth();
         if wants_auth && hello.features & feature::AUTH == 0 {
             return self.fail(
                 now,
                 CloseReason::AuthFailed("the peer has no pre-shared key"),
             );
         }
+        let claim = if wants_auth {
+            match self.claim_for(hello.client_id) {
+                Some(claim) => Some(claim),
+                None => {
+                    return self.fail(now, CloseReason::AuthFailed("the peer sent no client id"));
+                }
+            }
+        } else {
+            None
+        };
+        let client_id = claim.as_ref().and_then(|c| c.client_id.as_deref());
         let features = (self.our_features() & hello.features & feature::HEARTBEAT)
-            | if wants_auth { feature::AUTH } else { 0 };
+            | if wants_auth { feature::AUTH } else { 0 }
+            | if client_id.is_some() {
+                feature::CLIENT_ID
+            } else {
+                0
+            };
         let transcript = Transcript {
             client_nonce: hello.nonce,
             server_nonce: self.nonce,
             version,
             features,
+            client_id,
         };
-        let proof = self
-            .config
-            .pre_shared_key
+        let proof = claim
             .as_ref()
-            .map(|key| proof(key.as_bytes(), Prover::Server, &transcript));
+            .map(|claim| proof(claim.key.as_bytes(), Prover::Server, &transcript));
         let ack = HelloAck {
             version,
             features,
@@ -358,6 +459,7 @@ impl Connection {
             ack.encode().into(),
         );
         if wants_auth {
+            self.claim = claim;
             self.state = State::AwaitProof(TranscriptKey {
                 client_nonce: hello.nonce,
                 version,
@@ -377,6 +479,35 @@ impl Connection {
         }
     }
 
+    /// Server requiring authentication: the key the peer must prove, from
+    /// the id its HELLO carries. `None`: it sent no id, and only a key store
+    /// is configured.
+    ///
+    /// With a key store, an id is looked up there and nowhere else; an
+    /// unknown one gets the decoy key, so the handshake goes on exactly as
+    /// for a wrong key. Without a key store an id is ignored (neither bound
+    /// nor reported), as by a server that predates client ids.
+    fn claim_for(&self, client_id: Option<String>) -> Option<Claim> {
+        match (&self.config.key_store, client_id) {
+            (Some(store), Some(id)) => {
+                let (key, known) = match store.lookup(&id) {
+                    Some(key) => (key, true),
+                    None => (self.decoy_key.clone()?, false),
+                };
+                Some(Claim {
+                    key,
+                    known,
+                    client_id: Some(id),
+                })
+            }
+            _ => self.config.pre_shared_key.clone().map(|key| Claim {
+                key,
+                known: true,
+                client_id: None,
+            }),
+        }
+    }
+
     pub(super) fn on_frame_awaiting_proof(
         &mut self,
         now: Instant,
@@ -393,19 +524,29 @@ impl Connection {
                 );
             }
         }
-        let transcript = Transcript {
-            client_nonce: key.client_nonce,
-            server_nonce: self.nonce,
-            version: key.version,
-            features: key.features,
-        };
-        let valid =
-            self.config.pre_shared_key.as_ref().is_some_and(|k| {
-                verify(k.as_bytes(), Prover::Client, &transcript, message.payload())
-            });
-        if !valid {
+        let claim = self.claim.take();
+        let valid = claim.as_ref().is_some_and(|claim| {
+            let transcript = Transcript {
+                client_nonce: key.client_nonce,
+                server_nonce: self.nonce,
+                version: key.version,
+                features: key.features,
+                client_id: claim.client_id.as_deref(),
+            };
+            // Checked in full even for an unknown id (not `&&`): the same work
+            // as for a wrong key.
+            verify(
+                claim.key.as_bytes(),
+                Prover::Client,
+                &transcript,
+                message.payload(),
+            ) & claim.known
+        });
+        let Some(claim) = claim.filter(|_| valid) else {
             return self.fail(now, CloseReason::AuthFailed("the client's proof is wrong"));
-        }
+        };
+        // Only now, proven, is the id reported.
+        self.peer_client_id = claim.client_id;
         self.establish(
             now,
             Some(PeerInfo {
@@ -430,6 +571,7 @@ mod tests {
             features: feature::HEARTBEAT | feature::AUTH,
             nonce: [9; 32],
             idle_ms: 30_000,
+            client_id: None,
         };
         let bytes = hello.encode();
         assert_eq!(bytes.len(), HELLO_LEN);
@@ -440,6 +582,63 @@ mod tests {
         assert_eq!(short.idle_ms, 0);
         // Python Veltix 1.4's HELLO: [u16 len]["1.4.0"].
         assert_eq!(Hello::parse(b"\x00\x051.4.0"), None);
+    }
+
+    fn hello_with_id(id: &str) -> Hello {
+        Hello {
+            min_version: 1,
+            max_version: 1,
+            features: feature::AUTH | feature::CLIENT_ID,
+            nonce: [9; 32],
+            idle_ms: 30_000,
+            client_id: Some(id.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_client_id_follows_the_idle_timeout_and_is_flagged() {
+        let hello = hello_with_id("sensor-17");
+        let bytes = hello.encode();
+        assert_eq!(bytes.len(), HELLO_LEN + 1 + 9);
+        assert_eq!(
+            &bytes[9..13],
+            &(feature::AUTH | feature::CLIENT_ID).to_be_bytes()
+        );
+        assert_eq!(bytes[HELLO_LEN], 9);
+        assert_eq!(&bytes[HELLO_LEN + 1..], b"sensor-17");
+        assert_eq!(Hello::parse(&bytes), Some(hello.clone()));
+        // Fields a later layout appends are still ignored.
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(b"later");
+        assert_eq!(Hello::parse(&longer), Some(hello));
+        // A parser that predates the id (reads up to the idle timeout) sees
+        // the same 49 bytes as before, then bytes it ignores.
+        assert_eq!(Hello::parse(&bytes[..HELLO_LEN]), None, "flag without id");
+        let max = "é".repeat(127) + "x";
+        assert_eq!(max.len(), MAX_CLIENT_ID_LEN);
+        let bytes = hello_with_id(&max).encode();
+        assert_eq!(Hello::parse(&bytes).and_then(|h| h.client_id), Some(max));
+    }
+
+    #[test]
+    fn a_flagged_but_malformed_client_id_is_refused() {
+        let bytes = hello_with_id("abc").encode();
+        // Truncated id, missing id, empty id, id without the idle timeout.
+        assert_eq!(Hello::parse(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(Hello::parse(&bytes[..HELLO_LEN]), None);
+        let mut empty = bytes[..HELLO_LEN].to_vec();
+        empty.push(0);
+        assert_eq!(Hello::parse(&empty), None);
+        assert_eq!(Hello::parse(&bytes[..HELLO_LEN - 4]), None);
+        // Not UTF-8.
+        let mut bad = bytes.clone();
+        bad[HELLO_LEN + 1] = 0xff;
+        assert_eq!(Hello::parse(&bad), None);
+        // Without the flag the trailing bytes are not read as an id.
+        let mut unflagged = bytes.clone();
+        unflagged[12] &= !(feature::CLIENT_ID as u8);
+        let plain = Hello::parse(&unflagged).expect("parses");
+        assert_eq!(plain.client_id, None);
     }
 
     #[test]
@@ -468,6 +667,7 @@ mod tests {
             server_nonce: [2; 32],
             version: 1,
             features: feature::AUTH,
+            client_id: None,
         };
         let p = proof(b"key", Prover::Server, &t);
         assert!(verify(b"key", Prover::Server, &t, &p));
@@ -480,6 +680,70 @@ mod tests {
             &p
         ));
         assert!(!verify(b"key", Prover::Server, &t, &p[..31]));
+    }
+
+    /// HMAC-SHA256 written out from `docs/protocol.md` §3.3, independent of
+    /// `mac`.
+    fn spec_proof(key: &[u8], label: &[u8], t: &Transcript<'_>) -> [u8; 32] {
+        let mut m = Vec::new();
+        m.extend_from_slice(b"veltix auth v1 ");
+        m.extend_from_slice(label);
+        m.extend_from_slice(&t.client_nonce);
+        m.extend_from_slice(&t.server_nonce);
+        m.extend_from_slice(&t.version.to_be_bytes());
+        m.extend_from_slice(&t.features.to_be_bytes());
+        if let Some(id) = t.client_id {
+            m.push(id.len() as u8);
+            m.extend_from_slice(id.as_bytes());
+        }
+        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any length");
+        mac.update(&m);
+        mac.finalize().into_bytes().into()
+    }
+
+    #[test]
+    fn the_transcript_without_an_id_is_unchanged_and_with_one_binds_it() {
+        let old = Transcript {
+            client_nonce: [1; 32],
+            server_nonce: [2; 32],
+            version: 1,
+            features: feature::AUTH | feature::HEARTBEAT,
+            client_id: None,
+        };
+        // What a release without client ids computes, byte for byte.
+        assert_eq!(
+            proof(b"key", Prover::Client, &old),
+            spec_proof(b"key", b"client", &old)
+        );
+        let t = Transcript {
+            features: old.features | feature::CLIENT_ID,
+            client_id: Some("alice"),
+            ..old
+        };
+        let p = proof(b"key", Prover::Server, &t);
+        assert_eq!(p, spec_proof(b"key", b"server", &t));
+        assert!(verify(b"key", Prover::Server, &t, &p));
+        for other in ["alicf", "alic", "alice\0", "bob"] {
+            let swapped = Transcript {
+                client_id: Some(other),
+                ..t
+            };
+            assert!(!verify(b"key", Prover::Server, &swapped, &p), "{other}");
+        }
+        let dropped = Transcript {
+            features: old.features,
+            client_id: None,
+            ..t
+        };
+        assert!(!verify(b"key", Prover::Server, &dropped, &p));
+    }
+
+    #[test]
+    fn derived_values_differ_by_purpose_and_seed() {
+        let a = derive(&[1; 32], b"veltix server nonce");
+        assert_ne!(a, derive(&[1; 32], b"veltix decoy key"));
+        assert_ne!(a, derive(&[2; 32], b"veltix server nonce"));
+        assert_ne!(a, [1; 32]);
     }
 
     #[test]

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 pub use config::{
-    ConfigError, ConnectionConfig, HandshakeMode, PROTOCOL_VERSION, PreSharedKey, Role,
+    ConfigError, ConnectionConfig, HandshakeMode, KeyStore, MAX_CLIENT_ID_LEN, PROTOCOL_VERSION,
+    PreSharedKey, Role,
 };
 pub use dialect::Dialect;
 pub use error::{CloseCode, CloseReason, HandshakeError, RequestError, SendError};
@@ -26,7 +27,7 @@ pub use transmit::Transmit;
 
 use crate::wire::{DecodeError, Decoder, EncodedFrame, Wire};
 use crate::{Message, MessageType, RequestId};
-use handshake::{Hello, NONCE_LEN, feature};
+use handshake::{Claim, Hello, NONCE_LEN, feature};
 use ids::{CompactIds, IdGenerator, RequestIds};
 use pending::{Awaiting, PendingTable};
 use transmit::OutboundQueue;
@@ -115,6 +116,14 @@ pub struct Connection {
     pending: PendingTable,
     ids: RequestIds,
     nonce: [u8; NONCE_LEN],
+    /// Server with a key store: the key an unknown client id is answered
+    /// with, derived from the secret random bytes (never sent, and not
+    /// derivable from anything that is).
+    decoy_key: Option<PreSharedKey>,
+    /// Server: the key the peer must prove, from its HELLO until its AUTH.
+    claim: Option<Claim>,
+    /// Server: the client id whose key the peer proved.
+    peer_client_id: Option<String>,
     wall_anchor: (Instant, u64),
     peer: Option<PeerInfo>,
     /// Handshake, or (server with legacy allowed) the wait for a silent peer.
@@ -204,12 +213,16 @@ impl Connection {
     ///
     /// `now` and `wall_ms` (milliseconds since the Unix epoch) read at the same
     /// moment anchor the header timestamps. `random` must come from the OS's
-    /// secure random source: it is the handshake nonce, and it seeds request ids.
+    /// secure random source: it is the handshake nonce, and it seeds request
+    /// ids (a server with a [`key_store`](ConnectionConfig::key_store) keeps
+    /// it secret: it sends a nonce derived from it, and derives from it the
+    /// decoy key unknown client ids are answered with).
     /// Whichever side speaks first in the dialect queues its greeting at once
     /// (a native client; a Python 1.4 – 1.6 or 3.x server).
     ///
     /// # Errors
-    /// [`ConfigError`] when the configuration cannot work.
+    /// [`ConfigError`] when the configuration cannot work
+    /// ([`ConnectionConfig::validate_for`] the role).
     pub fn new(
         role: Role,
         config: ConnectionConfig,
@@ -217,11 +230,27 @@ impl Connection {
         wall_ms: u64,
         random: [u8; 32],
     ) -> Result<Self, ConfigError> {
-        config.validate()?;
+        config.validate_for(role)?;
         let dialect = config.effective_dialect();
         let ids = match dialect.wire() {
             Wire::Classic => RequestIds::Classic(IdGenerator::new(&random)),
             Wire::Compact => RequestIds::Compact(CompactIds::new(role)),
+        };
+        // A server with a key store must answer unknown client ids with a
+        // decoy proof nobody can check, so it needs a secret: `random` is
+        // that secret, and its nonce (which is sent) is derived from it
+        // one-way. Everyone else sends `random` itself as the nonce.
+        let key_store_server = role == Role::Server && config.key_store.is_some();
+        let (nonce, decoy_key) = if key_store_server {
+            (
+                handshake::derive(&random, b"veltix server nonce"),
+                Some(PreSharedKey::new(handshake::derive(
+                    &random,
+                    b"veltix decoy key",
+                ))),
+            )
+        } else {
+            (random, None)
         };
         let mut conn = Self {
             role,
@@ -234,7 +263,10 @@ impl Connection {
             events: VecDeque::new(),
             pending: PendingTable::default(),
             ids,
-            nonce: random,
+            nonce,
+            decoy_key,
+            claim: None,
+            peer_client_id: None,
             wall_anchor: (now, wall_ms),
             peer: None,
             handshake_deadline: None,
@@ -256,12 +288,19 @@ impl Connection {
             (Dialect::Native, Role::Client) => {
                 conn.state = State::AwaitAck;
                 conn.handshake_deadline = now.checked_add(conn.config.handshake_timeout);
+                let client_id = conn.config.client_id.clone();
                 let hello = Hello {
                     min_version: *conn.config.protocol_versions.start(),
                     max_version: *conn.config.protocol_versions.end(),
-                    features: conn.our_features(),
+                    features: conn.our_features()
+                        | if client_id.is_some() {
+                            feature::CLIENT_ID
+                        } else {
+                            0
+                        },
                     nonce: conn.nonce,
                     idle_ms: conn.idle_ms(),
+                    client_id,
                 };
                 conn.queue_control(
                     now,
@@ -350,7 +389,7 @@ impl Connection {
             if self.state == State::AwaitHello
                 && self.config.handshake == HandshakeMode::AcceptLegacy
             {
-                if self.config.pre_shared_key.is_some() {
+                if self.config.requires_auth() {
                     self.fail(now, CloseReason::HandshakeTimeout);
                     return;
                 }
@@ -590,6 +629,17 @@ impl Connection {
     /// What the handshake settled, once the connection is established.
     pub fn peer_info(&self) -> Option<PeerInfo> {
         self.peer
+    }
+
+    /// Server: the client id the peer named itself with, once it has proven
+    /// the key the [`key_store`](ConnectionConfig::key_store) holds for that
+    /// id (set before [`Event::Connected`] is reported, and kept after the
+    /// connection closes). `None` before that, for a peer that sent no id or
+    /// proved the shared key, on a server without a key store (which
+    /// ignores ids), and always on a client. Never the id of a peer that
+    /// did not prove it.
+    pub fn peer_client_id(&self) -> Option<&str> {
+        self.peer_client_id.as_deref()
     }
 
     /// The dialect this connection speaks ([`ConnectionConfig::effective_dialect`]).
@@ -966,6 +1016,7 @@ impl Connection {
         self.state = State::Closed;
         self.handshake_deadline = None;
         self.held.clear();
+        self.claim = None;
         for request_id in self.pending.drain() {
             self.events.push_back(Event::RequestFailed {
                 request_id,
