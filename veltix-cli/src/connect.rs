@@ -1,6 +1,6 @@
 //! A connected client from the command line's target flags.
 
-use veltix_tokio::{Client, ClientConfig};
+use veltix_tokio::{Client, ClientConfig, CloseReason, Error};
 
 use crate::args::TargetArgs;
 use crate::exit::Failure;
@@ -34,9 +34,19 @@ pub(crate) fn config(target: &TargetArgs) -> Result<ClientConfig, Failure> {
 /// refused (3), handshake failed (1), bad settings (2).
 pub(crate) async fn connect(target: &TargetArgs) -> Result<Client, Failure> {
     let config = config(target)?;
-    Client::connect(config)
-        .await
-        .map_err(|e| Failure::from_error(&format!("cannot connect to {}", target.addr), &e))
+    let plaintext = config.tls.is_none();
+    Client::connect(config).await.map_err(|e| {
+        let what = format!("cannot connect to {}", target.addr);
+        match e {
+            // What a TLS server does to a plaintext handshake (it cannot
+            // answer in a protocol the client does not speak).
+            Error::Closed(CloseReason::TransportClosed) if plaintext => Failure::failed(format!(
+                "{what}: the server closed the connection during the handshake \
+                 (does it require TLS, or another --dialect?)"
+            )),
+            other => Failure::from_error(&what, &other),
+        }
+    })
 }
 
 /// "native", "python3, TLS", …: how a client talks, for headers.

@@ -22,7 +22,7 @@ pub(crate) fn line(text: &str) -> Result<(), Failure> {
 /// Writes one JSON object as one line.
 ///
 /// # Errors
-/// As [`line`].
+/// As [`line()`].
 pub(crate) fn json(value: &Value) -> Result<(), Failure> {
     line(&value.to_string())
 }
@@ -31,7 +31,7 @@ pub(crate) fn json(value: &Value) -> Result<(), Failure> {
 /// has none, so the prompt does not follow it on the same line.
 ///
 /// # Errors
-/// As [`line`].
+/// As [`line()`].
 pub(crate) fn raw(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     let newline = out.is_terminal() && !bytes.ends_with(b"\n");

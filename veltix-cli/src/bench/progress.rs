@@ -42,7 +42,7 @@ impl Progress {
             Limit::Count(_) => self.bar.set_position(done),
             Limit::Duration(_) => self.bar.set_position(millis(started.elapsed())),
         }
-        if done % TEXT_EVERY == 0 {
+        if done.is_multiple_of(TEXT_EVERY) {
             self.bar.set_message(format!("{done} messages"));
         }
     }

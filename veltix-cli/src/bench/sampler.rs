@@ -35,7 +35,7 @@ impl Sampler {
 
     /// Offers one sample.
     pub(crate) fn push(&mut self, latency: Duration) {
-        if self.offered % self.stride == 0 {
+        if self.offered.is_multiple_of(self.stride) {
             self.nanos
                 .push(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
             if self.nanos.len() >= self.capacity {

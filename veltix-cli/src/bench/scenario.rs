@@ -216,13 +216,11 @@ async fn receive(
         match event {
             Some(ClientEvent::Message(message)) => {
                 let now = Instant::now();
-                if stamped {
-                    if let Some(stamp) = message.payload().get(..STAMP) {
-                        let mut bytes = [0; STAMP];
-                        bytes.copy_from_slice(stamp);
-                        let sent = started + Duration::from_nanos(u64::from_le_bytes(bytes));
-                        echoes.samples.push(now.saturating_duration_since(sent));
-                    }
+                if let Some(stamp) = message.payload().get(..STAMP).filter(|_| stamped) {
+                    let mut bytes = [0; STAMP];
+                    bytes.copy_from_slice(stamp);
+                    let sent = started + Duration::from_nanos(u64::from_le_bytes(bytes));
+                    echoes.samples.push(now.saturating_duration_since(sent));
                 }
                 echoes.count += 1;
                 echoes.last = Some(now);
