@@ -86,6 +86,19 @@ pub(crate) enum Command {
     Bench(BenchArgs),
 }
 
+impl Command {
+    /// Whether `--json` was asked for.
+    pub(crate) fn json(&self) -> bool {
+        match self {
+            Self::Listen(args) => args.json,
+            Self::Send(args) => args.json,
+            Self::Request(args) => args.json,
+            Self::Ping(args) => args.json,
+            Self::Bench(args) => args.json,
+        }
+    }
+}
+
 /// The dialect (handshake and wire) to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum DialectArg {

@@ -22,7 +22,8 @@ Exit codes:
   4  cannot connect or listen: connection refused, address unreachable or
      unresolvable, connect timeout, address already in use
 
-Errors are one line on standard error: `veltix: <what went wrong>`.";
+Errors are one line on standard error: `veltix: <what went wrong>`; with
+--json, also a last line {\"error\": …, \"exit_code\": N} on standard output.";
 
 /// The exit code of a run; the numbers are documented in [`EXIT_CODES_HELP`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

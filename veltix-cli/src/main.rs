@@ -36,10 +36,19 @@ fn main() -> ExitCode {
             return exit::Exit::Failed.into();
         }
     };
+    let json = cli.command.json();
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             output::error(&failure.message());
+            if json {
+                // A program reading standard output learns of the failure
+                // there too, as the last line.
+                let _ = output::json(&serde_json::json!({
+                    "error": failure.message(),
+                    "exit_code": failure.exit as u8,
+                }));
+            }
             failure.exit.into()
         }
     }

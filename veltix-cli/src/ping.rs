@@ -21,7 +21,10 @@ pub(crate) async fn run(args: PingArgs) -> Result<(), Failure> {
     let addr = args.target.addr.clone();
     let mut interrupts =
         Interrupts::install().map_err(|e| Failure::failed(format!("cannot catch Ctrl-C: {e}")))?;
-    let client = connect::connect(&args.target).await?;
+    let client = tokio::select! {
+        () = interrupts.recv() => return Err(Failure::failed(format!("ping {addr}: interrupted while connecting"))),
+        client = connect::connect(&args.target) => client?,
+    };
     if !args.json {
         output::line(&format!(
             "PING {addr} ({})",

@@ -92,14 +92,33 @@ fn listen_print_json_gives_one_object_per_line() {
 
 #[test]
 fn listen_json_announces_itself() {
-    let listener = Listener::start(&["--json"]);
-    let rt = runtime();
-    rt.block_on(async {
-        let client = Client::connect(ClientConfig::new(listener.addr.clone()))
-            .await
-            .expect("the announced address serves");
-        client.close().await;
-    });
+    let certs = crate::support::Certs::new();
+    let listener = Listener::start(&[
+        "--json",
+        "--dialect",
+        "python1.4",
+        "--tls-cert",
+        &certs.server_cert,
+        "--tls-key",
+        &certs.server_key,
+    ]);
+    let ready: serde_json::Value = serde_json::from_str(&listener.ready).expect("JSON");
+    assert_eq!(ready["event"], "listening");
+    assert_eq!(ready["addr"], listener.addr);
+    assert_eq!(ready["dialect"], "python1.4");
+    assert_eq!(ready["mode"], "echo");
+    assert_eq!(ready["tls_pin"], certs.server_pin);
+    let reply = veltix(&[
+        "request",
+        &listener.addr,
+        "--dialect",
+        "python1.4",
+        "--tls-pin",
+        &certs.server_pin,
+        "--data",
+        "announced",
+    ]);
+    assert_eq!(reply.ok(), "announced");
     assert_eq!(listener.terminate().code(), Some(0));
 }
 

@@ -1,6 +1,10 @@
 //! `veltix ping`: one line per ping, then the summary.
 
-use crate::support::{InProcess, local, veltix};
+use std::time::Duration;
+
+use veltix_tokio::Server;
+
+use crate::support::{InProcess, local, runtime, veltix};
 
 #[test]
 fn ping_count_3_prints_three_rtt_lines_and_a_summary() {
@@ -42,4 +46,33 @@ fn ping_json_gives_a_line_per_ping_and_a_summary() {
     for key in ["min", "avg", "max", "mdev"] {
         assert!(summary["rtt_ms"][key].as_f64().is_some(), "{summary}");
     }
+}
+
+#[test]
+fn a_server_that_goes_away_ends_the_pings_with_a_summary_and_exit_1() {
+    let rt = runtime();
+    let server = rt.block_on(Server::bind(local())).expect("binds");
+    let stopper = server.clone();
+    // Shut down a little after the client connects: well inside the
+    // 1000 pings × 10 ms it asks for.
+    server.on_connect(move |_, _| {
+        let server = stopper.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = server.shutdown().await;
+        });
+    });
+    let addr = server.local_addr().to_string();
+    let run = veltix(&["ping", &addr, "-c", "1000", "-i", "10ms"]);
+    let line = run.fails(1).to_owned();
+    assert!(
+        line.starts_with(&format!("veltix: ping {addr}: ")),
+        "{line}"
+    );
+    let summary = run.stdout.lines().last().expect("a summary");
+    assert!(
+        summary.contains(" sent, ") && summary.contains(" received, "),
+        "{run:?}"
+    );
+    assert!(!summary.starts_with("1000 sent"), "{run:?}");
 }

@@ -49,6 +49,14 @@ fn an_unanswered_request_times_out_with_exit_1() {
         format!("veltix: request to {} timed out after 200ms", server.addr)
     );
     assert_eq!(run.stdout, "");
+    let json = veltix(&["request", &server.addr, "--timeout", "200ms", "--json"]);
+    json.fails(1);
+    let error = &json.json_lines()[0];
+    assert_eq!(error["exit_code"], 1);
+    assert_eq!(
+        error["error"],
+        format!("request to {} timed out after 200ms", server.addr)
+    );
 }
 
 #[test]

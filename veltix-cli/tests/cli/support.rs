@@ -117,6 +117,8 @@ pub(crate) struct Listener {
     lines: mpsc::Receiver<String>,
     /// The address it printed.
     pub(crate) addr: String,
+    /// The line that said so (`listening on ADDR`, or its JSON).
+    pub(crate) ready: String,
 }
 
 impl Listener {
@@ -144,6 +146,7 @@ impl Listener {
             child,
             lines,
             addr: String::new(),
+            ready: String::new(),
         };
         let first = listener.line();
         listener.addr = match first.strip_prefix("listening on ") {
@@ -153,6 +156,7 @@ impl Listener {
                 .and_then(|v| v["addr"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| panic!("not a listening line: {first:?}")),
         };
+        listener.ready = first;
         listener
     }
 
