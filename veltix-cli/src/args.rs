@@ -149,7 +149,8 @@ pub(crate) struct ProtocolArgs {
     #[arg(long, value_enum, value_name = "DIALECT", default_value_t = DialectArg::Native)]
     pub(crate) dialect: DialectArg,
     /// A pre-shared key both sides must prove (native dialect only): TEXT,
-    /// or @FILE to read it from a file (@- for standard input).
+    /// or @FILE for a file's bytes as they are, a final newline included
+    /// (@- for standard input).
     #[arg(long, value_name = "TEXT|@FILE", value_parser = payload::parse)]
     pub(crate) key: Option<Bytes>,
 }

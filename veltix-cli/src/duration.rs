@@ -16,7 +16,8 @@ const UNITS: &[(&str, f64)] = &[
 
 /// Parses `<number><unit>`: a decimal number (`2`, `1.5`, `.5`) and one of
 /// `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`. A unit is required, so `2` is
-/// refused rather than guessed.
+/// refused rather than guessed; so is zero, which no flag can use (an
+/// interval, a timeout, a run's length).
 ///
 /// # Errors
 /// A sentence saying what was expected, for clap to show.
@@ -31,7 +32,11 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         return Err(expected());
     };
     let value: f64 = number.parse().map_err(|_| expected())?;
-    Duration::try_from_secs_f64(value * seconds).map_err(|_| expected())
+    match Duration::try_from_secs_f64(value * seconds) {
+        Ok(duration) if duration.is_zero() => Err(format!("{text:?}: must be more than zero")),
+        Ok(duration) => Ok(duration),
+        Err(_) => Err(expected()),
+    }
 }
 
 /// The duration in the largest unit that keeps it readable: `1.5s`,
@@ -90,6 +95,12 @@ mod tests {
         for bad in ["", "2", "s", "2 seconds", "1.2.3s", "-1s", "2x", "ms5"] {
             let err = parse(bad).expect_err(bad);
             assert!(err.contains("not a duration"), "{bad}: {err}");
+        }
+        for zero in ["0s", "0.0ms", "0h"] {
+            assert!(
+                parse(zero).unwrap_err().contains("more than zero"),
+                "{zero}"
+            );
         }
     }
 

@@ -39,6 +39,10 @@ fn bad_arguments_exit_2_with_a_clear_error() {
         "not a duration",
     );
     usage_error(
+        &veltix(&["ping", "h:1", "--interval", "0s"]),
+        "more than zero",
+    );
+    usage_error(
         &veltix(&["request", "h:1", "--tls-pin", "sha256:beef"]),
         "bad key pin",
     );
