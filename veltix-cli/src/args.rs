@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use veltix_tls::SpkiPin;
+use veltix_tokio::tls::SpkiPin;
 use veltix_tokio::{Dialect, MessageType};
 
 use crate::duration;
@@ -375,7 +375,7 @@ fn parse_type(text: &str) -> Result<MessageType, String> {
 /// A key pin, `sha256:<hex>` or bare hex.
 fn parse_pin(text: &str) -> Result<SpkiPin, String> {
     text.parse()
-        .map_err(|e: veltix_tls::TlsError| e.to_string())
+        .map_err(|e: veltix_tokio::tls::TlsError| e.to_string())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use veltix_tls::TlsError;
+use veltix_tokio::tls::TlsError;
 use veltix_tokio::{CloseCode, CloseReason, Error};
 
 /// What `--help` says about exit codes: keep it in step with [`Exit`].
@@ -17,8 +17,8 @@ Exit codes:
      closed, the handshake failed (is --dialect right?), echoes were lost
   2  bad arguments or usage (also an unreadable --data @FILE or PEM file)
   3  TLS or authentication failure: a certificate or key pin was refused
-     (either way), the peer does not speak TLS, or the pre-shared key was
-     refused
+     (either way), the peer does not speak TLS or requires it, or the
+     pre-shared key was refused
   4  cannot connect or listen: connection refused, address unreachable or
      unresolvable, connect timeout, address already in use
 
@@ -70,10 +70,14 @@ impl Failure {
     /// classified.
     pub(crate) fn from_error(what: &str, error: &Error) -> Self {
         let exit = classify(error);
-        let hint = if exit == Exit::Failed && is_handshake_failure(error) {
-            " (does the server speak this --dialect?)"
-        } else {
-            ""
+        let hint = match error {
+            Error::Closed(reason) if is_tls_required(reason) => {
+                " (connect with --tls-pin or --tls-ca)"
+            }
+            _ if exit == Exit::Failed && is_handshake_failure(error) => {
+                " (does the server speak this --dialect?)"
+            }
+            _ => "",
         };
         Self::new(exit, format!("{what}: {}{hint}", describe(error)))
     }
@@ -114,8 +118,20 @@ fn classify_close(reason: &CloseReason) -> Exit {
     match reason {
         CloseReason::AuthFailed(_) | CloseReason::TransportFailed(_) => Exit::Auth,
         CloseReason::Peer { code, .. } if *code == CloseCode::AUTH_FAILED => Exit::Auth,
+        reason if is_tls_required(reason) => Exit::Auth,
         _ => Exit::Failed,
     }
+}
+
+/// A TLS server telling a plaintext client it requires TLS. The close has
+/// no code of its own (it is a protocol violation), so the reason's text
+/// (`veltix_tls::TlsLayer::refuse_plaintext`) is what tells.
+fn is_tls_required(reason: &CloseReason) -> bool {
+    matches!(
+        reason,
+        CloseReason::Peer { code, reason }
+            if *code == CloseCode::PROTOCOL_VIOLATION && reason.contains("requires TLS")
+    )
 }
 
 /// A TLS error about our own files or settings, not about the peer.
@@ -180,6 +196,11 @@ mod tests {
             reason: "server full".to_owned(),
         };
         assert_eq!(classify(&Error::Closed(full)), Exit::Failed);
+        let tls_required = CloseReason::Peer {
+            code: CloseCode::PROTOCOL_VIOLATION,
+            reason: "this server requires TLS".to_owned(),
+        };
+        assert_eq!(classify(&Error::Closed(tls_required)), Exit::Auth);
     }
 
     #[test]

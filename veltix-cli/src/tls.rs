@@ -1,6 +1,6 @@
 //! TLS settings from the command line's flags.
 
-use veltix_tls::{ServerTrust, TlsClientConfig, TlsServerConfig};
+use veltix_tokio::tls::{ServerTrust, TlsClientConfig, TlsServerConfig};
 
 use crate::args::{ClientTlsArgs, ServerTlsArgs};
 use crate::exit::Failure;

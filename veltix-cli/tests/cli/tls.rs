@@ -171,13 +171,14 @@ fn a_tls_client_on_a_plaintext_port_exits_3() {
 }
 
 #[test]
-fn a_plaintext_client_on_a_tls_port_fails_with_a_hint() {
+fn a_plaintext_client_on_a_tls_port_is_told_and_exits_3() {
     let certs = Certs::new();
     let listener = tls_listener(&certs, &[]);
     let run = veltix(&["request", &listener.addr, "--data", "x"]);
-    let line = run.fails(1);
+    let line = run.fails(3);
+    assert!(line.contains("this server requires TLS"), "{line}");
     assert!(
-        line.ends_with("(does it require TLS, or another --dialect?)"),
+        line.ends_with("(connect with --tls-pin or --tls-ca)"),
         "{line}"
     );
 }
