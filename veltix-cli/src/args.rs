@@ -81,7 +81,7 @@ pub(crate) enum Command {
     /// that come back: against an echo server), `latency` (requests at a
     /// steady --rate, one at a time). Each runs on a fresh connection for
     /// --duration or --count. A progress bar is drawn on standard error
-    /// when it is a terminal.
+    /// when it is a terminal (and not with --json).
     #[command(after_help = EXIT_CODES_HELP)]
     Bench(BenchArgs),
 }
