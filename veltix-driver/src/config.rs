@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use veltix_core::{ConnectionConfig, Dialect, HandshakeMode, PreSharedKey};
+use veltix_core::{ConnectionConfig, Dialect, HandshakeMode, KeyStore, PreSharedKey, Role};
 use veltix_tls::{TlsClientConfig, TlsServerConfig};
 
 use crate::{Error, FlowControl};
@@ -82,6 +82,18 @@ impl ServerConfig {
         self
     }
 
+    /// Gives every client a key of its own: a client names itself
+    /// ([`ClientConfig::client_id`]) and proves the key `keys` holds for
+    /// that name; an unknown name is refused exactly as a wrong key is. The
+    /// verified name is [`Peer::client_id`](crate::Peer::client_id). With
+    /// [`pre_shared_key`](Self::pre_shared_key) as well, clients that name
+    /// no one prove that shared key instead. Native dialect only.
+    #[must_use]
+    pub fn client_keys(mut self, keys: impl Into<KeyStore>) -> Self {
+        self.connection.key_store = Some(keys.into());
+        self
+    }
+
     /// Speaks `dialect` with every peer: [`Dialect::Python3`] to serve
     /// Python Veltix 2.x/3.x clients, [`Dialect::Python14`] for 1.4–1.6.
     /// The default, [`Dialect::Native`], also serves Python 1.2/1.3 clients.
@@ -96,7 +108,7 @@ impl ServerConfig {
     /// # Errors
     /// [`Error::Config`] or [`Error::InvalidConfig`].
     pub fn validate(&self) -> Result<(), Error> {
-        self.connection.validate()?;
+        self.connection.validate_for(Role::Server)?;
         check_flow(&self.flow)?;
         nonzero(&[
             ("max_connections", self.max_connections),
@@ -258,6 +270,16 @@ impl ClientConfig {
         self
     }
 
+    /// Names this client to a server that gives every client its own key
+    /// ([`ServerConfig::client_keys`]); prove it with
+    /// [`pre_shared_key`](Self::pre_shared_key), this client's own key.
+    /// The name is bound into both proofs, so no other client's key works.
+    #[must_use]
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.connection.client_id = Some(id.into());
+        self
+    }
+
     /// Reconnects after a lost connection with this backoff.
     #[must_use]
     pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
@@ -277,7 +299,7 @@ impl ClientConfig {
     /// # Errors
     /// [`Error::Config`] or [`Error::InvalidConfig`].
     pub fn validate(&self) -> Result<(), Error> {
-        self.connection.validate()?;
+        self.connection.validate_for(Role::Client)?;
         check_flow(&self.flow)?;
         nonzero(&[
             ("event_capacity", self.event_capacity),

@@ -28,6 +28,22 @@ impl fmt::Debug for PeerId {
     }
 }
 
+/// A peer asking to come in, as the server's accept hook sees it (see
+/// [`Server::accept_with`](crate::Server::accept_with)): who it proved to be
+/// in the handshake.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Incoming {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Who it proved to be over TLS, when the server requires client
+    /// certificates.
+    pub tls_identity: Option<veltix_tls::PeerIdentity>,
+    /// The name it proved with its own key, on a server with
+    /// [`client_keys`](crate::ServerConfig::client_keys).
+    pub client_id: Option<String>,
+}
+
 /// What happens on a [`Server`](crate::Server).
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -30,13 +30,13 @@ mod sync;
 pub use client::{Client, ClientEvents};
 pub use config::{ClientConfig, ClientTls, Reconnect, ServerConfig};
 pub use error::Error;
-pub use event::{ClientEvent, PeerId, ServerEvent};
+pub use event::{ClientEvent, Incoming, PeerId, ServerEvent};
 pub use peer::Peer;
 pub use runtime::{Listener, Runtime, Socket, Timer};
 pub use server::{Server, ServerEvents};
 pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{
-    CloseCode, CloseReason, ConnectionConfig, Dialect, HandshakeError, HandshakeMode, Message,
-    MessageType, PeerInfo, PreSharedKey, RequestId, SendError,
+    CloseCode, CloseReason, ConnectionConfig, Dialect, HandshakeError, HandshakeMode, KeyStore,
+    Message, MessageType, PeerInfo, PreSharedKey, RequestId, SendError,
 };
 pub use veltix_tls as tls;

@@ -212,6 +212,8 @@ pub(crate) struct Security {
     identity: Mutex<Option<veltix_tls::PeerIdentity>>,
     /// Why the TLS session failed, if it did.
     failure: Mutex<Option<veltix_tls::TlsError>>,
+    /// The client id the peer proved with its own key (native handshake).
+    client_id: Mutex<Option<String>>,
 }
 
 impl Security {
@@ -221,6 +223,14 @@ impl Security {
 
     pub(crate) fn failure(&self) -> Option<veltix_tls::TlsError> {
         lock(&self.failure).clone()
+    }
+
+    pub(crate) fn client_id(&self) -> Option<String> {
+        lock(&self.client_id).clone()
+    }
+
+    pub(crate) fn proved_client_id(&self, id: Option<&str>) {
+        *lock(&self.client_id) = id.map(str::to_owned);
     }
 
     pub(crate) fn verified(&self, identity: Option<veltix_tls::PeerIdentity>) {
@@ -235,6 +245,7 @@ impl Security {
     pub(crate) fn reset(&self) {
         *lock(&self.identity) = None;
         *lock(&self.failure) = None;
+        *lock(&self.client_id) = None;
     }
 }
 

@@ -105,4 +105,11 @@ impl Peer {
     pub fn tls_identity(&self) -> Option<crate::tls::PeerIdentity> {
         self.link.security.identity()
     }
+
+    /// The name the peer proved with its own key, on a server with
+    /// [`client_keys`](crate::ServerConfig::client_keys); set before
+    /// `on_connect` runs.
+    pub fn client_id(&self) -> Option<String> {
+        self.link.security.client_id()
+    }
 }

@@ -21,11 +21,12 @@ use crate::event_queue::{EventQueue, EventSender, EventStream};
 use crate::handlers::{Slot, SlotCache};
 use crate::link::{Link, command_budget};
 use crate::runtime::{Listener, Runtime, sleep_until, wall_ms};
-use crate::{Error, Peer, PeerId, ServerConfig, ServerEvent, os};
+use crate::{Error, Incoming, Peer, PeerId, ServerConfig, ServerEvent, os};
 
 type OnConnect = dyn Fn(&Peer, PeerInfo) + Send + Sync;
 type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
 type OnDisconnect = dyn Fn(PeerId, &CloseReason) + Send + Sync;
+type OnAccept = dyn Fn(&Incoming) -> Result<(), String> + Send + Sync;
 
 /// A Veltix server on runtime `R`. Cheap to clone; every clone is the same server.
 ///
@@ -98,6 +99,7 @@ struct Shared<R: Runtime> {
     on_connect: Slot<OnConnect>,
     on_message: Slot<OnMessage>,
     on_disconnect: Slot<OnDisconnect>,
+    on_accept: Slot<OnAccept>,
     stop_accept: Mutex<Option<oneshot::Sender<()>>>,
     /// Cloned into every connection task; dropped at shutdown, so `all_done`
     /// ends once the last task has.
@@ -145,6 +147,7 @@ impl<R: Runtime> Server<R> {
             on_connect: Slot::default(),
             on_message: Slot::default(),
             on_disconnect: Slot::default(),
+            on_accept: Slot::default(),
             stop_accept: Mutex::new(Some(stop_tx)),
             live: Mutex::new(Some(live)),
             all_done: Mutex::new(Some(all_done)),
@@ -191,6 +194,17 @@ impl<R: Runtime> Server<R> {
     /// Calls `f` when a peer's connection has ended. Replaces any earlier callback.
     pub fn on_disconnect(&self, f: impl Fn(PeerId, &CloseReason) + Send + Sync + 'static) {
         self.shared.on_disconnect.set(Arc::new(f));
+    }
+
+    /// Decides who may come in: `f` sees each peer once its handshake has
+    /// proved who it is (address, TLS identity, client id) and returns
+    /// `Err(reason)` to refuse it. A refused peer is told the reason (close
+    /// code 9, refused) and closed; it never reaches `on_connect`, the peer
+    /// list or the events as connected (its disconnect is reported, as for
+    /// a failed handshake). Runs on the connection's task: keep it quick.
+    /// Replaces any earlier hook.
+    pub fn accept_with(&self, f: impl Fn(&Incoming) -> Result<(), String> + Send + Sync + 'static) {
+        self.shared.on_accept.set(Arc::new(f));
     }
 
     /// A handle to a connected peer.
@@ -555,6 +569,17 @@ impl<R: Runtime> Sink for ServerSink<R> {
 
     fn backlog(&self) -> Option<&Backlog> {
         Some(self.events.backlog())
+    }
+
+    fn admit(&mut self) -> Result<(), String> {
+        let Some(hook) = self.shared.on_accept.get() else {
+            return Ok(());
+        };
+        hook(&Incoming {
+            addr: self.peer.addr,
+            tls_identity: self.peer.tls_identity(),
+            client_id: self.peer.client_id(),
+        })
     }
 }
 

@@ -80,8 +80,8 @@ pub use veltix_core::{Connection, Event, RequestError, Role};
 pub use veltix_driver::tls;
 pub use veltix_driver::{
     ClientConfig, ClientEvent, ClientTls, CloseCode, CloseReason, ConnectionConfig, Dialect, Error,
-    FlowControl, HandshakeError, HandshakeMode, Message, MessageType, PeerId, PeerInfo,
-    PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
+    FlowControl, HandshakeError, HandshakeMode, Incoming, KeyStore, Message, MessageType, PeerId,
+    PeerInfo, PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
 };
 
 /// The async server of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).

@@ -34,9 +34,9 @@ pub use runtime::{Smol, SmolListener, SmolSocket, SmolTimer};
 pub use veltix_driver::tls;
 pub use veltix_driver::{
     ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, CloseReason, ConnectionConfig,
-    Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Message, MessageType, Peer, PeerId,
-    PeerInfo, PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
-    ServerEvents,
+    Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Incoming, KeyStore, Message,
+    MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId, SendError,
+    ServerConfig, ServerEvent, ServerEvents,
 };
 
 /// A Veltix server on smol. See [`veltix_driver::Server`] for every method.

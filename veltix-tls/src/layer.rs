@@ -76,7 +76,7 @@ impl TlsLayer {
     pub fn refuse_plaintext(conn: &mut Connection, now: Instant) {
         conn.close(
             now,
-            veltix_core::CloseCode::PROTOCOL_VIOLATION,
+            veltix_core::CloseCode::TLS_REQUIRED,
             "this server requires TLS",
         );
     }

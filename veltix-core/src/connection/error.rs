@@ -35,6 +35,9 @@ impl CloseCode {
     /// The peer read none of our output for the write-stall timeout. Never
     /// sent (the peer is not reading); it names the reason locally.
     pub const WRITE_STALLED: Self = Self(10);
+    /// A plaintext peer reached a server that requires TLS (sent to it in
+    /// plaintext, so that it learns why).
+    pub const TLS_REQUIRED: Self = Self(11);
 
     fn name(self) -> Option<&'static str> {
         Some(match self {
@@ -48,6 +51,7 @@ impl CloseCode {
             Self::IDLE_TIMEOUT => "idle timeout",
             Self::SHUTDOWN => "shutdown",
             Self::WRITE_STALLED => "write stalled",
+            Self::TLS_REQUIRED => "TLS required",
             Self::REFUSED => "refused",
             _ => return None,
         })

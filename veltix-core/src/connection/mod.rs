@@ -979,10 +979,16 @@ impl Connection {
     /// A server-first greeting not yet written is withdrawn: a refused peer
     /// sees no handshake.
     fn notify_close(&mut self, now: Instant, code: CloseCode, reason: &str) {
-        if matches!(
-            self.state,
-            State::AwaitPyHelloAck(_) | State::AwaitJsonReply
-        ) && !self.outbound.has_written()
+        // A refusal withdraws what the peer has not seen yet (a HELLO_ACK
+        // queued just before the application refused the peer), so the
+        // peer's handshake fails with the reason instead of completing first.
+        let refusal = code == CloseCode::REFUSED;
+        if (refusal
+            || matches!(
+                self.state,
+                State::AwaitPyHelloAck(_) | State::AwaitJsonReply
+            ))
+            && !self.outbound.has_written()
         {
             self.stats.frames_sent = self
                 .stats

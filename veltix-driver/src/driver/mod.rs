@@ -44,6 +44,12 @@ pub(crate) trait Sink: Send + Unpin + 'static {
     /// Delivers `event` to a callback or the event stream; never waits.
     fn deliver(&mut self, event: SinkEvent);
 
+    /// Whether the application lets this peer in, now that the handshake
+    /// proved who it is (a server's accept hook); the reason it is told if not.
+    fn admit(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The events delivered to the stream and not taken yet, which count as
     /// pending output (`None` when nothing is kept).
     fn backlog(&self) -> Option<&Backlog> {
@@ -346,6 +352,15 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
     fn route(&mut self, event: Event, now: &mut LazyNow) -> Option<SinkEvent> {
         match event {
             Event::Connected(info) => {
+                self.security.proved_client_id(self.conn.peer_client_id());
+                if let Err(reason) = self.sink.admit() {
+                    tracing::info!(%reason, "refused by the accept hook");
+                    let now = now.get(&self.runtime);
+                    self.ledger.settle(false, self.conn.queued_bytes());
+                    self.conn.close(now, CloseCode::REFUSED, &reason);
+                    self.ledger.settle(false, self.conn.queued_bytes());
+                    return None;
+                }
                 self.phase.established();
                 tracing::info!(
                     version = ?info.protocol_version,
