@@ -17,8 +17,8 @@ use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 use crate::backlog::Backlog;
 use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventOutlet, EventQueue, EventSender, EventStream};
+use crate::handle::{CommandRx, Control, DriverEnds, DriverHandle, command_budget};
 use crate::handlers::{Slot, SlotCache};
-use crate::link::{CommandRx, Control, Link, LinkEnds, command_budget};
 use crate::runtime::{Runtime, sleep_until, wall_ms};
 use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, os};
 
@@ -72,7 +72,9 @@ struct Shared<R: Runtime> {
 impl<R: Runtime> Drop for Shared<R> {
     fn drop(&mut self) {
         self.closing.store(true, Ordering::Release);
-        self.server.link.close(CloseCode::NORMAL, "client dropped");
+        self.server
+            .handle
+            .close(CloseCode::NORMAL, "client dropped");
     }
 }
 
@@ -107,7 +109,7 @@ impl<R: Runtime> Client<R> {
         config.validate()?;
         let addr = os::resolve(&config.addr)?;
         let socket = connect(&runtime, addr, config.connect_timeout).await?;
-        let (link, ends) = Link::new(command_budget(
+        let (handle, ends) = DriverHandle::new(command_budget(
             config.connection.max_outbound_bytes,
             &config.flow,
             config.read_chunk,
@@ -119,7 +121,7 @@ impl<R: Runtime> Client<R> {
         let server = Peer {
             id: PeerId(0),
             addr,
-            link,
+            handle,
         };
         let handlers = Arc::new(Handlers::default());
         let closing = Arc::new(AtomicBool::new(false));
@@ -164,12 +166,12 @@ impl<R: Runtime> Client<R> {
     /// Who the server proved to be over TLS (its certificate's subject and
     /// key pin), once connected with [`ClientConfig::tls`]; `None` otherwise.
     pub fn tls_identity(&self) -> Option<crate::tls::PeerIdentity> {
-        self.shared.server.link.security.identity()
+        self.shared.server.handle.security.identity()
     }
 
     /// Whether the client is connected now (false while reconnecting or after close).
     pub fn is_connected(&self) -> bool {
-        !self.shared.server.link.is_down()
+        !self.shared.server.handle.is_down()
     }
 
     /// The stream of events that have no callback. Can be taken once.
@@ -248,7 +250,7 @@ impl<R: Runtime> Client<R> {
         self.shared.closing.store(true, Ordering::Release);
         self.shared
             .server
-            .link
+            .handle
             .close(CloseCode::NORMAL, "client closed");
         let Some(mut done) = lock(&self.shared.done).take() else {
             return;
@@ -332,8 +334,8 @@ impl<R: Runtime> Task<R> {
                     }
                 }
             };
-            self.server.link.security.reset();
-            self.server.link.set_down(false);
+            self.server.handle.security.reset();
+            self.server.handle.set_down(false);
             let sink = ClientSink {
                 server: self.server.clone(),
                 handlers: self.handlers.clone(),
@@ -341,11 +343,11 @@ impl<R: Runtime> Task<R> {
                 first: self.first.clone(),
                 on_message: SlotCache::default(),
             };
-            let ends = LinkEnds {
+            let ends = DriverEnds {
                 commands,
                 control,
                 gone: Arc::new(OnceLock::new()),
-                security: self.server.link.security.clone(),
+                security: self.server.handle.security.clone(),
             };
             let read = ReadSettings {
                 chunk: self.config.read_chunk,
@@ -357,7 +359,7 @@ impl<R: Runtime> Task<R> {
             let exit = driver
                 .instrument(tracing::debug_span!("connection", id = connection))
                 .await;
-            self.server.link.set_down(true);
+            self.server.handle.set_down(true);
             (commands, control) = (exit.commands, exit.control);
             let locally_closed = matches!(exit.reason, CloseReason::Local { .. });
             last_reason = exit.reason;
@@ -389,7 +391,7 @@ impl<R: Runtime> Task<R> {
                 }
             }
         }
-        self.server.link.set_gone(last_reason.clone());
+        self.server.handle.set_gone(last_reason.clone());
         self.fail_first(Error::Closed(last_reason));
         commands.close();
         while let Some(command) = commands.try_recv() {
@@ -443,9 +445,9 @@ impl Sink for ClientSink {
                 // already false in `on_disconnect` and for whoever reads the
                 // Disconnected event, though the driver may linger a little
                 // to flush its last frames.
-                self.server.link.set_down(true);
+                self.server.handle.set_down(true);
                 if let Some(tx) = lock(&self.first).take() {
-                    let _ = tx.send(Err(self.server.link.closed_error(reason.clone())));
+                    let _ = tx.send(Err(self.server.handle.closed_error(reason.clone())));
                 }
             }
             SinkEvent::Message(_) => {}

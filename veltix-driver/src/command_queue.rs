@@ -1,6 +1,6 @@
 //! The queue between a connection's handles and its driver.
 //!
-//! Many senders (every clone of a [`Link`](crate::link::Link)), one driver.
+//! Many senders (every clone of a [`DriverHandle`](crate::handle::DriverHandle)), one driver.
 //! The driver takes everything queued in one step — one lock for a whole
 //! burst, not one synchronised pop per message — and senders wake it only
 //! when they put the first command into an empty queue: while the queue holds

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use veltix_core::{CloseCode, Message};
 
-use crate::link::Link;
+use crate::handle::DriverHandle;
 use crate::{Error, PeerId};
 
 /// A cheap, cloneable handle to one connected peer of a [`Server`](crate::Server).
@@ -17,7 +17,7 @@ use crate::{Error, PeerId};
 pub struct Peer {
     pub(crate) id: PeerId,
     pub(crate) addr: SocketAddr,
-    pub(crate) link: Link,
+    pub(crate) handle: DriverHandle,
 }
 
 impl fmt::Debug for Peer {
@@ -45,7 +45,7 @@ impl Peer {
     /// # Errors
     /// [`Error::Send`] for a reserved type or oversized payload, [`Error::Closed`].
     pub async fn send(&self, message: Message) -> Result<(), Error> {
-        self.link.send(message).await
+        self.handle.send(message).await
     }
 
     /// Sends a message without waiting.
@@ -53,7 +53,7 @@ impl Peer {
     /// # Errors
     /// `Error::Send(SendError::Full)` when the peer's queue is full, and those of [`send`](Self::send).
     pub fn try_send(&self, message: Message) -> Result<(), Error> {
-        self.link.try_send(message)
+        self.handle.try_send(message)
     }
 
     /// Answers `received` (copies its request id), waiting while the queue is full.
@@ -61,7 +61,7 @@ impl Peer {
     /// # Errors
     /// As [`send`](Self::send).
     pub async fn reply(&self, received: &Message, message: Message) -> Result<(), Error> {
-        self.link.reply(received, message).await
+        self.handle.reply(received, message).await
     }
 
     /// Answers `received` without waiting: what a callback uses.
@@ -69,7 +69,7 @@ impl Peer {
     /// # Errors
     /// As [`try_send`](Self::try_send).
     pub fn try_reply(&self, received: &Message, message: Message) -> Result<(), Error> {
-        self.link.try_reply(received, message)
+        self.handle.try_reply(received, message)
     }
 
     /// Sends a request and waits up to `timeout` for the peer's answer.
@@ -77,7 +77,7 @@ impl Peer {
     /// # Errors
     /// [`Error::TimedOut`], [`Error::Closed`], and those of [`send`](Self::send).
     pub async fn request(&self, message: Message, timeout: Duration) -> Result<Message, Error> {
-        self.link.request(message, timeout).await
+        self.handle.request(message, timeout).await
     }
 
     /// Pings the peer; the round-trip time.
@@ -85,17 +85,17 @@ impl Peer {
     /// # Errors
     /// [`Error::TimedOut`] after `timeout`, [`Error::Closed`].
     pub async fn ping(&self, timeout: Duration) -> Result<Duration, Error> {
-        self.link.ping(timeout).await
+        self.handle.ping(timeout).await
     }
 
     /// Closes the connection with a reason the peer is told; queued messages are flushed first.
     pub fn close(&self, reason: &str) {
-        self.link.close(CloseCode::NORMAL, reason);
+        self.handle.close(CloseCode::NORMAL, reason);
     }
 
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
-        self.link.is_gone()
+        self.handle.is_gone()
     }
 
     /// Who the peer proved to be over TLS — its certificate's subject and
@@ -103,13 +103,13 @@ impl Peer {
     /// otherwise (or before its TLS handshake completed). Set before
     /// `on_connect` runs.
     pub fn tls_identity(&self) -> Option<crate::tls::PeerIdentity> {
-        self.link.security.identity()
+        self.handle.security.identity()
     }
 
     /// The name the peer proved with its own key, on a server with
     /// [`client_keys`](crate::ServerConfig::client_keys); set before
     /// `on_connect` runs.
     pub fn client_id(&self) -> Option<String> {
-        self.link.security.client_id()
+        self.handle.security.client_id()
     }
 }

@@ -18,8 +18,8 @@ use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
 use crate::backlog::Backlog;
 use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventQueue, EventSender, EventStream};
+use crate::handle::{DriverHandle, command_budget};
 use crate::handlers::{Slot, SlotCache};
-use crate::link::{Link, command_budget};
 use crate::runtime::{Listener, Runtime, sleep_until, wall_ms};
 use crate::{Error, Incoming, Peer, PeerId, ServerConfig, ServerEvent, os};
 
@@ -242,7 +242,7 @@ impl<R: Runtime> Server<R> {
         // Found and queued in place, without a handle to clone and drop;
         // only a full queue takes the slow way, waiting on a handle.
         let full = match self.shared.peers.pin().get(&peer) {
-            Some(slot) => slot.peer.link.try_send_or_back(message)?,
+            Some(slot) => slot.peer.handle.try_send_or_back(message)?,
             None => return Err(Error::UnknownPeer(peer)),
         };
         match full {
@@ -332,7 +332,7 @@ impl<R: Runtime> Server<R> {
             .collect();
         let sends = recipients
             .iter()
-            .map(|peer| peer.link.send_frame(frame.clone()));
+            .map(|peer| peer.handle.send_frame(frame.clone()));
         Ok(join_all(sends)
             .await
             .into_iter()
@@ -362,7 +362,7 @@ impl<R: Runtime> Server<R> {
         drop(lock(&self.shared.live).take());
         for slot in self.shared.peers.pin().values() {
             slot.peer
-                .link
+                .handle
                 .close(CloseCode::SHUTDOWN, "server shutting down");
         }
         let Some(mut all_done) = lock(&self.shared.all_done).take() else {
@@ -464,12 +464,12 @@ fn start_peer<R: Runtime>(
     };
     let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
     let config = &shared.config;
-    let (link, ends) = Link::new(command_budget(
+    let (handle, ends) = DriverHandle::new(command_budget(
         config.connection.max_outbound_bytes,
         &config.flow,
         config.read_chunk,
     ));
-    let peer = Peer { id, addr, link };
+    let peer = Peer { id, addr, handle };
     let admitted = shared.admit(&peer);
     let read = ReadSettings {
         chunk: config.read_chunk,

@@ -3,7 +3,7 @@
 //! is the code that is model-checked.
 //!
 //! Modules on this facade: `command_queue` (the queue between handles and
-//! the driver), `link` (the direct lane; its thread-local is loom's under
+//! the driver), `handle` (the direct lane; its thread-local is loom's under
 //! loom, one per model thread), `handlers` (the callback cache), `backlog` and
 //! `event_queue`. Everything else uses std directly. `veltix-mio/src/sync.rs`
 //! is the event loop's facade.
@@ -33,8 +33,8 @@
 //! | `command_queue`: `loom_the_last_sender_leaving_ends_the_queue` | the driver takes the command, then sees the end | 3 |
 //! | `command_queue`: `loom_full_exactly_at_the_byte_budget` | racing senders: accepted while below the budget, then `Full`; over by less than one item; room after a take | 4 |
 //! | `command_queue`: `loom_the_budget_holds_while_the_driver_takes` | every take under budget + one item, `Full` only when the others filled it, accepted = taken once, in order | 3 |
-//! | `link`: `loom_the_lane_takes_only_its_own_threads_commands_for_its_link` | lanes per thread and per link, nested and dropped lanes restore the outer one, the queue still wakes the driver | 4 |
-//! | `link`: `loom_a_closed_queue_refuses_the_lane_too` | after `close`, nothing is accepted by lane or queue; what was accepted is taken | 4 |
+//! | `handle`: `loom_the_lane_takes_only_its_own_threads_commands_for_its_handle` | lanes per thread and per handle, nested and dropped lanes restore the outer one, the queue still wakes the driver | 4 |
+//! | `handle`: `loom_a_closed_queue_refuses_the_lane_too` | after `close`, nothing is accepted by lane or queue; what was accepted is taken | 4 |
 //! | `handlers`: `loom_the_cache_never_returns_a_callback_replaced_before_it_looked` | monotonic, never older than a `set` observed complete, with the old callback still running | 4 |
 //! | `handlers`: `loom_a_replaced_callback_is_dropped` | the cache keeps no replaced callback alive | 4 |
 //! | `backlog`: `loom_a_release_to_the_level_wakes_the_waiting_driver` | two waits, three releasers: no lost wake-up | 3 |

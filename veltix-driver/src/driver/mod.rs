@@ -32,7 +32,7 @@ use veltix_core::{
 
 use crate::Error;
 use crate::backlog::Backlog;
-use crate::link::{Command, CommandRx, Commands, Control, LinkEnds, Security};
+use crate::handle::{Command, CommandRx, Commands, Control, DriverEnds, Security};
 use crate::runtime::{Runtime, Socket, Timer as _};
 use ledger::Ledger;
 use phase::Phase;
@@ -161,7 +161,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
         conn: Connection,
         runtime: R,
         socket: R::Socket,
-        ends: LinkEnds,
+        ends: DriverEnds,
         sink: K,
         read: ReadSettings,
         tls: Option<TlsSession>,

@@ -21,7 +21,7 @@ use veltix_core::{
 use super::phase::LINGER;
 use super::{Driver, DriverExit, ReadSettings, Sink, SinkEvent};
 use crate::Error;
-use crate::link::{Link, LinkEnds};
+use crate::handle::{DriverEnds, DriverHandle};
 use crate::runtime::{Listener, Runtime, Socket, Timer};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -227,15 +227,17 @@ impl Runtime for Manual {
 struct Recorder {
     events: Arc<Mutex<Vec<SinkEvent>>>,
     panic_on_message: bool,
-    /// A link whose `try_reply` answers every message from the callback.
-    echo: Option<Link>,
+    /// A handle whose `try_reply` answers every message from the callback.
+    echo: Option<DriverHandle>,
 }
 
 impl Sink for Recorder {
     fn deliver(&mut self, event: SinkEvent) {
-        if let (SinkEvent::Message(message), Some(link)) = (&event, &self.echo) {
+        if let (SinkEvent::Message(message), Some(handle)) = (&event, &self.echo) {
             let answer = Message::new(message.message_type(), message.payload().clone());
-            link.try_reply(message, answer).expect("room for the echo");
+            handle
+                .try_reply(message, answer)
+                .expect("room for the echo");
         }
         if self.panic_on_message && matches!(event, SinkEvent::Message(_)) {
             panic!("a callback panicked");
@@ -272,7 +274,7 @@ const ECHO: MessageType = match MessageType::new(200) {
 struct Setup {
     clock: Clock,
     socket: MemSocket,
-    link: Link,
+    handle: DriverHandle,
     recorder: Recorder,
     driver: Driver<Manual, Recorder>,
     peer: Connection,
@@ -290,7 +292,7 @@ impl Wake for Counter {
 
 impl Setup {
     fn new(
-        tune: impl FnOnce(&mut ConnectionConfig, &mut ReadSettings, &mut Recorder, &Link),
+        tune: impl FnOnce(&mut ConnectionConfig, &mut ReadSettings, &mut Recorder, &DriverHandle),
     ) -> Self {
         let clock = Clock::new();
         let socket = MemSocket::default();
@@ -300,9 +302,9 @@ impl Setup {
             flow: FlowControl::default(),
             handshake_timeout: Duration::from_secs(10),
         };
-        let (link, ends): (Link, LinkEnds) = Link::new(4 << 20);
+        let (handle, ends): (DriverHandle, DriverEnds) = DriverHandle::new(4 << 20);
         let mut recorder = Recorder::default();
-        tune(&mut config, &mut read, &mut recorder, &link);
+        tune(&mut config, &mut read, &mut recorder, &handle);
         let now = clock.now();
         let conn = Connection::new(Role::Server, config.clone(), now, 0, [7; 32]).expect("config");
         let peer = Connection::new(Role::Client, config, now, 0, [9; 32]).expect("config");
@@ -318,7 +320,7 @@ impl Setup {
         Self {
             clock,
             socket,
-            link,
+            handle,
             recorder,
             driver,
             peer,
@@ -376,7 +378,7 @@ impl Setup {
 }
 
 fn echo_setup() -> Setup {
-    Setup::new(|_, _, recorder, link| recorder.echo = Some(link.clone()))
+    Setup::new(|_, _, recorder, handle| recorder.echo = Some(handle.clone()))
 }
 
 #[test]
@@ -413,7 +415,7 @@ fn pending_writes_wait_for_the_socket_and_resume_where_they_stopped() {
     s.connect();
     s.socket.set_blocked(true);
     let payload = vec![1u8; 100_000];
-    s.link
+    s.handle
         .try_send(Message::new(ECHO, payload.clone()))
         .expect("queued");
     s.pump();
@@ -440,8 +442,8 @@ fn pending_writes_wait_for_the_socket_and_resume_where_they_stopped() {
 fn end_of_stream_mid_frame_closes_and_fails_pending_requests() {
     let mut s = Setup::new(|_, _, _, _| {});
     s.connect();
-    let link = s.link.clone();
-    let mut request = Box::pin(link.request(Message::new(ECHO, "?"), Duration::from_secs(60)));
+    let handle = s.handle.clone();
+    let mut request = Box::pin(handle.request(Message::new(ECHO, "?"), Duration::from_secs(60)));
     let waker = Waker::from(s.wakes.clone());
     assert!(
         request
@@ -474,14 +476,14 @@ fn a_write_error_ends_the_connection() {
     let mut s = Setup::new(|_, _, _, _| {});
     s.connect();
     s.socket.wire().write_error = true;
-    s.link.try_send(Message::new(ECHO, "x")).expect("queued");
+    s.handle.try_send(Message::new(ECHO, "x")).expect("queued");
     s.pump();
     let exit = s.exit.take().expect("the driver ended");
     assert_eq!(exit.reason, CloseReason::TransportClosed);
     assert_eq!(s.recorder.closed(), Some(CloseReason::TransportClosed));
     drop(exit); // what a server's task does as it ends
     assert!(
-        s.link.try_send(Message::new(ECHO, "y")).is_err(),
+        s.handle.try_send(Message::new(ECHO, "y")).is_err(),
         "sends fail after"
     );
 }
@@ -491,14 +493,14 @@ fn a_close_flushes_every_command_queued_before_it() {
     let mut s = Setup::new(|_, _, _, _| {});
     s.connect();
     for i in 0..20u8 {
-        s.link
+        s.handle
             .try_send(Message::new(ECHO, vec![i]))
             .expect("queued");
     }
-    s.link.close(CloseCode::NORMAL, "bye");
+    s.handle.close(CloseCode::NORMAL, "bye");
     s.pump();
     assert!(
-        s.link.try_send(Message::new(ECHO, "late")).is_err(),
+        s.handle.try_send(Message::new(ECHO, "late")).is_err(),
         "refused once closing"
     );
     let events = s.peer_events();
@@ -541,7 +543,7 @@ fn a_close_flushes_every_command_queued_before_it() {
 fn lingering_ends_at_its_deadline_for_a_peer_that_never_closes() {
     let mut s = Setup::new(|_, _, _, _| {});
     s.connect();
-    s.link.close(CloseCode::NORMAL, "bye");
+    s.handle.close(CloseCode::NORMAL, "bye");
     s.pump();
     assert!(s.exit.is_none(), "lingering: waiting for the peer to close");
     s.clock.advance(LINGER - Duration::from_millis(1));
@@ -557,14 +559,14 @@ fn a_close_to_a_peer_that_reads_nothing_is_forced_at_its_deadline() {
     let mut s = Setup::new(|_, _, _, _| {});
     s.connect();
     s.socket.set_blocked(true);
-    s.link
+    s.handle
         .try_send(Message::new(ECHO, vec![0; 8 << 20]))
         .expect("queued");
     s.pump();
-    s.link
+    s.handle
         .try_send(Message::new(ECHO, "behind"))
         .expect("queued");
-    s.link.close(CloseCode::NORMAL, "bye");
+    s.handle.close(CloseCode::NORMAL, "bye");
     s.pump();
     assert!(
         s.recorder.closed().is_none(),
@@ -617,14 +619,14 @@ fn a_request_accepted_before_a_shutdown_goes_out_and_fails_with_the_close() {
     let mut s = Setup::new(|_, _, _, _| {});
     s.connect();
     let waker = Waker::from(s.wakes.clone());
-    let link = s.link.clone();
-    let mut request = Box::pin(link.request(Message::new(ECHO, "?"), Duration::from_secs(60)));
+    let handle = s.handle.clone();
+    let mut request = Box::pin(handle.request(Message::new(ECHO, "?"), Duration::from_secs(60)));
     assert!(
         request
             .poll_unpin(&mut Context::from_waker(&waker))
             .is_pending()
     );
-    s.link.close(CloseCode::SHUTDOWN, "server shutting down");
+    s.handle.close(CloseCode::SHUTDOWN, "server shutting down");
     s.pump();
     let events = s.peer_events();
     assert!(
@@ -642,13 +644,13 @@ fn a_request_accepted_before_a_shutdown_goes_out_and_fails_with_the_close() {
 #[test]
 fn a_peer_that_reads_nothing_is_closed_after_the_write_stall_timeout_not_as_idle() {
     let stall = Duration::from_secs(30);
-    let mut s = Setup::new(|config, read, recorder, link| {
+    let mut s = Setup::new(|config, read, recorder, handle| {
         config.idle_timeout = Some(Duration::from_secs(5));
         config.heartbeat_interval = Some(Duration::from_secs(1));
         read.flow = FlowControl::default()
             .water_marks(1024, 4096)
             .write_stall_timeout(Some(stall));
-        recorder.echo = Some(link.clone());
+        recorder.echo = Some(handle.clone());
     });
     s.connect();
     s.socket.set_blocked(true);

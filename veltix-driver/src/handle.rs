@@ -73,23 +73,23 @@ impl Command {
     }
 }
 
-/// The driver's end of the command queue, with the id of the link it
+/// The driver's end of the command queue, with the id of the handle it
 /// belongs to.
 pub(crate) struct CommandRx {
     rx: command_queue::Receiver<Command>,
-    link_id: u64,
+    handle_id: u64,
 }
 
 impl CommandRx {
-    /// An end that belongs to no link and never yields a command.
+    /// An end that belongs to no handle and never yields a command.
     pub(crate) fn detached() -> Self {
         let (_, rx) = command_queue::bounded(0);
-        Self { rx, link_id: 0 }
+        Self { rx, handle_id: 0 }
     }
 
-    /// Opens this link's direct lane on this thread: until
+    /// Opens this handle's direct lane on this thread: until
     /// [`close_direct`](Self::close_direct), `try_` commands made for this
-    /// link — by the connection's callbacks, running on the driver's task —
+    /// handle — by the connection's callbacks, running on the driver's task —
     /// are collected into `inbox` instead of queued. A reply made in an
     /// `on_message` callback then costs no queue round and no wake-up of the
     /// very task that is running it (on tokio such a self-wake is scheduled
@@ -100,7 +100,7 @@ impl CommandRx {
     /// byte bound (see [`command_budget`]).
     pub(crate) fn open_direct(&self, inbox: &mut Commands) -> DirectLane {
         let lane = Direct {
-            link_id: self.link_id,
+            handle_id: self.handle_id,
             max_bytes: self.rx.max_bytes(),
             inbox: std::mem::take(inbox),
         };
@@ -155,7 +155,7 @@ impl std::ops::DerefMut for CommandRx {
 
 /// The direct lane of the driver whose callbacks are running on this thread.
 struct Direct {
-    link_id: u64,
+    handle_id: u64,
     max_bytes: usize,
     inbox: Commands,
 }
@@ -186,15 +186,15 @@ pub(crate) fn command_budget(
     max_outbound_bytes.max(flow.high_water.saturating_add(read_chunk))
 }
 
-/// Why [`Link::offer`] did not queue a command.
+/// Why [`DriverHandle::offer`] did not queue a command.
 enum Refused {
     /// No room now: the command comes back.
     Full(Command),
     Error(Error),
 }
 
-/// Link ids start at 1 (0 is [`CommandRx::detached`]).
-static NEXT_LINK_ID: AtomicU64 = AtomicU64::new(1);
+/// DriverHandle ids start at 1 (0 is [`CommandRx::detached`]).
+static NEXT_HANDLE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Rare, must-get-through messages: unbounded, but each one is tied to a
 /// request already accepted or to a close, so their number stays small.
@@ -255,7 +255,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A cloneable handle to one connection's driver.
 #[derive(Clone)]
-pub(crate) struct Link {
+pub(crate) struct DriverHandle {
     id: u64,
     commands: command_queue::Sender<Command>,
     control: mpsc::UnboundedSender<Control>,
@@ -267,22 +267,22 @@ pub(crate) struct Link {
     pub(crate) security: Arc<Security>,
 }
 
-pub(crate) struct LinkEnds {
+pub(crate) struct DriverEnds {
     pub(crate) commands: CommandRx,
     pub(crate) control: mpsc::UnboundedReceiver<Control>,
     pub(crate) gone: Arc<OnceLock<CloseReason>>,
     pub(crate) security: Arc<Security>,
 }
 
-impl Link {
-    /// A link whose queue takes commands while it holds less than
+impl DriverHandle {
+    /// A handle whose queue takes commands while it holds less than
     /// `max_bytes` (wire bytes, headers included); then senders wait.
-    pub(crate) fn new(max_bytes: usize) -> (Self, LinkEnds) {
+    pub(crate) fn new(max_bytes: usize) -> (Self, DriverEnds) {
         let (commands, commands_rx) = command_queue::bounded(max_bytes);
         let (control, control_rx) = mpsc::unbounded();
         let gone = Arc::new(OnceLock::new());
         let security = Arc::new(Security::default());
-        let id = NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed);
+        let id = NEXT_HANDLE_ID.fetch_add(1, Ordering::Relaxed);
         (
             Self {
                 id,
@@ -293,10 +293,10 @@ impl Link {
                 down: Arc::new(AtomicBool::new(false)),
                 security: security.clone(),
             },
-            LinkEnds {
+            DriverEnds {
                 commands: CommandRx {
                     rx: commands_rx,
-                    link_id: id,
+                    handle_id: id,
                 },
                 control: control_rx,
                 gone,
@@ -354,9 +354,9 @@ impl Link {
         if self.down.load(Ordering::Acquire) {
             return Err(Refused::Error(self.gone_error()));
         }
-        // From a callback of this link's own connection: straight to its driver.
+        // From a callback of this handle's own connection: straight to its driver.
         let command = DIRECT.with(|direct| match &mut *direct.borrow_mut() {
-            Some(lane) if lane.link_id == self.id && !self.commands.is_closed() => {
+            Some(lane) if lane.handle_id == self.id && !self.commands.is_closed() => {
                 if lane.inbox.bytes() >= lane.max_bytes {
                     Err(Refused::Full(command))
                 } else {
@@ -531,31 +531,31 @@ mod tests {
 
     #[test]
     fn try_commands_in_an_open_lane_go_to_the_inbox_in_order() {
-        let (link, ends) = Link::new(1 << 20);
+        let (handle, ends) = DriverHandle::new(1 << 20);
         let mut inbox = Commands::default();
         let lane = ends.commands.open_direct(&mut inbox);
-        link.try_send(message()).unwrap();
-        link.try_reply(&message(), message()).unwrap();
+        handle.try_send(message()).unwrap();
+        handle.try_reply(&message(), message()).unwrap();
         CommandRx::close_direct(lane, &mut inbox);
         let kinds: Vec<_> = inbox.iter().collect();
         assert!(matches!(kinds[..], [Command::Send(_), Command::Reply(..)]));
         let header = veltix_core::frame::HEADER_LEN;
         assert_eq!(inbox.bytes(), 2 * (header + 1), "weighed as wire bytes");
         // Closed: the next one goes through the queue.
-        link.try_send(message()).unwrap();
+        handle.try_send(message()).unwrap();
         assert!(matches!(ends.commands.try_recv(), Some(Command::Send(_))));
     }
 
     #[test]
     fn a_lane_says_full_once_it_holds_the_byte_bound() {
         // Room for one command below the bound: the second goes past it.
-        let (link, ends) = Link::new(veltix_core::frame::HEADER_LEN + 2);
+        let (handle, ends) = DriverHandle::new(veltix_core::frame::HEADER_LEN + 2);
         let mut inbox = Commands::default();
         let lane = ends.commands.open_direct(&mut inbox);
-        link.try_send(message()).unwrap();
-        link.try_send(message()).unwrap();
+        handle.try_send(message()).unwrap();
+        handle.try_send(message()).unwrap();
         assert!(matches!(
-            link.try_send(message()),
+            handle.try_send(message()),
             Err(Error::Send(SendError::Full))
         ));
         CommandRx::close_direct(lane, &mut inbox);
@@ -564,7 +564,7 @@ mod tests {
 
     #[test]
     fn a_lane_dropped_by_a_panic_is_closed() {
-        let (link, ends) = Link::new(1 << 20);
+        let (handle, ends) = DriverHandle::new(1 << 20);
         let mut inbox = Commands::default();
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _lane = ends.commands.open_direct(&mut inbox);
@@ -572,7 +572,7 @@ mod tests {
         }));
         assert!(unwound.is_err());
         assert!(DIRECT.with(|d| d.borrow().is_none()), "no lane left open");
-        link.try_send(message()).unwrap();
+        handle.try_send(message()).unwrap();
         assert!(
             ends.commands.try_recv().is_some(),
             "queued, not lost in a stale lane"
@@ -620,37 +620,37 @@ mod loom_tests {
         DIRECT.with(|direct| direct.borrow().is_none())
     }
 
-    /// While the driver's thread has its link's lane open, another thread
-    /// sends on the same link: that command goes through the queue, the
-    /// driver's own go to its inbox, a lane opened inside for another link
-    /// (a callback of that connection) takes only that link's commands and,
+    /// While the driver's thread has its handle's lane open, another thread
+    /// sends on the same handle: that command goes through the queue, the
+    /// driver's own go to its inbox, a lane opened inside for another handle
+    /// (a callback of that connection) takes only that handle's commands and,
     /// closed or dropped by a panic, gives the outer lane back.
     #[test]
-    fn loom_the_lane_takes_only_its_own_threads_commands_for_its_link() {
+    fn loom_the_lane_takes_only_its_own_threads_commands_for_its_handle() {
         model::check(4, || {
-            let (link, ends) = Link::new(1 << 20);
-            let handle = link.clone();
+            let (handle, ends) = DriverHandle::new(1 << 20);
+            let handle = handle.clone();
             let elsewhere = thread::spawn(move || {
                 handle.try_send(message("other thread")).unwrap();
                 assert!(no_lane_open(), "lanes are per thread");
             });
             let mut inbox = Commands::default();
             let lane = ends.commands.open_direct(&mut inbox);
-            link.try_send(message("lane 1")).unwrap();
-            let (other, other_ends) = Link::new(1 << 20);
+            handle.try_send(message("lane 1")).unwrap();
+            let (other, other_ends) = DriverHandle::new(1 << 20);
             let mut other_inbox = Commands::default();
             let inner = other_ends.commands.open_direct(&mut other_inbox);
-            link.try_send(message("queued")).unwrap();
-            other.try_send(message("other link")).unwrap();
+            handle.try_send(message("queued")).unwrap();
+            other.try_send(message("other handle")).unwrap();
             CommandRx::close_direct(inner, &mut other_inbox);
-            link.try_send(message("lane 2")).unwrap();
+            handle.try_send(message("lane 2")).unwrap();
             let panicked = other_ends.commands.open_direct(&mut Commands::default());
             drop(panicked);
-            link.try_send(message("lane 3")).unwrap();
+            handle.try_send(message("lane 3")).unwrap();
             CommandRx::close_direct(lane, &mut inbox);
             assert!(no_lane_open());
             assert_eq!(texts(&inbox), ["lane 1", "lane 2", "lane 3"]);
-            assert_eq!(texts(&other_inbox), ["other link"]);
+            assert_eq!(texts(&other_inbox), ["other handle"]);
             // The driver's next round: the queue, sleeping until the other
             // thread's command is in.
             let mut commands = ends.commands;
@@ -678,14 +678,14 @@ mod loom_tests {
     #[test]
     fn loom_a_closed_queue_refuses_the_lane_too() {
         model::check(4, || {
-            let (link, ends) = Link::new(1 << 20);
-            let handle = link.clone();
+            let (handle, ends) = DriverHandle::new(1 << 20);
+            let handle = handle.clone();
             let elsewhere = thread::spawn(move || handle.try_send(message("other thread")).is_ok());
             let mut inbox = Commands::default();
             let lane = ends.commands.open_direct(&mut inbox);
-            link.try_send(message("before")).unwrap();
+            handle.try_send(message("before")).unwrap();
             ends.commands.close();
-            assert!(link.try_send(message("after")).is_err());
+            assert!(handle.try_send(message("after")).is_err());
             CommandRx::close_direct(lane, &mut inbox);
             let accepted = elsewhere.join().unwrap();
             let mut taken = texts(&inbox);
