@@ -58,22 +58,14 @@
 //! API is built on them ([`Server::as_async`], [`Client::as_async`]).
 #![forbid(unsafe_code)]
 
-mod client;
+mod blocking;
 mod embed;
-mod executor;
-mod peer;
-mod reactor;
-mod runtime;
-mod server;
+mod rt;
 mod sync;
-mod worker;
 
-pub use client::{Client, ClientEvents};
+pub use blocking::{Client, ClientEvents, Events, Peer, Server, ServerEvents};
 pub use embed::MioConnection;
-pub use peer::Peer;
-pub use runtime::{Mio, MioListener, MioSocket, MioTimer};
-pub use server::{Server, ServerEvents};
-pub use worker::Events;
+pub use rt::{AsyncClient, AsyncServer, Mio, MioListener, MioSocket, MioTimer};
 
 pub use veltix_core::{Connection, Event, RequestError, Role};
 /// TLS 1.3 settings, certificates and pins (the `veltix-tls` crate).
@@ -83,9 +75,3 @@ pub use veltix_driver::{
     FlowControl, HandshakeError, HandshakeMode, Incoming, KeyStore, Message, MessageType, PeerId,
     PeerInfo, PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
 };
-
-/// The async server of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).
-pub type AsyncServer = veltix_driver::Server<Mio>;
-
-/// The async client of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).
-pub type AsyncClient = veltix_driver::Client<Mio>;

@@ -26,6 +26,17 @@
 //!
 //! [loom]: https://docs.rs/loom
 
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks `mutex`; a poisoned lock is taken as it is. The crate's one lock
+/// helper: no lock here is held while user code runs (callbacks run after
+/// their job is taken, outside every lock), and every critical section
+/// leaves its data consistent (pushes, swaps and takes), so a panic
+/// elsewhere leaves nothing to recover from.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Atomics, as `std::sync::atomic`.
 pub(crate) mod atomic {
     #[cfg(not(veltix_loom))]

@@ -12,8 +12,8 @@ use std::time::Instant;
 use mio::net::{TcpListener, TcpStream};
 use veltix_driver::{Listener, Runtime, Socket, Timer};
 
-use crate::executor;
-use crate::reactor::{self, Core, Deadline, Direction, Registered};
+use super::executor;
+use super::reactor::{self, Core, Deadline, Direction, Registered};
 
 /// A veltix-mio event loop: one thread running a `mio::Poll`, the driver's
 /// tasks, their sockets and their timers.

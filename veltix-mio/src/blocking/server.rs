@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 use veltix_driver::{CloseReason, Error, Message, PeerId, PeerInfo, ServerConfig, ServerEvent};
 
-use crate::reactor::lock;
-use crate::worker::{Dispatch, Events, Inbox, Workers, block_on};
+use super::worker::{Dispatch, Events, Inbox, Workers, block_on};
+use crate::sync::lock;
 use crate::{AsyncServer, Peer};
 
 /// The blocking iterator of a threaded server's events (see [`Server::events`]).

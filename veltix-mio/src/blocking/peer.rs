@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use veltix_driver::{Error, Message, PeerId};
 
-use crate::worker::block_on;
+use super::worker::block_on;
 
 /// A peer of a threaded [`Server`](crate::Server), as callbacks get it. Cheap
 /// to clone; methods block the calling thread (any thread but the event loop).

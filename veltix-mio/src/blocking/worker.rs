@@ -15,7 +15,8 @@ use futures::channel::oneshot;
 use futures::future::{Either, select};
 use futures::{FutureExt as _, Stream, StreamExt as _};
 
-use crate::reactor::{lock, on_loop_thread};
+use crate::rt::on_loop_thread;
+use crate::sync::lock;
 
 /// Runs `future` to completion on the calling thread.
 ///

@@ -8,8 +8,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::reactor::{Core, budget, lock};
+use super::reactor::{Core, budget};
 use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::lock;
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -114,7 +115,7 @@ mod loom_tests {
     use loom::thread;
 
     use super::*;
-    use crate::reactor::Sleeping;
+    use crate::rt::reactor::Sleeping;
     use crate::sync::model;
 
     /// Two spawned tasks on the loop, each with a thread that changes what

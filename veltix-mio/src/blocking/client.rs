@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use veltix_driver::{ClientConfig, ClientEvent, CloseReason, Error, Message, PeerInfo};
 
+use super::worker::{Dispatch, Events, Inbox, Workers, block_on};
 use crate::AsyncClient;
-use crate::worker::{Dispatch, Events, Inbox, Workers, block_on};
 
 /// The blocking iterator of a threaded client's events (see [`Client::events`]).
 pub type ClientEvents = Events<ClientEvent>;

@@ -21,16 +21,16 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use mio::event::Source;
 use mio::{Events, Interest, Registry, Token};
 
-use crate::executor::Task;
-use crate::sync::AtomicWaker;
+use super::executor::Task;
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use crate::sync::{AtomicWaker, lock};
 
 /// The token of the loop's own `mio::Waker`; sockets use their slot index.
 const WAKE: Token = Token(usize::MAX);
@@ -42,11 +42,6 @@ thread_local! {
 /// Whether the current thread is a veltix-mio event loop (where blocking would deadlock).
 pub(crate) fn on_loop_thread() -> bool {
     ON_LOOP.with(Cell::get)
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing runs user code under these locks, so a poisoned one still holds valid data.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The process-wide loop, started on first use.

@@ -1,0 +1,15 @@
+//! The in-house runtime: one event-loop thread implementing the driver's
+//! runtime trait.
+
+mod executor;
+mod reactor;
+mod runtime;
+
+pub(crate) use reactor::on_loop_thread;
+pub use runtime::{Mio, MioListener, MioSocket, MioTimer};
+
+/// The async server of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).
+pub type AsyncServer = veltix_driver::Server<Mio>;
+
+/// The async client of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).
+pub type AsyncClient = veltix_driver::Client<Mio>;
