@@ -1,6 +1,8 @@
 //! The single-threaded executor of the event loop: a task is a boxed future in
 //! an `Arc` that implements [`Wake`]; waking it (from any thread) puts it on
-//! the loop's ready queue, and the loop polls it between two `mio` polls.
+//! the reactor's ready queue as a [`Runnable`], and the loop polls it between
+//! two `mio` polls. The executor depends on the reactor (its `Core` and
+//! `Runnable`), never the other way round.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -8,14 +10,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use super::reactor::{Core, budget};
+use super::budget;
+use super::reactor::{Core, Runnable};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::lock;
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// One spawned future.
-pub(crate) struct Task {
+struct Task {
     /// `None` once it has finished (or panicked). Only the loop thread polls
     /// it, so the lock is never contended.
     future: Mutex<Option<BoxFuture>>,
@@ -34,9 +37,9 @@ pub(crate) fn spawn(core: &Arc<Core>, future: impl Future<Output = ()> + Send + 
     core.schedule(task);
 }
 
-impl Task {
-    /// Polls the future once; on the loop thread only.
-    pub(crate) fn run(self: Arc<Self>) {
+impl Runnable for Task {
+    /// Polls the future once.
+    fn run(self: Arc<Self>) {
         // Cleared first, so a wake during the poll queues the task again.
         self.scheduled.clear();
         let waker = Waker::from(self.clone());

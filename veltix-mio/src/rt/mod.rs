@@ -1,6 +1,7 @@
 //! The in-house runtime: one event-loop thread implementing the driver's
 //! runtime trait.
 
+mod budget;
 mod executor;
 mod reactor;
 mod runtime;

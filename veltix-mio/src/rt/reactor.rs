@@ -1,6 +1,11 @@
 //! The event-loop thread: one `mio::Poll`, the sockets it watches, the timers
-//! whose earliest deadline bounds its sleep, and the ready queue of the
-//! executor (see `executor.rs`) whose tasks it runs between polls.
+//! whose earliest deadline bounds its sleep, and a queue of ready work it
+//! runs between polls.
+//!
+//! The ready queue holds [`Runnable`]s: the reactor runs them and knows
+//! nothing else about them. The executor (`executor.rs`) makes its tasks
+//! `Runnable` and queues them with [`Core::schedule`] when they are woken;
+//! it depends on the reactor, the reactor not on it.
 //!
 //! # Waking without lost wake-ups
 //!
@@ -28,7 +33,7 @@ use std::time::{Duration, Instant};
 use mio::event::Source;
 use mio::{Events, Interest, Registry, Token};
 
-use super::executor::Task;
+use super::budget::{self, Transferred};
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use crate::sync::{AtomicWaker, lock};
 
@@ -55,13 +60,20 @@ pub(crate) fn global() -> Arc<Core> {
         .clone()
 }
 
+/// Work the loop runs on its thread between two polls: a task of the
+/// executor, whose waker queues it with [`Core::schedule`].
+pub(crate) trait Runnable: Send + Sync {
+    /// Runs once, on the loop thread.
+    fn run(self: Arc<Self>);
+}
+
 /// What every handle of one event loop shares with the loop thread.
 pub(crate) struct Core {
     registry: Registry,
     waker: mio::Waker,
     /// When whoever publishes work must write to `waker`.
     sleeping: Sleeping,
-    ready: Mutex<VecDeque<Arc<Task>>>,
+    ready: Mutex<VecDeque<Arc<dyn Runnable>>>,
     sources: Mutex<Sources>,
     timers: Mutex<Timers>,
 }
@@ -104,8 +116,8 @@ impl Core {
                     break;
                 }
                 polls += batch.len();
-                for task in batch.drain(..) {
-                    task.run();
+                for work in batch.drain(..) {
+                    work.run();
                 }
             }
             self.fire_timers(&mut due);
@@ -179,9 +191,9 @@ impl Core {
         }
     }
 
-    /// Queues a task to be polled on the loop thread.
-    pub(crate) fn schedule(&self, task: Arc<Task>) {
-        lock(&self.ready).push_back(task);
+    /// Queues `work` to be run on the loop thread.
+    pub(crate) fn schedule(&self, work: Arc<dyn Runnable>) {
+        lock(&self.ready).push_back(work);
         self.notify();
     }
 
@@ -463,72 +475,6 @@ impl<S: Source> Drop for Registered<S> {
             tracing::debug!(error = %err, "deregister failed");
         }
         lock(&self.core.sources).remove(self.token.0);
-    }
-}
-
-/// What an operation moved, for the task budget.
-pub(crate) trait Transferred {
-    /// Bytes read or written.
-    fn bytes(&self) -> usize {
-        0
-    }
-}
-
-impl Transferred for usize {
-    fn bytes(&self) -> usize {
-        *self
-    }
-}
-
-impl Transferred for () {}
-
-impl<T> Transferred for (T, std::net::SocketAddr) {}
-
-/// Cooperative scheduling: how much socket work one poll of a task may do.
-///
-/// One task (a connection flooded with small frames, say) could otherwise
-/// keep the only loop thread busy for a long time in a single poll, and every
-/// other connection would wait. Each socket operation costs one unit plus
-/// one per 16 KiB moved; once a poll has spent its units, socket operations
-/// return `Pending` after waking the task, which then runs again after the
-/// others have had their turn. Outside task polls (a caller blocked in
-/// `block_on`), nothing is counted.
-pub(crate) mod budget {
-    use std::cell::Cell;
-    use std::io;
-
-    use super::Transferred;
-
-    /// Units per task poll: about six full 64 KiB reads.
-    const UNITS: u32 = 32;
-    const BYTES_PER_UNIT: usize = 16 * 1024;
-
-    thread_local! {
-        static LEFT: Cell<Option<u32>> = const { Cell::new(None) };
-    }
-
-    /// Runs one task poll with a fresh budget.
-    pub(crate) fn scope<R>(poll: impl FnOnce() -> R) -> R {
-        LEFT.with(|left| left.set(Some(UNITS)));
-        let result = poll();
-        LEFT.with(|left| left.set(None));
-        result
-    }
-
-    /// Whether the current poll may make one more socket operation.
-    pub(crate) fn take() -> bool {
-        LEFT.with(|left| left.get() != Some(0))
-    }
-
-    /// Charges an operation's cost.
-    pub(crate) fn charge<T: Transferred>(result: &io::Result<T>) {
-        let cost = 1 + result.as_ref().map_or(0, |t| t.bytes() / BYTES_PER_UNIT);
-        let cost = u32::try_from(cost).unwrap_or(u32::MAX);
-        LEFT.with(|left| {
-            if let Some(units) = left.get() {
-                left.set(Some(units.saturating_sub(cost)));
-            }
-        });
     }
 }
 
