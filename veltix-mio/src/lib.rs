@@ -58,20 +58,30 @@
 //! API is built on them ([`Server::as_async`], [`Client::as_async`]).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "runtime")]
 mod blocking;
 mod embed;
+#[cfg(feature = "runtime")]
 mod rt;
+#[cfg(feature = "runtime")]
 mod sync;
 
-pub use blocking::{Client, ClientEvents, Events, Peer, Server, ServerEvents};
-pub use embed::MioConnection;
-pub use rt::{AsyncClient, AsyncServer, Mio, MioListener, MioSocket, MioTimer};
-
-pub use veltix_core::{Connection, Event, RequestError, Role};
+pub use embed::{MioConnection, OpenError};
+pub use veltix_core::flow::FlowControl;
+pub use veltix_core::{
+    CloseCode, CloseReason, ConfigError, Connection, ConnectionConfig, Dialect, Event,
+    HandshakeError, HandshakeMode, KeyStore, Message, MessageType, PeerInfo, PreSharedKey,
+    RequestError, RequestId, Role, SendError,
+};
 /// TLS 1.3 settings, certificates and pins (the `veltix-tls` crate).
-pub use veltix_driver::tls;
+pub use veltix_tls as tls;
+
+#[cfg(feature = "runtime")]
+pub use blocking::{Client, ClientEvents, Events, Peer, Server, ServerEvents};
+#[cfg(feature = "runtime")]
+pub use rt::{AsyncClient, AsyncServer, Mio, MioListener, MioSocket, MioTimer};
+#[cfg(feature = "runtime")]
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, ClientTls, CloseCode, CloseReason, ConnectionConfig, Dialect, Error,
-    FlowControl, HandshakeError, HandshakeMode, Incoming, KeyStore, Message, MessageType, PeerId,
-    PeerInfo, PreSharedKey, Reconnect, RequestId, SendError, ServerConfig, ServerEvent,
+    ClientConfig, ClientEvent, ClientTls, Error, Incoming, Listener, PeerId, Reconnect, Runtime,
+    ServerConfig, ServerEvent, Socket, Timer,
 };

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::{ECHO, within};
 use futures::executor::block_on;
-use veltix_driver::{ClientConfig, Message, ServerConfig};
 use veltix_mio::{AsyncClient, AsyncServer};
+use veltix_mio::{ClientConfig, Message, ServerConfig};
 
 #[test]
 fn async_server_and_client_on_mio_talk() {
@@ -53,7 +53,7 @@ fn connect_to_a_closed_port_fails_fast() {
             .expect("bind");
         let result = block_on(AsyncClient::connect(ClientConfig::new(addr.to_string())));
         assert!(
-            matches!(result, Err(veltix_driver::Error::Io(_))),
+            matches!(result, Err(veltix_mio::Error::Io(_))),
             "{result:?}"
         );
     });
@@ -77,7 +77,7 @@ fn request_deadlines_fire_on_the_loop_timers() {
                     .await;
                 let waited = started.elapsed();
                 assert!(
-                    matches!(result, Err(veltix_driver::Error::TimedOut)),
+                    matches!(result, Err(veltix_mio::Error::TimedOut)),
                     "{result:?}"
                 );
                 assert!(waited >= timeout, "gave up early: {waited:?} < {timeout:?}");
@@ -94,7 +94,7 @@ fn request_deadlines_fire_on_the_loop_timers() {
 
 #[test]
 fn blocking_on_the_event_loop_panics_instead_of_deadlocking() {
-    use veltix_driver::Runtime as _;
+    use veltix_mio::Runtime as _;
     within(Duration::from_secs(20), || {
         let server = veltix_mio::Server::bind(ServerConfig::new("127.0.0.1:0")).expect("bind");
         let client =
@@ -117,7 +117,7 @@ fn blocking_on_the_event_loop_panics_instead_of_deadlocking() {
 
 /// Waits on a Mio timer that is moved before it fires; returns when it fired.
 fn fire_after_reset(first: Duration, then: Duration) -> Duration {
-    use veltix_driver::{Runtime as _, Timer as _};
+    use veltix_mio::{Runtime as _, Timer as _};
     let started = std::time::Instant::now();
     let mut timer = veltix_mio::Mio::default().timer(started + first);
     block_on(async {

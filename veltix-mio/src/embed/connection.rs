@@ -15,7 +15,7 @@ use veltix_core::{
 };
 use veltix_tls::{PeerIdentity, TlsLayer, TlsSession};
 
-use crate::Error;
+use super::OpenError;
 
 /// Bytes read from the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
@@ -170,12 +170,13 @@ impl MioConnection {
     /// The server side of an accepted stream, with a handshake nonce from the OS.
     ///
     /// # Errors
-    /// [`Error::Config`] for unworkable settings, [`Error::Io`] without OS randomness.
+    /// [`OpenError::Config`] for unworkable settings, [`OpenError::Io`]
+    /// without OS randomness.
     pub fn accept(
         stream: TcpStream,
         config: ConnectionConfig,
         now: Instant,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, OpenError> {
         Ok(Self::new(fresh(Role::Server, config, now)?, stream))
     }
 
@@ -188,7 +189,7 @@ impl MioConnection {
         addr: SocketAddr,
         config: ConnectionConfig,
         now: Instant,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, OpenError> {
         let conn = fresh(Role::Client, config, now)?;
         Ok(Self::new(conn, TcpStream::connect(addr)?))
     }
@@ -540,7 +541,7 @@ impl MioConnection {
 }
 
 /// A new connection with a nonce and id seed from the OS.
-fn fresh(role: Role, config: ConnectionConfig, now: Instant) -> Result<Connection, Error> {
+fn fresh(role: Role, config: ConnectionConfig, now: Instant) -> Result<Connection, OpenError> {
     let mut random = [0; 32];
     getrandom::fill(&mut random).map_err(io::Error::other)?;
     let wall_ms = SystemTime::now()

@@ -14,3 +14,14 @@ pub type AsyncServer = veltix_driver::Server<Mio>;
 
 /// The async client of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).
 pub type AsyncClient = veltix_driver::Client<Mio>;
+
+/// For callers that open [`MioConnection`](crate::MioConnection)s and use
+/// the driver's API too: `?` from one into the other's error.
+impl From<crate::OpenError> for veltix_driver::Error {
+    fn from(err: crate::OpenError) -> Self {
+        match err {
+            crate::OpenError::Config(err) => Self::Config(err),
+            crate::OpenError::Io(err) => Self::Io(err),
+        }
+    }
+}
