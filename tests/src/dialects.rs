@@ -30,8 +30,8 @@ use veltix_driver::{
 
 use crate::support::{
     DATA, ECHO, STEP, bind, client_config, connect, echo_server, expect_connected,
-    expect_disconnected, finishes_within, msg, next_client_event, seq_of, seq_payload,
-    server_config, sleep, within,
+    expect_disconnected, finishes_within, msg, next_client_event, next_message, seq_of,
+    seq_payload, server_config, sleep, within,
 };
 
 /// Expands `$callback! { name, name, … }` with the name of every dialect
@@ -122,17 +122,6 @@ fn server_of(dialect: Dialect) -> ServerConfig {
 /// A client config of `dialect` with the suite's short timeouts.
 fn client_of(addr: std::net::SocketAddr, dialect: Dialect) -> ClientConfig {
     client_config(addr).dialect(dialect)
-}
-
-/// The next message on a client's stream, passing over `Connected`.
-async fn next_message<R: Runtime + Default>(events: &mut ClientEvents) -> Message {
-    loop {
-        match next_client_event::<R>(events).await {
-            ClientEvent::Message(message) => return message,
-            ClientEvent::Connected(_) => {}
-            other => panic!("expected a message, got {other:?}"),
-        }
-    }
 }
 
 /// Requests of every size up to 1 MiB, pings both ways and 500 messages each

@@ -6,24 +6,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use veltix_driver::{
-    Client, ClientConfig, ClientEvent, ClientEvents, Message, Runtime, ServerConfig,
-};
+use veltix_driver::{Client, ClientConfig, ClientEvents, Runtime, ServerConfig};
 
 use crate::support::{
-    DATA, ECHO, STEP, client_config, echo_server, msg, next_client_event, server_config, within,
+    DATA, ECHO, STEP, client_config, echo_server, msg, next_message, server_config, within,
 };
-
-/// The next message, passing over the `Connected` the stream starts with.
-async fn next_message<R: Runtime + Default>(events: &mut ClientEvents) -> Message {
-    loop {
-        match next_client_event::<R>(events).await {
-            ClientEvent::Message(message) => return message,
-            ClientEvent::Connected(_) => {}
-            other => panic!("expected a message, got {other:?}"),
-        }
-    }
-}
 
 /// Three clients on `C` talk to an echo server on `S`.
 pub async fn requests_pings_and_broadcast<S: Runtime + Default, C: Runtime + Default>() {

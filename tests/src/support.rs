@@ -242,6 +242,18 @@ pub async fn expect_client_message<R: Runtime + Default>(events: &mut ClientEven
     }
 }
 
+/// The next message a client receives, past the `Connected` event that may
+/// come first; panics on any other event.
+pub async fn next_message<R: Runtime + Default>(events: &mut ClientEvents) -> Message {
+    loop {
+        match next_client_event::<R>(events).await {
+            ClientEvent::Message(message) => return message,
+            ClientEvent::Connected(_) => {}
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+}
+
 /// Waits for the next client event and requires it to be `Disconnected`.
 pub async fn expect_client_disconnected<R: Runtime + Default>(
     events: &mut ClientEvents,
