@@ -1,9 +1,6 @@
 //! The examples run to completion (and say what they should); of those that
 //! serve until a signal or read stdin, the parts that do the work.
 
-// Each example has its own copy of `examples/common`, as it would as a binary.
-#![allow(clippy::duplicate_mod)]
-
 mod common;
 
 use std::time::{Duration, Instant};
@@ -16,26 +13,27 @@ use veltix_mio::{
 #[path = "../examples/embed.rs"]
 mod embed;
 
-#[path = "../examples/demo.rs"]
-mod demo;
-
 // These read their command line in `main`, which the tests leave alone: they
-// run the parts that do the work. (chat_client only reads stdin: not run.)
+// run the parts that do the work. (mio_chat_client only reads stdin: not run.)
 
 #[allow(dead_code)]
-#[path = "../examples/echo_server.rs"]
+#[path = "../examples/mio_demo.rs"]
+mod demo;
+
+#[allow(dead_code)]
+#[path = "../examples/mio_echo_server.rs"]
 mod echo_server;
 
 #[allow(dead_code)]
-#[path = "../examples/echo_client.rs"]
+#[path = "../examples/mio_echo_client.rs"]
 mod echo_client;
 
 #[allow(dead_code)]
-#[path = "../examples/chat_server.rs"]
+#[path = "../examples/mio_chat_server.rs"]
 mod chat_server;
 
 #[allow(dead_code)]
-#[path = "../examples/ping.rs"]
+#[path = "../examples/mio_ping.rs"]
 mod ping;
 
 #[test]
@@ -48,7 +46,7 @@ fn embed_example_finishes_by_itself() {
 #[test]
 fn demo_example_finishes_cleanly() {
     within(Duration::from_secs(120), || {
-        demo::main().expect("the demo succeeds");
+        demo::run("127.0.0.1:0".to_owned()).expect("the demo succeeds");
     });
 }
 

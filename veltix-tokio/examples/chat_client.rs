@@ -3,16 +3,16 @@
 //!
 //! `cargo run -p veltix-tokio --example chat_client -- [--addr 127.0.0.1:7000]`
 
-mod common;
-
+use examples_support::{DEFAULT_ADDR, parse};
 use futures::{SinkExt as _, StreamExt as _, channel::mpsc, executor::block_on};
 use veltix_tokio::{Client, ClientConfig, ClientEvent, Error, Message, MessageType};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
-    args.finish("chat_client [--addr HOST:PORT]");
+    let mut addr = DEFAULT_ADDR.to_owned();
+    parse("chat_client [--addr HOST:PORT]", |arg| {
+        arg.name() == "addr" && arg.set(&mut addr)
+    });
     let chat = MessageType::new(200).expect("200 is a user type");
 
     let client = Client::connect(ClientConfig::new(addr)).await?;

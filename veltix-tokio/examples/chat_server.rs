@@ -6,15 +6,15 @@
 //! `cargo run -p veltix-tokio --example chat_server -- [--addr 127.0.0.1:7000]`
 //! — then start a few `chat_client`s. Ctrl-C shuts it down.
 
-mod common;
-
+use examples_support::{DEFAULT_ADDR, parse};
 use veltix_tokio::{Error, Message, MessageType, Server, ServerConfig, ServerEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
-    args.finish("chat_server [--addr HOST:PORT]");
+    let mut addr = DEFAULT_ADDR.to_owned();
+    parse("chat_server [--addr HOST:PORT]", |arg| {
+        arg.name() == "addr" && arg.set(&mut addr)
+    });
     let chat = MessageType::new(200).expect("200 is a user type");
 
     let server = Server::bind(ServerConfig::new(addr)).await?;

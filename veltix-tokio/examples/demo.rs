@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use examples_support::parse;
 use veltix_tokio::tls::{ServerTrust, TlsClientConfig};
 use veltix_tokio::{
     Client, ClientConfig, ClientEvent, Error, Message, MessageType, Server, ServerConfig,
@@ -24,19 +25,8 @@ const CHAT: MessageType = match MessageType::new(201) {
     Err(_) => panic!("201 is a user type"),
 };
 
-fn addr_arg() -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--addr")
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| "127.0.0.1:0".to_owned())
-}
-
-/// With `--tls`: the server's settings, and the client's that pin its key.
-fn tls_arg() -> Result<Option<(veltix_tokio::tls::TlsServerConfig, TlsClientConfig)>, Error> {
-    if !std::env::args().any(|a| a == "--tls") {
-        return Ok(None);
-    }
+/// For `--tls`: the server's settings, and the client's that pin its key.
+fn self_signed_tls() -> Result<(veltix_tokio::tls::TlsServerConfig, TlsClientConfig), Error> {
     let made = veltix_tokio::tls::self_signed(vec!["localhost".to_owned()]).map_err(Error::Tls)?;
     let server = made.server_config().build().map_err(Error::Tls)?;
     let client = TlsClientConfig::builder(ServerTrust::Pinned(vec![made.pin()]))
@@ -46,13 +36,19 @@ fn tls_arg() -> Result<Option<(veltix_tokio::tls::TlsServerConfig, TlsClientConf
         "tls: a self-signed certificate made in memory, key pinned: {}",
         made.pin()
     );
-    Ok(Some((server, client)))
+    Ok((server, client))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let tls = tls_arg()?;
-    let mut config = ServerConfig::new(addr_arg());
+    let (mut addr, mut tls) = ("127.0.0.1:0".to_owned(), false);
+    parse("demo [--addr HOST:PORT] [--tls]", |arg| match arg.name() {
+        "addr" => arg.set(&mut addr),
+        "tls" => arg.switch(&mut tls),
+        _ => false,
+    });
+    let tls = if tls { Some(self_signed_tls()?) } else { None };
+    let mut config = ServerConfig::new(addr);
     config.tls = tls.as_ref().map(|(server, _)| server.clone());
     let server = Server::bind(config).await?;
     let addr = server.local_addr().to_string();

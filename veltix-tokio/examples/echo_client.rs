@@ -18,10 +18,9 @@
 //! our servers, which accept peers without a handshake. Pair it with the
 //! `echo_server` example run with the same `--dialect`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use examples_support::{ClientDialectArgs, ClientTlsArgs, DEFAULT_ADDR, describe, parse};
 use veltix_tokio::{Client, ClientConfig, Error, Message, MessageType};
 
 const USAGE: &str = "echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--dialect D] \
@@ -42,19 +41,23 @@ fn payload(i: u64, size: usize) -> Vec<u8> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
-    let count: u64 = args.value("--count", 10_000);
-    let size: usize = args.value("--size", 64);
-    let pings: usize = args.value("--pings", 10).max(1);
-    let dialect = args.client_dialect();
-    let tls = args.client_tls();
-    args.finish(USAGE);
+    let mut addr = DEFAULT_ADDR.to_owned();
+    let (mut count, mut size, mut pings): (u64, usize, usize) = (10_000, 64, 10);
+    let (mut dialect_args, mut tls_args) = (ClientDialectArgs::default(), ClientTlsArgs::default());
+    parse(USAGE, |arg| match arg.name() {
+        "addr" => arg.set(&mut addr),
+        "count" => arg.set(&mut count),
+        "size" => arg.set(&mut size),
+        "pings" => arg.set(&mut pings),
+        _ => dialect_args.take(arg) || tls_args.take(arg),
+    });
+    let pings = pings.max(1);
+    let (dialect, tls) = (dialect_args.dialect(), tls_args.config());
 
     let mut config = ClientConfig::new(addr).dialect(dialect);
     config.tls = tls;
     let client = Client::connect(config).await?;
-    let mode = common::describe(dialect);
+    let mode = describe(dialect);
     println!("connected to {} ({mode})", client.server_addr());
 
     let mut failures = 0u64;

@@ -24,10 +24,9 @@
 //! stops reading a peer whose answers pile up (flow control), so a peer that
 //! reads its answers always has room for them, in order.
 
-mod common;
-
 use std::io::Write as _;
 
+use examples_support::{LogArgs, ServerArgs, parse};
 use veltix_tokio::{Error, Message, Server};
 
 const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES] \
@@ -35,11 +34,10 @@ const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let config = args.server_config();
-    let log = args.log_config();
-    args.finish(USAGE);
-    let _log = veltix_log::init(log).unwrap_or_else(|err| common::fail(&err.to_string()));
+    let (mut server_args, mut log_args) = (ServerArgs::default(), LogArgs::default());
+    parse(USAGE, |arg| server_args.take(arg) || log_args.take(arg));
+    let config = server_args.config();
+    let _log = log_args.init();
 
     let pin = config.tls.as_ref().map(|tls| tls.pin());
 

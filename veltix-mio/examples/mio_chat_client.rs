@@ -2,16 +2,16 @@
 //! the chat server and prints the lines the others send. Ends at end of input
 //! or when the server goes.
 //!
-//! `cargo run -p veltix-mio --example chat_client -- [--addr 127.0.0.1:7000]`
+//! `cargo run -p veltix-mio --example mio_chat_client -- [--addr 127.0.0.1:7000]`
 
-mod common;
-
+use examples_support::{DEFAULT_ADDR, parse};
 use veltix_mio::{Client, ClientConfig, ClientEvent, CloseReason, Error, Message, MessageType};
 
 fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
-    args.finish("chat_client [--addr HOST:PORT]");
+    let mut addr = DEFAULT_ADDR.to_owned();
+    parse("mio_chat_client [--addr HOST:PORT]", |arg| {
+        arg.name() == "addr" && arg.set(&mut addr)
+    });
     let chat = MessageType::new(200).expect("200 is a user type");
 
     let client = Client::connect(ClientConfig::new(addr))?;

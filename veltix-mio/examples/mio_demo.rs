@@ -2,10 +2,11 @@
 //! process. Shows 10 000 request round trips, ping round-trip times in both
 //! directions and a broadcast reaching three clients (the sender excluded).
 //!
-//! `cargo run --release -p veltix-mio --example demo [-- --addr 127.0.0.1:0]`
+//! `cargo run --release -p veltix-mio --example mio_demo [-- --addr 127.0.0.1:0]`
 
 use std::time::{Duration, Instant};
 
+use examples_support::parse;
 use veltix_mio::{
     Client, ClientConfig, ClientEvent, Error, Message, MessageType, Server, ServerConfig,
 };
@@ -19,17 +20,17 @@ const CHAT: MessageType = match MessageType::new(201) {
     Err(_) => panic!("201 is a user type"),
 };
 
-fn addr_arg() -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--addr")
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| "127.0.0.1:0".to_owned())
+fn main() -> Result<(), Error> {
+    let mut addr = "127.0.0.1:0".to_owned();
+    parse("mio_demo [--addr HOST:PORT]", |arg| {
+        arg.name() == "addr" && arg.set(&mut addr)
+    });
+    run(addr)
 }
 
 // `pub(crate)`: tests/examples.rs runs it.
-pub(crate) fn main() -> Result<(), Error> {
-    let server = Server::bind(ServerConfig::new(addr_arg()))?;
+pub(crate) fn run(addr: String) -> Result<(), Error> {
+    let server = Server::bind(ServerConfig::new(addr))?;
     let addr = server.local_addr().to_string();
     println!("server listening on {addr}");
 

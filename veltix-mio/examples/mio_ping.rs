@@ -6,7 +6,7 @@
 //! `--addr` is given), prints both directions and exits:
 //!
 //! ```text
-//! cargo run --release -p veltix-mio --example ping
+//! cargo run --release -p veltix-mio --example mio_ping
 //! ```
 //!
 //! Or run the ends apart (`--addr` then defaults to `127.0.0.1:7000`):
@@ -15,42 +15,48 @@
 //! and exits (`--no-handshake` for a legacy server such as Python Veltix
 //! 1.x). A failed client ping ends the program with an error status.
 
-mod common;
-
 use std::sync::mpsc;
 use std::time::Duration;
 
+use examples_support::{DEFAULT_ADDR, StopSignal, fail, parse};
 use veltix_mio::{Client, ClientConfig, Error, Server, ServerConfig};
 
-const USAGE: &str = "ping [--server | --client] [--addr HOST:PORT] [--count N] [--interval MS] \
-                     [--no-handshake]";
+const USAGE: &str = "mio_ping [--server | --client] [--addr HOST:PORT] [--count N] [--interval MS] [--no-handshake]";
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 // `pub(crate)`: tests/examples.rs runs its parts.
 pub(crate) fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let (server_only, client_only) = (args.flag("--server"), args.flag("--client"));
+    let (mut server_only, mut client_only, mut legacy) = (false, false, false);
+    let (mut addr, mut count, mut interval_ms) = (None::<String>, 5u32, 200u64);
+    parse(USAGE, |arg| match arg.name() {
+        "server" => arg.switch(&mut server_only),
+        "client" => arg.switch(&mut client_only),
+        "addr" => arg.set_some(&mut addr),
+        "count" => arg.set(&mut count),
+        "interval" => arg.set(&mut interval_ms),
+        "no-handshake" => arg.switch(&mut legacy),
+        _ => false,
+    });
+    if server_only && client_only {
+        fail(format!(
+            "--server and --client exclude each other\nusage: {USAGE}"
+        ));
+    }
+    // Both ends in one process by default: any free port will do.
     let default_addr = if server_only || client_only {
-        "127.0.0.1:7000"
+        DEFAULT_ADDR
     } else {
         "127.0.0.1:0"
     };
-    let addr: String = args.value("--addr", default_addr.to_owned());
-    let count: u32 = args.value("--count", 5);
-    let interval = Duration::from_millis(args.value("--interval", 200));
-    let legacy = args.flag("--no-handshake");
-    args.finish(USAGE);
-    if server_only && client_only {
-        eprintln!("--server and --client exclude each other\nusage: {USAGE}");
-        std::process::exit(2);
-    }
+    let addr = addr.unwrap_or_else(|| default_addr.to_owned());
+    let interval = Duration::from_millis(interval_ms);
 
     if client_only {
         ping_server(addr, count, interval, legacy)?.close();
         return Ok(());
     }
     if server_only {
-        let stop = common::StopSignal::register()?;
+        let stop = StopSignal::register()?;
         let (server, _pinged) = serve(addr)?;
         println!("listening on {}", server.local_addr());
         stop.wait();

@@ -7,7 +7,7 @@
 //! Ctrl-C or SIGTERM.
 //!
 //! ```text
-//! cargo run --release -p veltix-mio --example echo_server -- \
+//! cargo run --release -p veltix-mio --example mio_echo_server -- \
 //!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES] \
 //!     [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]
 //! ```
@@ -24,25 +24,23 @@
 //! reads its answers always has room for them, in order, and a peer that
 //! floods without reading does not hold up the others' callbacks.
 
-mod common;
-
 use std::io::Write as _;
 
+use examples_support::{LogArgs, ServerArgs, StopSignal, parse};
 use veltix_mio::{Error, Message, Server, ServerConfig};
 
-const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]
-                   [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]";
+const USAGE: &str = "mio_echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]
+                       [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]";
 
 // `pub(crate)`: tests/examples.rs runs its parts.
 pub(crate) fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let config = args.server_config();
-    let log = args.log_config();
-    args.finish(USAGE);
-    let _log = veltix_log::init(log).unwrap_or_else(|err| common::fail(&err.to_string()));
+    let (mut server_args, mut log_args) = (ServerArgs::default(), LogArgs::default());
+    parse(USAGE, |arg| server_args.take(arg) || log_args.take(arg));
+    let config = server_args.config();
+    let _log = log_args.init();
 
     // Caught from before the announcement on, so a signal never kills us.
-    let stop = common::StopSignal::register()?;
+    let stop = StopSignal::register()?;
     let pin = config.tls.as_ref().map(|tls| tls.pin());
     let server = serve(config)?;
     println!("listening on {}", server.local_addr());

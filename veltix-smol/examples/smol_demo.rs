@@ -2,10 +2,11 @@
 //! 10 000 request round trips, ping round-trip times in both directions and a
 //! broadcast reaching three clients (the sender excluded).
 //!
-//! `cargo run --release -p veltix-smol --example demo [-- --addr 127.0.0.1:0]`
+//! `cargo run --release -p veltix-smol --example smol_demo [-- --addr 127.0.0.1:0]`
 
 use std::time::{Duration, Instant};
 
+use examples_support::parse;
 use smol::Timer;
 use smol::future::FutureExt as _;
 use veltix_smol::{
@@ -21,20 +22,16 @@ const CHAT: MessageType = match MessageType::new(201) {
     Err(_) => panic!("201 is a user type"),
 };
 
-fn addr_arg() -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--addr")
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| "127.0.0.1:0".to_owned())
-}
-
 fn main() -> Result<(), Error> {
-    smol::block_on(demo())
+    let mut addr = "127.0.0.1:0".to_owned();
+    parse("smol_demo [--addr HOST:PORT]", |arg| {
+        arg.name() == "addr" && arg.set(&mut addr)
+    });
+    smol::block_on(demo(addr))
 }
 
-async fn demo() -> Result<(), Error> {
-    let server = Server::bind(ServerConfig::new(addr_arg())).await?;
+async fn demo(addr: String) -> Result<(), Error> {
+    let server = Server::bind(ServerConfig::new(addr)).await?;
     let addr = server.local_addr().to_string();
     println!("server listening on {addr}");
 

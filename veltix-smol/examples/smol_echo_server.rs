@@ -7,7 +7,7 @@
 //! Ctrl-C or SIGTERM.
 //!
 //! ```text
-//! cargo run --release -p veltix-smol --example echo_server -- \
+//! cargo run --release -p veltix-smol --example smol_echo_server -- \
 //!     [--addr 127.0.0.1:7000] [--idle-timeout SECS] [--max-payload BYTES] \
 //!     [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]
 //! ```
@@ -23,23 +23,21 @@
 //! stops reading a peer whose answers pile up (flow control), so a peer that
 //! reads its answers always has room for them, in order.
 
-mod common;
-
 use std::io::Write as _;
 
 use async_signal::{Signal, Signals};
+use examples_support::{LogArgs, ServerArgs, parse};
 use smol::stream::StreamExt as _;
 use veltix_smol::{Error, Message, Server, ServerConfig};
 
-const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]
-                   [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]";
+const USAGE: &str = "smol_echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]
+                        [--dialect DIALECT] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]] [--log-level LEVEL] [--log-file PATH]";
 
 fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let config = args.server_config();
-    let log = args.log_config();
-    args.finish(USAGE);
-    let _log = veltix_log::init(log).unwrap_or_else(|err| common::fail(&err.to_string()));
+    let (mut server_args, mut log_args) = (ServerArgs::default(), LogArgs::default());
+    parse(USAGE, |arg| server_args.take(arg) || log_args.take(arg));
+    let config = server_args.config();
+    let _log = log_args.init();
     smol::block_on(serve(config))
 }
 

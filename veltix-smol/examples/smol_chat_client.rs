@@ -2,10 +2,9 @@
 //! and prints the lines the others send. Ends at end of input or when the
 //! server goes.
 //!
-//! `cargo run -p veltix-smol --example chat_client -- [--addr 127.0.0.1:7000]`
+//! `cargo run -p veltix-smol --example smol_chat_client -- [--addr 127.0.0.1:7000]`
 
-mod common;
-
+use examples_support::{DEFAULT_ADDR, parse};
 use smol::io::{AsyncBufReadExt as _, BufReader};
 use smol::{Unblock, future::FutureExt as _, stream::StreamExt as _};
 use veltix_smol::{Client, ClientConfig, ClientEvent, Error, Message, MessageType};
@@ -17,9 +16,10 @@ enum Input {
 }
 
 fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
-    args.finish("chat_client [--addr HOST:PORT]");
+    let mut addr = DEFAULT_ADDR.to_owned();
+    parse("smol_chat_client [--addr HOST:PORT]", |arg| {
+        arg.name() == "addr" && arg.set(&mut addr)
+    });
     let chat = MessageType::new(200).expect("200 is a user type");
     smol::block_on(async {
         let client = Client::connect(ClientConfig::new(addr)).await?;

@@ -1,11 +1,11 @@
-//! An echo client on the threaded mio API: sends `--count` requests of
-//! `--size` bytes one after the other (each with different content), checks
-//! that every reply carries the same type and payload, then pings the server.
-//! Prints the round trips per second and the ping round-trip time; exits with
-//! status 1 unless every reply matched.
+//! An echo client on smol: sends `--count` requests of `--size` bytes one
+//! after the other (each with different content), checks that every reply
+//! carries the same type and payload, then pings the server. Prints the round
+//! trips per second and the ping round-trip time; exits with status 1 unless
+//! every reply matched.
 //!
 //! ```text
-//! cargo run --release -p veltix-mio --example echo_client -- \
+//! cargo run --release -p veltix-smol --example smol_echo_client -- \
 //!     [--addr 127.0.0.1:7000] [--count 10000] [--size 64] \
 //!     [--dialect native|python1.4|python3|legacy] [--no-handshake]
 //! ```
@@ -16,16 +16,15 @@
 //! `python1.4` for 1.4.0–1.6.1 (`tests/python/echo_server_1_6.py`), `legacy`
 //! (also `--no-handshake`) for 1.2/1.3 (`tests/python/echo_server.py`) or for
 //! our servers, which accept peers without a handshake. Pair it with the
-//! `echo_server` example of any of the Veltix runtimes, run with the same
-//! `--dialect`.
-
-mod common;
+//! `smol_echo_server` example (or any runtime's echo server), run with the
+//! same `--dialect`.
 
 use std::time::{Duration, Instant};
 
-use veltix_mio::{Client, ClientConfig, Error, Message, MessageType};
+use examples_support::{ClientDialectArgs, ClientTlsArgs, DEFAULT_ADDR, describe, parse};
+use veltix_smol::{Client, ClientConfig, Dialect, Error, Message, MessageType};
 
-const USAGE: &str = "echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--dialect D] \
+const USAGE: &str = "smol_echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--dialect D] \
      [--no-handshake] [--tls-ca PEM | --tls-pin HEX] [--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]";
 
 const ECHO: MessageType = match MessageType::new(200) {
@@ -41,49 +40,43 @@ fn payload(i: u64, size: usize) -> Vec<u8> {
         .collect()
 }
 
-// `pub(crate)`: tests/examples.rs runs its parts.
-pub(crate) fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
-    let count: u64 = args.value("--count", 10_000);
-    let size: usize = args.value("--size", 64);
-    let pings: usize = args.value("--pings", 10).max(1);
-    let dialect = args.client_dialect();
-    let tls = args.client_tls();
-    args.finish(USAGE);
-
+fn main() -> Result<(), Error> {
+    let mut addr = DEFAULT_ADDR.to_owned();
+    let (mut count, mut size, mut pings): (u64, usize, usize) = (10_000, 64, 10);
+    let (mut dialect_args, mut tls_args) = (ClientDialectArgs::default(), ClientTlsArgs::default());
+    parse(USAGE, |arg| match arg.name() {
+        "addr" => arg.set(&mut addr),
+        "count" => arg.set(&mut count),
+        "size" => arg.set(&mut size),
+        "pings" => arg.set(&mut pings),
+        _ => dialect_args.take(arg) || tls_args.take(arg),
+    });
+    let pings = pings.max(1);
+    let (dialect, tls) = (dialect_args.dialect(), tls_args.config());
     let mut config = ClientConfig::new(addr).dialect(dialect);
     config.tls = tls;
-    let client = Client::connect(config)?;
-    let mode = common::describe(dialect);
-    println!("connected to {} ({mode})", client.server_addr());
-
-    // A lost connection has been reported; it is a failure of the whole run.
-    let failures = exchange(&client, count, size, pings).unwrap_or_else(|_| std::process::exit(1));
-    client.close();
-
-    if failures > 0 {
-        eprintln!("{failures} of {count} requests and {pings} pings failed");
-        std::process::exit(1);
-    }
-    println!("all {count} replies matched");
-    Ok(())
+    smol::block_on(run(config, count, size, pings, dialect))
 }
 
-/// Sends the `count` requests, then the `pings` pings, printing the rate and
-/// the round-trip times; how many failed. Stops with the error, after
-/// printing it, when the connection is lost.
-pub(crate) fn exchange(
-    client: &Client,
+async fn run(
+    config: ClientConfig,
     count: u64,
     size: usize,
     pings: usize,
-) -> Result<u64, Error> {
+    dialect: Dialect,
+) -> Result<(), Error> {
+    let client = Client::connect(config).await?;
+    let mode = describe(dialect);
+    println!("connected to {} ({mode})", client.server_addr());
+
     let mut failures = 0u64;
     let started = Instant::now();
     for i in 0..count {
         let sent = payload(i, size);
-        match client.request(Message::new(ECHO, sent.clone()), Duration::from_secs(5)) {
+        match client
+            .request(Message::new(ECHO, sent.clone()), Duration::from_secs(5))
+            .await
+        {
             Ok(reply) if reply.message_type() == ECHO && reply.payload() == &sent[..] => {}
             Ok(reply) => {
                 failures += 1;
@@ -95,7 +88,7 @@ pub(crate) fn exchange(
             }
             Err(err @ (Error::Closed(_) | Error::NotConnected)) => {
                 eprintln!("request {i}: {err}");
-                return Err(err);
+                std::process::exit(1);
             }
             Err(err) => {
                 failures += 1;
@@ -110,7 +103,7 @@ pub(crate) fn exchange(
 
     let mut rtts = Vec::with_capacity(pings);
     for _ in 0..pings {
-        match client.ping() {
+        match client.ping().await {
             Ok(rtt) => rtts.push(rtt),
             Err(err) => {
                 failures += 1;
@@ -123,5 +116,12 @@ pub(crate) fn exchange(
         let median = rtts[rtts.len() / 2];
         println!("ping RTT: median {median:.1?}, min {min:.1?}, max {max:.1?} ({pings} pings)");
     }
-    Ok(failures)
+    client.close().await;
+
+    if failures > 0 {
+        eprintln!("{failures} of {count} requests and {pings} pings failed");
+        std::process::exit(1);
+    }
+    println!("all {count} replies matched");
+    Ok(())
 }

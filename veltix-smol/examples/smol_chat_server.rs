@@ -3,19 +3,19 @@
 //! id. Relaying from one loop keeps lines in the order they arrived; the price
 //! is that a client whose queue is full holds up the relay until it has room.
 //!
-//! `cargo run -p veltix-smol --example chat_server -- [--addr 127.0.0.1:7000]`
-//! — then start a few `chat_client`s. Ctrl-C shuts it down.
-
-mod common;
+//! `cargo run -p veltix-smol --example smol_chat_server -- [--addr 127.0.0.1:7000]`
+//! — then start a few `smol_chat_client`s. Ctrl-C shuts it down.
 
 use async_signal::{Signal, Signals};
+use examples_support::{DEFAULT_ADDR, parse};
 use smol::{future::FutureExt as _, stream::StreamExt as _};
 use veltix_smol::{Error, Message, MessageType, Server, ServerConfig, ServerEvent};
 
 fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
-    args.finish("chat_server [--addr HOST:PORT]");
+    let mut addr = DEFAULT_ADDR.to_owned();
+    parse("smol_chat_server [--addr HOST:PORT]", |arg| {
+        arg.name() == "addr" && arg.set(&mut addr)
+    });
     let chat = MessageType::new(200).expect("200 is a user type");
     smol::block_on(async {
         let mut ctrl_c = Signals::new([Signal::Int])?;

@@ -4,20 +4,20 @@
 //! are relayed in the order they arrived; the price is that a client whose
 //! queue is full holds up the relay until it has room.
 //!
-//! `cargo run -p veltix-mio --example chat_server -- [--addr 127.0.0.1:7000]`
-//! — then start a few `chat_client`s. Ctrl-C (or SIGTERM) shuts it down.
+//! `cargo run -p veltix-mio --example mio_chat_server -- [--addr 127.0.0.1:7000]`
+//! — then start a few `mio_chat_client`s. Ctrl-C (or SIGTERM) shuts it down.
 
-mod common;
-
+use examples_support::{DEFAULT_ADDR, StopSignal, parse};
 use veltix_mio::{Error, Message, MessageType, Server, ServerConfig};
 
 // `pub(crate)`: tests/examples.rs runs its parts.
 pub(crate) fn main() -> Result<(), Error> {
-    let mut args = common::Args::from_env();
-    let addr: String = args.value("--addr", "127.0.0.1:7000".to_owned());
-    args.finish("chat_server [--addr HOST:PORT]");
+    let mut addr = DEFAULT_ADDR.to_owned();
+    parse("mio_chat_server [--addr HOST:PORT]", |arg| {
+        arg.name() == "addr" && arg.set(&mut addr)
+    });
 
-    let stop = common::StopSignal::register()?;
+    let stop = StopSignal::register()?;
     let server = serve(ServerConfig::new(addr))?;
     println!("listening on {}", server.local_addr());
     stop.wait();
