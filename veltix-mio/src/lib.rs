@@ -79,7 +79,7 @@ pub use veltix_tls as tls;
 #[cfg(feature = "runtime")]
 pub use blocking::{Client, ClientEvents, Events, Peer, Server, ServerEvents};
 #[cfg(feature = "runtime")]
-pub use rt::{AsyncClient, AsyncServer, Mio, MioListener, MioSocket, MioTimer};
+pub use rt::{AsyncClient, AsyncPeer, AsyncServer, Mio, MioListener, MioSocket, MioTimer};
 #[cfg(feature = "runtime")]
 pub use veltix_driver::{
     ClientConfig, ClientEvent, ClientTls, Error, Incoming, Listener, PeerId, Reconnect, Runtime,

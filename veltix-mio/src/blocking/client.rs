@@ -2,12 +2,15 @@
 //! loop, with blocking methods and callbacks on a Veltix worker thread.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use veltix_driver::{ClientConfig, ClientEvent, CloseReason, Error, Message, PeerInfo};
 
-use super::worker::{Dispatch, Events, Inbox, Workers, block_on};
+use super::block_on;
+use super::callbacks::Callbacks;
+use super::events::{Events, EventsSlot};
+use super::worker::{Dispatch, Workers};
 use crate::AsyncClient;
 
 /// The blocking iterator of a threaded client's events (see [`Client::events`]).
@@ -16,13 +19,7 @@ pub type ClientEvents = Events<ClientEvent>;
 type OnConnect = dyn Fn(PeerInfo) + Send + Sync;
 type OnMessage = dyn Fn(&Client, Message) + Send + Sync;
 type OnDisconnect = dyn Fn(&CloseReason) + Send + Sync;
-
-#[derive(Default)]
-struct Callbacks {
-    connect: Option<Arc<OnConnect>>,
-    message: Option<Arc<OnMessage>>,
-    disconnect: Option<Arc<OnDisconnect>>,
-}
+type ClientCallbacks = Callbacks<OnConnect, OnMessage, OnDisconnect>;
 
 /// How long [`Client::close`] waits for the connection, then for the worker.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -46,8 +43,8 @@ pub struct Client {
 
 struct Inner {
     client: AsyncClient,
-    callbacks: Arc<RwLock<Callbacks>>,
-    inbox: Inbox<ClientEvent>,
+    callbacks: Arc<ClientCallbacks>,
+    events: EventsSlot<ClientEvent>,
     workers: Workers,
 }
 
@@ -78,7 +75,7 @@ impl Client {
         }
         let capacity = config.event_capacity;
         let client = block_on(AsyncClient::connect(config))?;
-        let callbacks = Arc::new(RwLock::new(Callbacks::default()));
+        let callbacks = Arc::new(ClientCallbacks::default());
         let mut failed = None;
         let inner = Arc::new_cyclic(|owner| {
             let dispatch = ClientDispatch {
@@ -87,14 +84,14 @@ impl Client {
             };
             // The stream ends when the connection's task does: no stop signal needed.
             let started = Workers::start(workers, capacity, client.events(), None, dispatch);
-            let (workers, inbox) = started.unwrap_or_else(|err| {
+            let (workers, events) = started.unwrap_or_else(|err| {
                 failed = Some(err);
-                (Workers::none(), Inbox::empty())
+                (Workers::none(), EventsSlot::empty())
             });
             Inner {
                 client,
                 callbacks,
-                inbox,
+                events,
                 workers,
             }
         });
@@ -121,33 +118,25 @@ impl Client {
 
     /// The events that have no callback, as a blocking iterator. Can be taken once.
     pub fn events(&self) -> ClientEvents {
-        self.inner.inbox.take()
-    }
-
-    fn set(&self, f: impl FnOnce(&mut Callbacks)) {
-        f(&mut self
-            .inner
-            .callbacks
-            .write()
-            .unwrap_or_else(|e| e.into_inner()));
+        self.inner.events.take()
     }
 
     /// Calls `f` on the worker on every later (re)connection. Replaces any
     /// earlier callback. (The first connection is complete when
     /// [`connect`](Self::connect) returns; its event goes to [`events`](Self::events).)
     pub fn on_connect(&self, f: impl Fn(PeerInfo) + Send + Sync + 'static) {
-        self.set(|c| c.connect = Some(Arc::new(f)));
+        self.inner.callbacks.connect.set(Arc::new(f));
     }
 
     /// Calls `f` on the worker for every application message; `f` gets the
     /// client to answer with. Replaces any earlier callback.
     pub fn on_message(&self, f: impl Fn(&Client, Message) + Send + Sync + 'static) {
-        self.set(|c| c.message = Some(Arc::new(f)));
+        self.inner.callbacks.message.set(Arc::new(f));
     }
 
     /// Calls `f` on the worker whenever the connection ends. Replaces any earlier callback.
     pub fn on_disconnect(&self, f: impl Fn(&CloseReason) + Send + Sync + 'static) {
-        self.set(|c| c.disconnect = Some(Arc::new(f)));
+        self.inner.callbacks.disconnect.set(Arc::new(f));
     }
 
     /// Sends a message, waiting while the outbound queue is full.
@@ -203,7 +192,7 @@ impl Client {
 struct ClientDispatch {
     /// Weak, so the workers do not keep the connection open.
     owner: Weak<Inner>,
-    callbacks: Arc<RwLock<Callbacks>>,
+    callbacks: Arc<ClientCallbacks>,
 }
 
 enum ClientJob {
@@ -216,25 +205,33 @@ impl Dispatch for ClientDispatch {
     type Event = ClientEvent;
     type Job = ClientJob;
 
-    fn job(&mut self, event: &ClientEvent) -> Option<ClientJob> {
-        let callbacks = self.callbacks.read().unwrap_or_else(|e| e.into_inner());
+    fn job(&mut self, event: ClientEvent) -> Result<ClientJob, ClientEvent> {
+        let callbacks = &self.callbacks;
         match event {
-            ClientEvent::Connected(info) => {
-                Some(ClientJob::Connect(callbacks.connect.clone()?, *info))
-            }
+            ClientEvent::Connected(info) => match callbacks.connect.get() {
+                Some(f) => Ok(ClientJob::Connect(f, info)),
+                None => Err(ClientEvent::Connected(info)),
+            },
             ClientEvent::Message(message) => {
-                let f = callbacks.message.clone()?;
                 // No handle left means the connection is closing: nobody to answer with.
-                let client = Client {
-                    inner: self.owner.upgrade()?,
+                let answer = |f| {
+                    Some((
+                        f,
+                        Client {
+                            inner: self.owner.upgrade()?,
+                        },
+                    ))
                 };
-                Some(ClientJob::Message(f, client, message.clone()))
+                match callbacks.message.get().and_then(answer) {
+                    Some((f, client)) => Ok(ClientJob::Message(f, client, message)),
+                    None => Err(ClientEvent::Message(message)),
+                }
             }
-            ClientEvent::Disconnected(reason) => Some(ClientJob::Disconnect(
-                callbacks.disconnect.clone()?,
-                reason.clone(),
-            )),
-            _ => None,
+            ClientEvent::Disconnected(reason) => match callbacks.disconnect.get() {
+                Some(f) => Ok(ClientJob::Disconnect(f, reason)),
+                None => Err(ClientEvent::Disconnected(reason)),
+            },
+            other => Err(other),
         }
     }
 

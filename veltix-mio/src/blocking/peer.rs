@@ -1,51 +1,79 @@
-//! A server's connected peer, with blocking methods.
+//! A server's peer, with blocking methods.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use veltix_driver::{Error, Message, PeerId};
 
-use super::worker::block_on;
+use super::block_on;
+use crate::AsyncPeer;
+use crate::tls::PeerIdentity;
 
-/// A peer of a threaded [`Server`](crate::Server), as callbacks get it. Cheap
-/// to clone; methods block the calling thread (any thread but the event loop).
+/// A peer of a threaded [`Server`](crate::Server): the driver's peer
+/// ([`AsyncPeer`]) with blocking methods, as [`Server`](crate::Server) is
+/// [`AsyncServer`](crate::AsyncServer) with blocking methods. Callbacks get
+/// one; [`Server::peer`](crate::Server::peer) finds one by id. Cheap to
+/// clone; methods block the calling thread (any thread but the event loop).
 #[derive(Debug, Clone)]
-pub struct Peer {
-    id: PeerId,
-    addr: SocketAddr,
-    /// `None` when the peer was gone before its events reached the worker.
-    inner: Option<veltix_driver::Peer>,
+pub struct Peer(Handle);
+
+#[derive(Debug, Clone)]
+enum Handle {
+    /// The driver's peer.
+    Driver(AsyncPeer),
+    /// A peer that had left the server before the worker reached its
+    /// `on_connect`: its id and address are all that is left.
+    Gone { id: PeerId, addr: SocketAddr },
 }
 
 impl Peer {
-    pub(crate) fn new(inner: veltix_driver::Peer) -> Self {
-        Self {
-            id: inner.id(),
-            addr: inner.addr(),
-            inner: Some(inner),
-        }
+    pub(crate) fn new(peer: AsyncPeer) -> Self {
+        Self(Handle::Driver(peer))
     }
 
     pub(crate) fn gone(id: PeerId, addr: SocketAddr) -> Self {
-        Self {
-            id,
-            addr,
-            inner: None,
+        Self(Handle::Gone { id, addr })
+    }
+
+    /// The driver's peer underneath, for code that wants to `.await`;
+    /// `None` for a peer that had left before its `on_connect` ran.
+    pub fn as_async(&self) -> Option<&AsyncPeer> {
+        match &self.0 {
+            Handle::Driver(peer) => Some(peer),
+            Handle::Gone { .. } => None,
         }
     }
 
-    fn inner(&self) -> Result<&veltix_driver::Peer, Error> {
-        self.inner.as_ref().ok_or(Error::UnknownPeer(self.id))
+    fn driver(&self) -> Result<&AsyncPeer, Error> {
+        self.as_async().ok_or(Error::UnknownPeer(self.id()))
     }
 
     /// The peer's id.
     pub fn id(&self) -> PeerId {
-        self.id
+        match &self.0 {
+            Handle::Driver(peer) => peer.id(),
+            Handle::Gone { id, .. } => *id,
+        }
     }
 
     /// The peer's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        match &self.0 {
+            Handle::Driver(peer) => peer.addr(),
+            Handle::Gone { addr, .. } => *addr,
+        }
+    }
+
+    /// Who the peer proved to be over TLS, when the server requires client
+    /// certificates (see [`AsyncPeer::tls_identity`]).
+    pub fn tls_identity(&self) -> Option<PeerIdentity> {
+        self.as_async()?.tls_identity()
+    }
+
+    /// The name the peer proved with its own key, on a server with client
+    /// keys (see [`AsyncPeer::client_id`]).
+    pub fn client_id(&self) -> Option<String> {
+        self.as_async()?.client_id()
     }
 
     /// Sends a message, waiting while the peer's outbound queue is full.
@@ -54,7 +82,7 @@ impl Peer {
     /// [`Error::Send`] for a reserved type or oversized payload,
     /// [`Error::Closed`], [`Error::UnknownPeer`] for a peer already gone.
     pub fn send(&self, message: Message) -> Result<(), Error> {
-        block_on(self.inner()?.send(message))
+        block_on(self.driver()?.send(message))
     }
 
     /// Sends a message without waiting.
@@ -62,7 +90,7 @@ impl Peer {
     /// # Errors
     /// `Error::Send(SendError::Full)` when the peer's queue is full, and those of [`send`](Self::send).
     pub fn try_send(&self, message: Message) -> Result<(), Error> {
-        self.inner()?.try_send(message)
+        self.driver()?.try_send(message)
     }
 
     /// Answers `received` (copies its request id), waiting while the queue is full.
@@ -70,7 +98,7 @@ impl Peer {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn reply(&self, received: &Message, message: Message) -> Result<(), Error> {
-        block_on(self.inner()?.reply(received, message))
+        block_on(self.driver()?.reply(received, message))
     }
 
     /// Answers `received` without waiting.
@@ -78,7 +106,7 @@ impl Peer {
     /// # Errors
     /// As [`try_send`](Self::try_send).
     pub fn try_reply(&self, received: &Message, message: Message) -> Result<(), Error> {
-        self.inner()?.try_reply(received, message)
+        self.driver()?.try_reply(received, message)
     }
 
     /// Sends a request and waits up to `timeout` for the peer's answer.
@@ -86,7 +114,7 @@ impl Peer {
     /// # Errors
     /// [`Error::TimedOut`], [`Error::Closed`], and those of [`send`](Self::send).
     pub fn request(&self, message: Message, timeout: Duration) -> Result<Message, Error> {
-        block_on(self.inner()?.request(message, timeout))
+        block_on(self.driver()?.request(message, timeout))
     }
 
     /// Pings the peer; the round-trip time.
@@ -94,20 +122,18 @@ impl Peer {
     /// # Errors
     /// [`Error::TimedOut`] after `timeout`, [`Error::Closed`], [`Error::UnknownPeer`].
     pub fn ping(&self, timeout: Duration) -> Result<Duration, Error> {
-        block_on(self.inner()?.ping(timeout))
+        block_on(self.driver()?.ping(timeout))
     }
 
     /// Closes the connection with a reason the peer is told; queued messages are flushed first.
     pub fn close(&self, reason: &str) {
-        if let Some(inner) = &self.inner {
-            inner.close(reason);
+        if let Some(peer) = self.as_async() {
+            peer.close(reason);
         }
     }
 
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
-        self.inner
-            .as_ref()
-            .is_none_or(veltix_driver::Peer::is_closed)
+        self.as_async().is_none_or(AsyncPeer::is_closed)
     }
 }

@@ -3,13 +3,16 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use veltix_driver::{CloseReason, Error, Message, PeerId, PeerInfo, ServerConfig, ServerEvent};
 
-use super::worker::{Dispatch, Events, Inbox, Workers, block_on};
+use super::block_on;
+use super::callbacks::Callbacks;
+use super::events::{Events, EventsSlot};
+use super::worker::{Dispatch, Workers};
 use crate::sync::lock;
 use crate::{AsyncServer, Peer};
 
@@ -19,13 +22,7 @@ pub type ServerEvents = Events<ServerEvent>;
 type OnConnect = dyn Fn(&Peer, PeerInfo) + Send + Sync;
 type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
 type OnDisconnect = dyn Fn(PeerId, &CloseReason) + Send + Sync;
-
-#[derive(Default)]
-struct Callbacks {
-    connect: Option<Arc<OnConnect>>,
-    message: Option<Arc<OnMessage>>,
-    disconnect: Option<Arc<OnDisconnect>>,
-}
+type ServerCallbacks = Callbacks<OnConnect, OnMessage, OnDisconnect>;
 
 /// A Veltix server on a mio event-loop thread, with blocking methods, closest
 /// to Python Veltix. Cheap to clone; every clone is the same server.
@@ -62,8 +59,8 @@ pub struct Server {
 
 struct Inner {
     server: AsyncServer,
-    callbacks: Arc<RwLock<Callbacks>>,
-    inbox: Inbox<ServerEvent>,
+    callbacks: Arc<ServerCallbacks>,
+    events: EventsSlot<ServerEvent>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     workers: Workers,
     shutdown_timeout: Duration,
@@ -97,14 +94,14 @@ impl Server {
         let shutdown_timeout = config.shutdown_timeout;
         let server = block_on(AsyncServer::bind(config))?;
         let (stop, stop_rx) = oneshot::channel();
-        let callbacks = Arc::new(RwLock::new(Callbacks::default()));
+        let callbacks = Arc::new(ServerCallbacks::default());
         let dispatch = ServerDispatch {
             server: server.clone(),
             peers: HashMap::new(),
             callbacks: callbacks.clone(),
         };
         let started = Workers::start(workers, capacity, server.events(), Some(stop_rx), dispatch);
-        let (workers, inbox) = match started {
+        let (workers, events) = match started {
             Ok(started) => started,
             Err(err) => {
                 let _ = block_on(server.shutdown());
@@ -115,7 +112,7 @@ impl Server {
             inner: Arc::new(Inner {
                 server,
                 callbacks,
-                inbox,
+                events,
                 stop: Mutex::new(Some(stop)),
                 workers,
                 shutdown_timeout,
@@ -136,31 +133,23 @@ impl Server {
     /// The events that have no callback, as a blocking iterator. Can be
     /// taken once; later calls get an iterator that ends at once.
     pub fn events(&self) -> ServerEvents {
-        self.inner.inbox.take()
-    }
-
-    fn set(&self, f: impl FnOnce(&mut Callbacks)) {
-        f(&mut self
-            .inner
-            .callbacks
-            .write()
-            .unwrap_or_else(|e| e.into_inner()));
+        self.inner.events.take()
     }
 
     /// Calls `f` on the worker when a peer has connected (handshake done).
     /// Replaces any earlier callback.
     pub fn on_connect(&self, f: impl Fn(&Peer, PeerInfo) + Send + Sync + 'static) {
-        self.set(|c| c.connect = Some(Arc::new(f)));
+        self.inner.callbacks.connect.set(Arc::new(f));
     }
 
     /// Calls `f` on the worker for every application message. Replaces any earlier callback.
     pub fn on_message(&self, f: impl Fn(&Peer, Message) + Send + Sync + 'static) {
-        self.set(|c| c.message = Some(Arc::new(f)));
+        self.inner.callbacks.message.set(Arc::new(f));
     }
 
     /// Calls `f` on the worker when a peer's connection has ended. Replaces any earlier callback.
     pub fn on_disconnect(&self, f: impl Fn(PeerId, &CloseReason) + Send + Sync + 'static) {
-        self.set(|c| c.disconnect = Some(Arc::new(f)));
+        self.inner.callbacks.disconnect.set(Arc::new(f));
     }
 
     /// A handle to a connected peer.
@@ -275,7 +264,7 @@ struct ServerDispatch {
     /// Peers seen connecting, so their messages find a handle even after the
     /// server has dropped them from its list.
     peers: HashMap<PeerId, Peer>,
-    callbacks: Arc<RwLock<Callbacks>>,
+    callbacks: Arc<ServerCallbacks>,
 }
 
 enum ServerJob {
@@ -300,30 +289,30 @@ impl Dispatch for ServerDispatch {
     type Event = ServerEvent;
     type Job = ServerJob;
 
-    fn job(&mut self, event: &ServerEvent) -> Option<ServerJob> {
+    fn job(&mut self, event: ServerEvent) -> Result<ServerJob, ServerEvent> {
         // The peer table follows the events in order, whoever handles them.
-        let callbacks = self.callbacks.read().unwrap_or_else(|e| e.into_inner());
+        let callbacks = &self.callbacks;
         match event {
             ServerEvent::Connected { peer, addr, info } => {
-                let handle = self.peer(*peer, Some(*addr));
-                self.peers.insert(*peer, handle.clone());
-                let f = callbacks.connect.clone()?;
-                Some(ServerJob::Connect(f, handle, *info))
+                let handle = self.peer(peer, Some(addr));
+                self.peers.insert(peer, handle.clone());
+                match callbacks.connect.get() {
+                    Some(f) => Ok(ServerJob::Connect(f, handle, info)),
+                    None => Err(ServerEvent::Connected { peer, addr, info }),
+                }
             }
-            ServerEvent::Message { peer, message } => {
-                let f = callbacks.message.clone()?;
-                Some(ServerJob::Message(
-                    f,
-                    self.peer(*peer, None),
-                    message.clone(),
-                ))
-            }
+            ServerEvent::Message { peer, message } => match callbacks.message.get() {
+                Some(f) => Ok(ServerJob::Message(f, self.peer(peer, None), message)),
+                None => Err(ServerEvent::Message { peer, message }),
+            },
             ServerEvent::Disconnected { peer, reason } => {
-                self.peers.remove(peer);
-                let f = callbacks.disconnect.clone()?;
-                Some(ServerJob::Disconnect(f, *peer, reason.clone()))
+                self.peers.remove(&peer);
+                match callbacks.disconnect.get() {
+                    Some(f) => Ok(ServerJob::Disconnect(f, peer, reason)),
+                    None => Err(ServerEvent::Disconnected { peer, reason }),
+                }
             }
-            _ => None,
+            other => Err(other),
         }
     }
 

@@ -72,7 +72,7 @@ const WRITE_SLICES: usize = 64;
 /// your next call; if you hand them to work elsewhere, hold reads while that
 /// backlog is high with [`hold_reads`](Self::hold_reads). A peer whose output makes no
 /// progress for [`FlowControl::write_stall_timeout`] is closed with
-/// [`CloseReason::WriteStalled`](veltix_core::CloseReason::WriteStalled).
+/// [`CloseReason::WriteStalled`].
 ///
 /// See `examples/embed.rs` for one `Poll` serving a listener and many
 /// connections, with timers.

@@ -15,6 +15,9 @@ pub type AsyncServer = veltix_driver::Server<Mio>;
 /// The async client of `veltix-driver` on the mio event loop (the API of `veltix-tokio`).
 pub type AsyncClient = veltix_driver::Client<Mio>;
 
+/// A peer of an [`AsyncServer`]: the driver's peer, with async methods.
+pub type AsyncPeer = veltix_driver::Peer;
+
 /// For callers that open [`MioConnection`](crate::MioConnection)s and use
 /// the driver's API too: `?` from one into the other's error.
 impl From<crate::OpenError> for veltix_driver::Error {
