@@ -41,3 +41,10 @@ pub mod python;
 pub mod raw;
 pub mod support;
 pub mod tls;
+
+/// The README's Rust code blocks, compiled (and, but for the few that need
+/// an outside peer or write a file, run) by `cargo test -p veltix-tests
+/// --doc`: this crate sees tokio, smol and mio alike.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
