@@ -1,6 +1,20 @@
-//! Veltix on mio, in two layers.
+//! Veltix on mio, in three wings. Pick by who owns the event loop and
+//! whether your code is async:
 //!
-//! # Threaded: a blocking [`Server`] and [`Client`]
+//! | you have | take | the wing |
+//! |---|---|---|
+//! | threads and no async; the shape of Python Veltix | [`Server`], [`Client`], [`Peer`]: blocking calls, callbacks on a worker thread | `blocking` |
+//! | async code, and no tokio or smol | [`AsyncServer`], [`AsyncClient`], [`AsyncPeer`] on [`Mio`], our event-loop thread | `rt` |
+//! | your own `mio::Poll` | [`MioConnection`]: one connection, driven by your loop | `embed` |
+//!
+//! `blocking` is built on `rt`, and `rt` on `veltix-driver`, the same
+//! connection loop as `veltix-tokio`'s and `veltix-smol`'s; together they are
+//! the default feature `runtime`. `embed` stands alone: with
+//! `default-features = false` this crate is [`MioConnection`] on
+//! `veltix-core`, `veltix-tls` and `mio`, with no driver, no thread and no
+//! async.
+//!
+//! # Threaded: `blocking`
 //!
 //! The closest thing to Python Veltix. Our event-loop thread (one
 //! `mio::Poll`, started on first use) runs every socket, timer and protocol
@@ -39,24 +53,30 @@
 //!   (they panic there rather than deadlock).
 //! - Events without a callback go to the blocking iterator from `events()`.
 //!
-//! # Embedded: [`MioConnection`] in your own `mio::Poll`
+//! Each blocking type is its async one with blocking methods, and
+//! `as_async()` returns that one ([`Server::as_async`],
+//! [`Client::as_async`], [`Peer::as_async`]).
+//!
+//! # Async on our loop: `rt`
+//!
+//! [`Mio`] implements the driver's [`Runtime`] trait, so [`AsyncServer`] and
+//! [`AsyncClient`] are the async server and client of `veltix-tokio` and
+//! `veltix-smol` — the same driver code — on the mio event loop, for async
+//! code that brings no runtime of its own. Their callbacks run on the event
+//! loop and must not block.
+//!
+//! # Embedded: `embed`
 //!
 //! For a program that already has an event loop: a [`MioConnection`] is a
 //! sans-IO `veltix_core::Connection` plus a `mio` TCP stream. You register it
 //! with your token, hand it the events for that token and the deadline from
 //! its `poll_timeout`, and drain its events: no thread, nothing hidden, and
 //! nothing allocated per message beyond what the core itself does. See its
-//! calling contract, and
-//! `examples/embed.rs` for one `Poll` serving a listener and many
-//! connections.
-//!
-//! # Async on our loop
-//!
-//! [`Mio`] implements the driver's runtime trait, so [`AsyncServer`] and
-//! [`AsyncClient`] are the async server and client of `veltix-tokio` and
-//! `veltix-smol` — the same driver code — on the mio event loop. The threaded
-//! API is built on them ([`Server::as_async`], [`Client::as_async`]).
+//! calling contract, and `examples/embed.rs` for one `Poll` serving a
+//! listener and many connections. Opening one fails with [`OpenError`].
 #![forbid(unsafe_code)]
+// This page describes all three wings; without `runtime`, two are not built.
+#![cfg_attr(not(feature = "runtime"), allow(rustdoc::broken_intra_doc_links))]
 
 #[cfg(feature = "runtime")]
 mod blocking;

@@ -1,14 +1,17 @@
-//! The synchronisation types of the event loop's wake-up protocols: std's
-//! (and `futures`') in every build, [loom]'s under `--cfg veltix_loom`, so
-//! the code the loop runs is the code that is model-checked.
+//! The synchronisation of the `runtime` feature (the `rt` and `blocking`
+//! wings): std's (and `futures`') in every build, [loom]'s under
+//! `--cfg veltix_loom` for the event loop's wake-up protocols, so the code
+//! the loop runs is the code that is model-checked.
 //!
-//! Used by `reactor` (each socket direction's tick and waker, the loop's
-//! `sleeping` flag) and `executor` (a task's `scheduled` flag); the loop's
-//! queues and tables stay on std's `Mutex` and `Arc`.
+//! On loom's types under loom: `rt/reactor.rs` (each socket direction's tick
+//! and waker, the loop's `sleeping` flag) and `rt/executor.rs` (a task's
+//! `scheduled` flag). The loop's queues and tables, and everything in
+//! `blocking`, stay on std's `Mutex` and `Arc`, locked with [`lock`], the
+//! crate's one lock helper.
 //!
 //! # Model checking
 //!
-//! `reactor.rs` and `executor.rs` have `loom_tests` modules, compiled only
+//! `rt/reactor.rs` and `rt/executor.rs` have `loom_tests` modules, compiled only
 //! with `cfg(all(test, veltix_loom))`; they run with the driver's models
 //! (`veltix-driver/src/sync.rs` says how, why loom, and where loom is
 //! approximate):
@@ -20,19 +23,18 @@
 //!
 //! | model | checks | bound |
 //! |---|---|---|
-//! | `reactor`: `loom_a_reader_sees_every_edge` | through the drained-mark fast path, with one event per arrival and then data + FIN in one event: every byte, then the end | 4 |
-//! | `reactor`: `loom_a_writer_sees_every_edge` | room arriving in two events: the writer gets it all | 4 |
-//! | `executor`: `loom_a_woken_task_is_polled_and_sees_what_its_waker_saw` | the loop (`Core::run`'s order, `Sleeping`, a stand-in for the `mio::Waker`) and two tasks woken from two threads: each is polled and sees its waker's `Relaxed` write; the waker is written once per sleep at most | 3 |
+//! | `rt::reactor`: `loom_a_reader_sees_every_edge` | through the drained-mark fast path, with one event per arrival and then data + FIN in one event: every byte, then the end | 4 |
+//! | `rt::reactor`: `loom_a_writer_sees_every_edge` | room arriving in two events: the writer gets it all | 4 |
+//! | `rt::executor`: `loom_a_woken_task_is_polled_and_sees_what_its_waker_saw` | the loop (`Core::run`'s order, `Sleeping`, a stand-in for the `mio::Waker`) and two tasks woken from two threads: each is polled and sees its waker's `Relaxed` write; the waker is written once per sleep at most | 3 |
 //!
 //! [loom]: https://docs.rs/loom
 
 use std::sync::{Mutex, MutexGuard};
 
-/// Locks `mutex`; a poisoned lock is taken as it is. The crate's one lock
-/// helper: no lock here is held while user code runs (callbacks run after
-/// their job is taken, outside every lock), and every critical section
-/// leaves its data consistent (pushes, swaps and takes), so a panic
-/// elsewhere leaves nothing to recover from.
+/// Locks `mutex`, taking a poisoned one as it is: every critical section
+/// in this crate leaves its data consistent (pushes, swaps and takes), and
+/// the one that runs code not its own, a task's poll, catches the panic
+/// inside it.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -53,8 +55,8 @@ pub(crate) mod atomic {
 /// keeps a partial modification order in which a later swap may read a
 /// value older than a store that happens-before it, which no execution
 /// can do once every other write is itself a swap; as a swap, the store
-/// joins that total order. The models of `Sleeping` found this false
-/// alarm (see `reactor.rs`).
+/// joins that total order. With a plain store, the models that use
+/// `Sleeping` (`rt/reactor.rs`, `rt/executor.rs`) report this false alarm.
 #[inline(always)]
 pub(crate) fn store_swapped_flag(flag: &atomic::AtomicBool, value: bool) {
     #[cfg(not(veltix_loom))]

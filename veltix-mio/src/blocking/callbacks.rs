@@ -40,7 +40,9 @@ impl<F: ?Sized> Default for Callback<F> {
 impl<F: ?Sized> Callback<F> {
     /// Registers `f`, replacing any earlier callback.
     pub(crate) fn set(&self, f: Arc<F>) {
-        *lock(&self.0) = Some(f);
+        let replaced = lock(&self.0).replace(f);
+        // Dropped outside the lock: what the old callback holds may run code.
+        drop(replaced);
     }
 
     /// The callback registered now, if any.

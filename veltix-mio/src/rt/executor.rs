@@ -101,8 +101,8 @@ impl Scheduled {
     /// it. A store acquires nothing, and a future whose state the waker
     /// wrote with `Relaxed` (it may: a wake is followed by a poll) could be
     /// polled without seeing the change, return `Pending`, and never be
-    /// woken again. The model below found that interleaving. On x86 both
-    /// are the same `xchg`.
+    /// woken again: with a store, the model below fails on that
+    /// interleaving. On x86 both are the same `xchg`.
     fn clear(&self) {
         self.0.swap(false, Ordering::SeqCst);
     }

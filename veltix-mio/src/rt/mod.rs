@@ -1,5 +1,17 @@
-//! The in-house runtime: one event-loop thread implementing the driver's
-//! runtime trait.
+//! The in-house runtime: one event-loop thread that implements the driver's
+//! [`Runtime`](veltix_driver::Runtime) trait, so the driver's async server
+//! and client run on it.
+//!
+//! - `reactor.rs`: the loop thread — a `mio::Poll`, the sockets it watches
+//!   (each direction's readiness, with no edge lost), the timers, and a
+//!   queue of ready work it runs between polls.
+//! - `executor.rs`: tasks — boxed futures that, when woken, queue themselves
+//!   on the reactor as ready work. The executor depends on the reactor; the
+//!   reactor knows only its own `Runnable` trait, which tasks implement.
+//! - `budget.rs`: how much socket work one poll of a task may do, so one
+//!   busy connection cannot hold the only loop thread.
+//! - `runtime.rs`: [`Mio`], the handle to the loop, and its sockets and
+//!   timers, implementing the driver's traits on the two above.
 
 mod budget;
 mod executor;
