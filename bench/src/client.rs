@@ -7,9 +7,11 @@ use std::io;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use veltix_core::Dialect;
+use veltix_tls::TlsClientConfig;
 
 /// The server a client connects to, and how.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Target {
     /// The server's address.
     pub(crate) addr: SocketAddr,
@@ -17,6 +19,25 @@ pub(crate) struct Target {
     /// none (Python Veltix 1.x): `ClientConfig::legacy()`. The baselines
     /// never run one (Veltix servers accept such legacy peers).
     pub(crate) handshake: bool,
+    /// The dialect a Veltix client speaks (`--dialect`); the server speaks
+    /// the same. The baselines have one wire of their own and ignore it.
+    pub(crate) dialect: Dialect,
+    /// TLS 1.3 to a server whose key is pinned (the TLS rows, and the
+    /// rustls baseline); `None`: plaintext.
+    pub(crate) tls: Option<TlsClientConfig>,
+}
+
+#[cfg(test)]
+impl Target {
+    /// A plaintext target in the native dialect.
+    pub(crate) fn plain(addr: SocketAddr, handshake: bool) -> Self {
+        Self {
+            addr,
+            handshake,
+            dialect: Dialect::Native,
+            tls: None,
+        }
+    }
 }
 
 /// One client connection, used by one task at a time.

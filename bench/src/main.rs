@@ -1,10 +1,13 @@
-//! `veltix-bench`: Veltix on tokio, smol and mio (async and threaded APIs)
-//! next to two hand-written tokio baselines and Python Veltix 1.3.0's
-//! server, scenario by scenario, in one run.
+//! `veltix-bench`: Veltix on tokio, smol and mio (async and threaded APIs),
+//! in plaintext and over TLS 1.3, next to three hand-written tokio baselines
+//! (one over tokio-rustls) and Python Veltix 1.3.0's and 3.3.0's servers,
+//! scenario by scenario, in one run.
 //!
 //! ```text
 //! cargo run --release -p veltix-bench -- [--runs 5] [--smoke] [--out DIR]
-//!     [--only ping,request-64B,…] [--impls tokio,smol,mio,mio-threaded,python,tokio+ld,tokio+sha]
+//!     [--only ping,request-64B,…] [--impls tokio,smol,mio,mio-threaded,python,python3,
+//!      tokio+ld,tokio+sha,tokio+tls,smol+tls,mio+tls,mio-threaded+tls,tokio+rustls+sha]
+//!     [--dialect native,python3,python14,legacy]
 //! cargo run --release -p veltix-bench -- --server [NAME=]HOST:PORT[,…]
 //!     [--impls tokio,…] [--legacy]
 //! ```
@@ -30,21 +33,24 @@ mod python;
 mod report;
 mod rt;
 mod scenario;
+mod tls;
 mod veltix;
 mod wire;
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
+use veltix_core::Dialect;
+
 use crate::client::Target;
 use crate::implementation::Implementation;
-use crate::options::{Options, usage_error};
+use crate::options::{Options, dialect_name, parse_dialect, usage_error};
 use crate::report::{RunInfo, Sample};
 use crate::scenario::{Ctx, Scenario};
 
@@ -67,6 +73,7 @@ fn main() -> ExitCode {
 fn serve(args: &[String]) -> io::Result<ExitCode> {
     let mut implementation = None;
     let mut addr: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let mut dialect = Dialect::Native;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let value = it
@@ -84,11 +91,15 @@ fn serve(args: &[String]) -> io::Result<ExitCode> {
                     .parse()
                     .map_err(|_| usage_error(format!("bad address {value}")))?;
             }
+            "--dialect" => {
+                dialect = parse_dialect(value)
+                    .ok_or_else(|| usage_error(format!("unknown dialect {value}")))?;
+            }
             _ => return Err(usage_error(format!("unknown option {arg}"))),
         }
     }
     let implementation = implementation.ok_or_else(|| usage_error("serve needs --impl"))?;
-    implementation.serve(addr)?;
+    implementation.serve(addr, dialect)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -98,7 +109,20 @@ struct Row {
     label: String,
     /// The client (and, for [`ServerSide::Own`], the server).
     implementation: Implementation,
+    /// What the client (and its own server) speaks.
+    dialect: Dialect,
     server: ServerSide,
+    /// The interpreter of a python row's server.
+    python: Option<PathBuf>,
+}
+
+/// A row's name: the implementation's, with `/DIALECT` unless native.
+fn row_label(implementation: Implementation, dialect: Dialect) -> String {
+    if dialect == Dialect::Native || !implementation.veltix() {
+        implementation.name().to_owned()
+    } else {
+        format!("{}/{}", implementation.name(), dialect_name(dialect))
+    }
 }
 
 /// Where a row's server comes from.
@@ -110,9 +134,8 @@ enum ServerSide {
     External { addr: SocketAddr, pid: Option<u32> },
 }
 
-/// The rows to run; the Python interpreter when a python row is among
-/// them. What a reader must know about them goes to `notes`.
-fn rows(options: &Options, notes: &mut Vec<String>) -> io::Result<(Vec<Row>, Option<PathBuf>)> {
+/// The rows to run. What a reader must know about them goes to `notes`.
+fn rows(options: &Options, notes: &mut Vec<String>) -> io::Result<Vec<Row>> {
     if options.legacy {
         notes.push("Veltix clients skip the handshake (--legacy)".to_owned());
     }
@@ -121,39 +144,71 @@ fn rows(options: &Options, notes: &mut Vec<String>) -> io::Result<(Vec<Row>, Opt
             "echo-pipelined-64B: at most {window} echoes in flight (--window)"
         ));
     }
+    if options.dialects != [Dialect::Native] {
+        let names: Vec<&str> = options.dialects.iter().map(|d| dialect_name(*d)).collect();
+        notes.push(format!(
+            "--dialect {}: each Veltix row (client and server) in each, interleaved; \
+             a row in dialect D is named IMPL/D (IMPL alone for native)",
+            names.join(",")
+        ));
+    }
     if !options.servers.is_empty() {
-        return Ok((external_rows(options, notes), None));
+        return Ok(external_rows(options, notes));
+    }
+    if options.implementations.iter().any(|i| i.tls()) {
+        notes.push(format!(
+            "+tls rows and {}: TLS 1.3 on both ends, a self-signed certificate made in memory \
+             by each server, its key pinned by the clients; negotiated: {}",
+            report::BASELINE_TLS,
+            tls::negotiated()?
+        ));
     }
     let mut rows = Vec::new();
-    let mut python = None;
     for &implementation in &options.implementations {
-        if implementation == Implementation::Python {
-            match python::interpreter() {
+        let mut interpreter = None;
+        if let Some(release) = implementation.python_release() {
+            let name = implementation.name();
+            match python::interpreter(release) {
                 Ok(path) => {
                     notes.push(format!(
-                        "python: Python Veltix 1.3.0's server (bench/python/echo_server.py \
-                         under {}), driven by the tokio client without the handshake",
-                        path.display()
+                        "{name}: Python Veltix {}'s server (bench/python/ under {}), driven by \
+                         the tokio client in the {} dialect",
+                        release.version(),
+                        path.display(),
+                        if implementation.handshake() {
+                            dialect_name(implementation.dialect(Dialect::Native))
+                        } else {
+                            "legacy (no handshake)"
+                        }
                     ));
-                    python = Some(path);
+                    interpreter = Some(path);
                 }
                 Err(reason) if options.impls_chosen => {
                     return Err(io::Error::new(io::ErrorKind::NotFound, reason));
                 }
                 Err(reason) => {
-                    eprintln!("note: python row skipped: {reason}");
-                    notes.push(format!("python: skipped, {reason}"));
+                    eprintln!("note: {name} row skipped: {reason}");
+                    notes.push(format!("{name}: skipped, {reason}"));
                     continue;
                 }
             }
         }
-        rows.push(Row {
-            label: implementation.name().to_owned(),
-            implementation,
-            server: ServerSide::Own,
-        });
+        let dialects = if implementation.veltix() {
+            options.dialects.clone()
+        } else {
+            vec![implementation.dialect(Dialect::Native)]
+        };
+        for dialect in dialects {
+            rows.push(Row {
+                label: row_label(implementation, dialect),
+                implementation,
+                dialect,
+                server: ServerSide::Own,
+                python: interpreter.clone(),
+            });
+        }
     }
-    Ok((rows, python))
+    Ok(rows)
 }
 
 /// A row per client and `--server` server: named after the server, or
@@ -176,19 +231,24 @@ fn external_rows(options: &Options, notes: &mut Vec<String>) -> Vec<Row> {
             ),
         });
         for &implementation in &options.implementations {
-            let label = if options.implementations.len() == 1 {
-                server.name.clone()
-            } else {
-                format!("{}@{}", implementation.name(), server.name)
-            };
-            rows.push(Row {
-                label,
-                implementation,
-                server: ServerSide::External {
-                    addr: server.addr,
-                    pid,
-                },
-            });
+            for &dialect in &options.dialects {
+                let client = row_label(implementation, dialect);
+                let label = if options.implementations.len() == 1 && options.dialects.len() == 1 {
+                    server.name.clone()
+                } else {
+                    format!("{client}@{}", server.name)
+                };
+                rows.push(Row {
+                    label,
+                    implementation,
+                    dialect,
+                    server: ServerSide::External {
+                        addr: server.addr,
+                        pid,
+                    },
+                    python: None,
+                });
+            }
         }
     }
     rows
@@ -202,7 +262,7 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
         eprintln!("note: open-file limit is {limit}; idle-10k may fail");
     }
     let mut notes = Vec::new();
-    let (rows, python) = rows(options, &mut notes)?;
+    let rows = rows(options, &mut notes)?;
     let info = RunInfo {
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         commit: command_output("git", &["rev-parse", "--short", "HEAD"]),
@@ -224,7 +284,7 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
         for &scenario in &options.scenarios {
             for row in &rows {
                 bar.set_message(format!("{} {} run {run}", scenario.name(), row.label));
-                let result = run_one(scenario, row, options, python.as_deref());
+                let result = run_one(scenario, row, options);
                 let line = match result {
                     Ok(measured) => {
                         let sample = Sample {
@@ -295,24 +355,34 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
 
 /// One scenario, one row, one run: against a fresh server of the row's
 /// own kind, or the `--server` one.
-fn run_one(
-    scenario: Scenario,
-    row: &Row,
-    options: &Options,
-    python: Option<&Path>,
-) -> io::Result<scenario::Measured> {
+fn run_one(scenario: Scenario, row: &Row, options: &Options) -> io::Result<scenario::Measured> {
     let implementation = row.implementation;
     let handshake = !options.legacy && implementation.handshake();
-    let (server, addr, server_pid) = match row.server {
+    let (server, addr, server_pid, pin) = match row.server {
         ServerSide::Own => {
-            let server = implementation.start_server(python)?;
-            let (addr, pid) = (server.addr, server.pid());
-            (Some(server), addr, Some(pid))
+            let server = implementation.start_server(row.dialect, row.python.as_deref())?;
+            let (addr, pid, pin) = (server.addr, server.pid(), server.pin);
+            (Some(server), addr, Some(pid), pin)
         }
-        ServerSide::External { addr, pid } => (None, addr, pid),
+        ServerSide::External { addr, pid } => (None, addr, pid, None),
+    };
+    let tls = match pin {
+        Some(pin) => Some(tls::client_config(pin)?),
+        None if implementation.tls() => {
+            return Err(io::Error::other(format!(
+                "the {} server announced no TLS pin",
+                row.label
+            )));
+        }
+        None => None,
     };
     let ctx = Ctx {
-        target: Target { addr, handshake },
+        target: Target {
+            addr,
+            handshake,
+            dialect: row.dialect,
+            tls,
+        },
         server_pid,
         smoke: options.smoke,
         window: options.window,

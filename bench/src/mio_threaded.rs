@@ -5,13 +5,12 @@
 //! write them.
 
 use std::io;
-use std::net::SocketAddr;
 
 use bytes::Bytes;
 use veltix_mio::{Client, ClientEvent, ClientEvents, Error, Message, Server, ServerConfig};
 
 use crate::client::{BenchClient, EchoReceiver, EchoSender, Target};
-use crate::veltix::{MAX_CONNECTIONS, REQUEST_TIMEOUT, client_config, echo_payload, reply_failed};
+use crate::veltix::{REQUEST_TIMEOUT, client_config, echo_payload, reply_failed};
 use crate::wire::{ECHO, SINK};
 
 /// A blocking client. Its `async` methods return only once the blocking call
@@ -23,7 +22,7 @@ impl BenchClient for MioThreadedClient {
     type Receiver = MioThreadedReceiver;
 
     async fn connect(target: Target) -> io::Result<Self> {
-        Ok(Self(Client::connect(client_config(target))?))
+        Ok(Self(Client::connect(client_config(&target))?))
     }
 
     async fn request(&mut self, payload: Bytes) -> io::Result<Bytes> {
@@ -99,10 +98,10 @@ impl EchoReceiver for MioThreadedReceiver {
 }
 
 /// Binds the threaded server (one worker thread, so callbacks, and the
-/// echoes, keep the order of the messages) and echoes from `on_message`
-/// with `try_reply`, as the mio `echo_server` example does.
-pub(crate) fn serve(addr: SocketAddr) -> io::Result<Server> {
-    let config = ServerConfig::new(addr.to_string()).max_connections(MAX_CONNECTIONS);
+/// echoes, keep the order of the messages) with `config`
+/// ([`server_config`](crate::veltix::server_config)) and echoes from
+/// `on_message` with `try_reply`, as the mio `echo_server` example does.
+pub(crate) fn serve(config: ServerConfig) -> io::Result<Server> {
     let server = Server::bind(config)?;
     server.on_message(|peer, message| {
         if message.message_type() == ECHO {

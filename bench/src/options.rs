@@ -4,19 +4,50 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 
+use veltix_core::Dialect;
+
 use crate::implementation::Implementation;
 use crate::scenario::Scenario;
 
 pub(crate) const USAGE: &str = "usage:
-  veltix-bench [--runs N] [--smoke] [--out DIR] [--only SCENARIO,…] [--impls IMPL,…] [--legacy] [--window N]
-  veltix-bench --server [NAME=]HOST:PORT[,…] [--impls CLIENT,…] [--legacy] [--only …] [--window N] [--runs N] [--smoke] [--out DIR]
-  veltix-bench serve --impl IMPL [--addr HOST:PORT]
-scenarios: ping request-64B burst-64B echo-pipelined-64B stress-100conn tick-100x60Hz large-1MiB idle-1k idle-10k
-impls: tokio smol mio mio-threaded python tokio+ld tokio+sha
+  veltix-bench [--runs N] [--smoke] [--out DIR] [--only SCENARIO,…] [--impls IMPL,…] [--dialect D,…] [--legacy] [--window N]
+  veltix-bench --server [NAME=]HOST:PORT[,…] [--impls CLIENT,…] [--dialect D,…] [--legacy] [--only …] [--window N] [--runs N] [--smoke] [--out DIR]
+  veltix-bench serve --impl IMPL [--addr HOST:PORT] [--dialect D]
+scenarios: ping request-64B burst-64B echo-pipelined-64B stress-100conn tick-100x60Hz large-1MiB
+  idle-1k idle-10k tls-handshakes tls-handshakes-16x
+impls: tokio smol mio mio-threaded python python3 tokio+ld tokio+sha
+  tokio+tls smol+tls mio+tls mio-threaded+tls tokio+rustls+sha
+--dialect D,…: the Veltix rows (client and server) speak each dialect in turn, interleaved:
+  native (default), python3 (compact wire: 15-byte header, CRC-32), python14, legacy;
+  a row in dialect D is named IMPL/D (IMPL alone for native)
 --server: the client side only, against servers already running (default: ping, request-64B,
   echo-pipelined-64B with the tokio client); clients: tokio smol mio mio-threaded tokio+sha
 --legacy: Veltix clients skip the handshake (ClientConfig::legacy(), for Python Veltix 1.x servers)
 --window N: at most N echoes in flight in echo-pipelined-64B (default: the sender never waits)";
+
+/// The dialects `--dialect` knows, by name.
+const DIALECTS: [(&str, Dialect); 4] = [
+    ("native", Dialect::Native),
+    ("python3", Dialect::Python3),
+    ("python14", Dialect::Python14),
+    ("legacy", Dialect::Legacy),
+];
+
+/// The name of `dialect` in `--dialect` and in row names.
+pub(crate) fn dialect_name(dialect: Dialect) -> &'static str {
+    DIALECTS
+        .iter()
+        .find(|(_, d)| *d == dialect)
+        .map_or("native", |(name, _)| name)
+}
+
+/// The dialect called `name`.
+pub(crate) fn parse_dialect(name: &str) -> Option<Dialect> {
+    DIALECTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, dialect)| *dialect)
+}
 
 /// The scenarios a `--server` run does unless `--only` says otherwise.
 const SERVER_DEFAULT: [Scenario; 3] = [Scenario::Ping, Scenario::Request, Scenario::EchoPipelined];
@@ -47,6 +78,8 @@ pub(crate) struct Options {
     pub(crate) legacy: bool,
     /// Most echoes in flight in `echo-pipelined-64B`.
     pub(crate) window: Option<u64>,
+    /// The dialects the Veltix rows speak, each in turn (default: native).
+    pub(crate) dialects: Vec<Dialect>,
 }
 
 pub(crate) fn usage_error(what: impl std::fmt::Display) -> io::Error {
@@ -63,6 +96,7 @@ pub(crate) fn parse(args: &[String]) -> io::Result<Options> {
     let mut servers = Vec::new();
     let mut legacy = false;
     let mut window = None;
+    let mut dialects = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || {
@@ -97,6 +131,15 @@ pub(crate) fn parse(args: &[String]) -> io::Result<Options> {
                 })?);
             }
             "--impls" => implementations = Some(list(value()?, Implementation::from_name)?),
+            "--dialect" | "--dialects" => {
+                let mut chosen: Vec<Dialect> = Vec::new();
+                for dialect in list(value()?, parse_dialect)? {
+                    if !chosen.contains(&dialect) {
+                        chosen.push(dialect);
+                    }
+                }
+                dialects = Some(chosen);
+            }
             "--server" => {
                 for server in value()?.split(',') {
                     servers.push(external(server.trim())?);
@@ -132,6 +175,7 @@ pub(crate) fn parse(args: &[String]) -> io::Result<Options> {
         servers,
         legacy,
         window,
+        dialects: dialects.unwrap_or_else(|| vec![Dialect::Native]),
     };
     if external {
         check_external(&options)?;
@@ -236,10 +280,33 @@ mod tests {
     }
 
     #[test]
+    fn dialects_are_named_listed_once_each_and_native_by_default() {
+        assert_eq!(parse(&[]).unwrap().dialects, [Dialect::Native]);
+        let options = parse(&args("--dialect python3,native,python3,legacy,python14")).unwrap();
+        assert_eq!(
+            options.dialects,
+            [
+                Dialect::Python3,
+                Dialect::Native,
+                Dialect::Legacy,
+                Dialect::Python14
+            ]
+        );
+        for (name, dialect) in DIALECTS {
+            assert_eq!(parse_dialect(name), Some(dialect));
+            assert_eq!(dialect_name(dialect), name);
+        }
+        let refused = parse(&args("--dialect python2")).unwrap_err().to_string();
+        assert!(refused.contains("unknown name python2"), "{refused}");
+    }
+
+    #[test]
     fn server_mode_refuses_what_cannot_work_and_says_why() {
         let refused = |line: &str| parse(&args(line)).unwrap_err().to_string();
         assert!(refused("--server 127.0.0.1:1 --impls tokio+ld").contains("LengthDelimited"));
         assert!(refused("--server 127.0.0.1:1 --impls python").contains("server only"));
+        assert!(refused("--server 127.0.0.1:1 --impls python3").contains("server only"));
+        assert!(refused("--server 127.0.0.1:1 --impls tokio+tls").contains("plaintext"));
         assert!(refused("--server 127.0.0.1:1 --only burst-64B").contains("echo-pipelined-64B"));
         assert!(refused("--server nowhere").contains("bad server address"));
         assert!(refused("--server =127.0.0.1:1").contains("empty server name"));

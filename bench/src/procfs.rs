@@ -4,6 +4,8 @@ use std::io::{self, BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
+use veltix_tls::SpkiPin;
+
 /// Linux reports `utime`/`stime` in USER_HZ ticks, 100 per second on every
 /// architecture Linux exposes to user space.
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -41,6 +43,30 @@ pub(crate) fn rss_kib(pid: u32) -> io::Result<u64> {
         .ok_or_else(|| bad_data("no VmRSS in /proc/PID/status"))
 }
 
+/// The line a bench server prints once it accepts connections: `listening
+/// on ADDR`, and ` tls-pin sha256:HEX` after it for a TLS server.
+pub(crate) fn announcement(addr: SocketAddr, pin: Option<SpkiPin>) -> String {
+    match pin {
+        Some(pin) => format!("listening on {addr} tls-pin {pin}"),
+        None => format!("listening on {addr}"),
+    }
+}
+
+/// The address and pin of an [`announcement`]; `None` for any other line.
+fn parse_announcement(line: &str) -> Option<(SocketAddr, Option<SpkiPin>)> {
+    let mut words = line
+        .trim()
+        .strip_prefix("listening on ")?
+        .split_whitespace();
+    let addr = words.next()?.parse().ok()?;
+    let pin = match (words.next(), words.next(), words.next()) {
+        (None, _, _) => None,
+        (Some("tls-pin"), Some(pin), None) => Some(pin.parse().ok()?),
+        _ => return None,
+    };
+    Some((addr, pin))
+}
+
 fn bad_data(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
@@ -53,19 +79,31 @@ pub(crate) struct ServerProcess {
     _stdin: ChildStdin,
     /// Where it listens.
     pub(crate) addr: SocketAddr,
+    /// The pin of its TLS key, for a TLS server.
+    pub(crate) pin: Option<SpkiPin>,
 }
 
 impl ServerProcess {
-    /// Starts `veltix-bench serve --impl NAME` and waits for its address.
-    pub(crate) fn start(implementation: &str) -> io::Result<Self> {
+    /// Starts `veltix-bench serve --impl NAME --dialect DIALECT` and waits
+    /// for its address (and pin).
+    pub(crate) fn start(implementation: &str, dialect: &str) -> io::Result<Self> {
         let mut command = Command::new(std::env::current_exe()?);
-        command.args(["serve", "--impl", implementation, "--addr", "127.0.0.1:0"]);
+        command.args([
+            "serve",
+            "--impl",
+            implementation,
+            "--addr",
+            "127.0.0.1:0",
+            "--dialect",
+            dialect,
+        ]);
         Self::spawn(command, implementation)
     }
 
     /// Starts `command`, which must print `listening on ADDR` as its first
-    /// line once it accepts connections (and exit when its stdin closes);
-    /// `name` is for errors.
+    /// line once it accepts connections (`listening on ADDR tls-pin PIN`
+    /// for a TLS server, see [`announcement`]), and exit when its stdin
+    /// closes; `name` is for errors.
     pub(crate) fn spawn(mut command: Command, name: &str) -> io::Result<Self> {
         let mut child = command
             .stdin(Stdio::piped())
@@ -75,11 +113,7 @@ impl ServerProcess {
         let stdout = child.stdout.take().ok_or_else(|| bad_data("no stdout"))?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok());
-        let Some(addr) = addr else {
+        let Some((addr, pin)) = parse_announcement(&line) else {
             let _ = child.kill();
             let _ = child.wait();
             return Err(bad_data(&format!("server {name} did not start: {line:?}")));
@@ -88,6 +122,7 @@ impl ServerProcess {
             child,
             _stdin: stdin,
             addr,
+            pin,
         })
     }
 
@@ -176,6 +211,29 @@ mod tests {
         assert_eq!(listener_pid(addr), Some(std::process::id()));
         drop(listener);
         assert_eq!(listener_pid(addr), None);
+    }
+
+    #[test]
+    fn announcements_carry_the_address_and_the_pin_of_a_tls_server() {
+        let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let pin = SpkiPin::of_spki(b"a key");
+        assert_eq!(
+            parse_announcement(&announcement(addr, None)),
+            Some((addr, None))
+        );
+        assert_eq!(
+            parse_announcement(&format!("{}\n", announcement(addr, Some(pin)))),
+            Some((addr, Some(pin)))
+        );
+        assert_eq!(
+            parse_announcement("listening on 127.0.0.1:7000 tls-pin nope"),
+            None
+        );
+        assert_eq!(parse_announcement("listening on nowhere"), None);
+        assert_eq!(
+            parse_announcement("Traceback (most recent call last):"),
+            None
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! Python Veltix 1.3.0's server, the `python` reference row: the bench's
+//! Python Veltix's servers, the reference rows: `python` is the bench's
 //! `python/echo_server.py` under an interpreter that imports veltix 1.3.0 —
 //! the interop tests' (`tests/tests/python_interop.rs`) virtualenv, or
-//! `$VELTIX_PYTHON`. Nothing is installed here: without such an
-//! interpreter the row is skipped, with the reason.
+//! `$VELTIX_PYTHON`; `python3` is `python/echo_server_3_3.py` under one that
+//! imports veltix 3.3.0 (`tests/tests/python_interop_3_3.rs`'s virtualenv,
+//! or `$VELTIX_PYTHON_3_3_0`), the compact wire of today's Python Veltix.
+//! Nothing is installed here: without such an interpreter the row is
+//! skipped, with the reason.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,40 +14,85 @@ use std::time::{Duration, Instant};
 
 use crate::procfs::ServerProcess;
 
-/// The server script, embedded so the binary needs no source tree.
-const SCRIPT: &str = include_str!("../python/echo_server.py");
+/// A Python Veltix release a reference row measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// 1.3.0: classic wire, no handshake (the `python` row).
+    V1_3_0,
+    /// 3.3.0: compact wire, JSON handshake (the `python3` row).
+    V3_3_0,
+}
 
-/// The Python Veltix release the row measures, as in the interop tests.
-const VELTIX_VERSION: &str = "1.3.0";
+impl Release {
+    /// The version the interpreter must import, as in the interop tests.
+    pub(crate) fn version(self) -> &'static str {
+        match self {
+            Self::V1_3_0 => "1.3.0",
+            Self::V3_3_0 => "3.3.0",
+        }
+    }
 
-/// Where the interop tests make their virtualenv, inside the target directory.
-const VENV: &str = "python-veltix-1.3.0";
+    /// The variable that may name an interpreter (the interop tests' own).
+    fn env_var(self) -> &'static str {
+        match self {
+            Self::V1_3_0 => "VELTIX_PYTHON",
+            Self::V3_3_0 => "VELTIX_PYTHON_3_3_0",
+        }
+    }
+
+    /// Where the interop tests make their virtualenv, inside the target directory.
+    fn venv(self) -> &'static str {
+        match self {
+            Self::V1_3_0 => "python-veltix-1.3.0",
+            Self::V3_3_0 => "python-veltix-3.3.0",
+        }
+    }
+
+    /// The interop test that makes the virtualenv.
+    fn interop_test(self) -> &'static str {
+        match self {
+            Self::V1_3_0 => "python_interop",
+            Self::V3_3_0 => "python_interop_3_3",
+        }
+    }
+
+    /// The server script, embedded so the binary needs no source tree.
+    fn script(self) -> &'static str {
+        match self {
+            Self::V1_3_0 => include_str!("../python/echo_server.py"),
+            Self::V3_3_0 => include_str!("../python/echo_server_3_3.py"),
+        }
+    }
+}
 
 /// Time allowed for the interpreter to import veltix and say its version.
 const PROBE_LIMIT: Duration = Duration::from_secs(30);
 
-/// An interpreter that imports veltix 1.3.0: `$VELTIX_PYTHON` when set
-/// (and then only it), otherwise the interop tests' virtualenv in the target
-/// directory this binary was built in. The error says why there is none.
-pub(crate) fn interpreter() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("VELTIX_PYTHON") {
+/// An interpreter that imports `release`: its variable (`$VELTIX_PYTHON`
+/// for 1.3.0) when set (and then only it), otherwise the interop tests'
+/// virtualenv in the target directory this binary was built in. The error
+/// says why there is none.
+pub(crate) fn interpreter(release: Release) -> Result<PathBuf, String> {
+    let var = release.env_var();
+    if let Some(path) = std::env::var_os(var) {
         let path = PathBuf::from(path);
-        return probe(&path)
+        return probe(&path, release)
             .map(|()| path.clone())
-            .map_err(|err| format!("VELTIX_PYTHON={}: {err}", path.display()));
+            .map_err(|err| format!("{var}={}: {err}", path.display()));
     }
-    let candidates = venv_candidates();
+    let candidates = venv_candidates(release);
     for python in &candidates {
         if python.exists() {
-            return probe(python)
+            return probe(python, release)
                 .map(|()| python.clone())
                 .map_err(|err| format!("{}: {err}", python.display()));
         }
     }
     Err(format!(
-        "no Python with veltix {VELTIX_VERSION}: set VELTIX_PYTHON, or build the \
-         interop tests' virtualenv once with `cargo test -p veltix-tests --test \
-         python_interop` (looked for {})",
+        "no Python with veltix {}: set {var}, or build the interop tests' \
+         virtualenv once with `cargo test -p veltix-tests --test {}` (looked for {})",
+        release.version(),
+        release.interop_test(),
         candidates
             .iter()
             .map(|p| p.display().to_string())
@@ -56,7 +104,7 @@ pub(crate) fn interpreter() -> Result<PathBuf, String> {
 /// The virtualenv's interpreter in each target directory this binary may
 /// belong to: an ancestor of the executable (`target/release/veltix-bench`),
 /// `$CARGO_TARGET_DIR`, and the workspace's `target/` at build time.
-fn venv_candidates() -> Vec<PathBuf> {
+fn venv_candidates(release: Release) -> Vec<PathBuf> {
     let mut targets: Vec<PathBuf> = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         targets.extend(exe.ancestors().skip(1).take(3).map(Path::to_path_buf));
@@ -67,7 +115,7 @@ fn venv_candidates() -> Vec<PathBuf> {
     targets.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let mut candidates: Vec<PathBuf> = Vec::new();
     for target in targets {
-        let python = target.join(VENV).join("bin").join("python");
+        let python = target.join(release.venv()).join("bin").join("python");
         if !candidates.contains(&python) {
             candidates.push(python);
         }
@@ -75,9 +123,9 @@ fn venv_candidates() -> Vec<PathBuf> {
     candidates
 }
 
-/// Checks that `python` imports veltix at [`VELTIX_VERSION`] (with the
+/// Checks that `python` imports veltix at `release` (with the
 /// `socket._RetAddress` workaround that 1.3.0 needs before CPython 3.14).
-fn probe(python: &Path) -> Result<(), String> {
+fn probe(python: &Path, release: Release) -> Result<(), String> {
     const PROBE: &str = "import socket\n\
         if not hasattr(socket, '_RetAddress'): socket._RetAddress = tuple\n\
         import veltix\n\
@@ -105,15 +153,22 @@ fn probe(python: &Path) -> Result<(), String> {
         .wait_with_output()
         .map_err(|err| format!("cannot read its answer: {err}"))?;
     match String::from_utf8_lossy(&out.stdout).trim() {
-        VELTIX_VERSION => Ok(()),
+        version if version == release.version() => Ok(()),
         "" => Err(format!("it does not import veltix ({})", out.status)),
-        other => Err(format!("it has veltix {other}, not {VELTIX_VERSION}")),
+        other => Err(format!("it has veltix {other}, not {}", release.version())),
     }
 }
 
-/// Starts the Python echo server on a free loopback port.
-pub(crate) fn start_server(python: &Path) -> io::Result<ServerProcess> {
+/// Starts `release`'s echo server under `python` on a free loopback port.
+pub(crate) fn start_server(python: &Path, release: Release) -> io::Result<ServerProcess> {
     let mut command = Command::new(python);
-    command.args(["-u", "-c", SCRIPT, "--port", "0", "--until-stdin-closes"]);
-    ServerProcess::spawn(command, "python")
+    command.args([
+        "-u",
+        "-c",
+        release.script(),
+        "--port",
+        "0",
+        "--until-stdin-closes",
+    ]);
+    ServerProcess::spawn(command, &format!("python {}", release.version()))
 }

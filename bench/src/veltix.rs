@@ -8,11 +8,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use veltix_core::Dialect;
 use veltix_driver::{
     Client, ClientConfig, ClientEvent, ClientEvents, Error, Message, Runtime, Server, ServerConfig,
 };
+use veltix_tls::TlsServerConfig;
 
 use crate::client::{BenchClient, EchoReceiver, EchoSender, Target, ended_early};
+use crate::tls;
 use crate::wire::{ECHO, SINK};
 
 /// Long enough never to fire in a healthy run; a stuck run fails instead of hanging.
@@ -21,13 +24,32 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Every server the bench runs accepts this many connections (idle-10k).
 pub(crate) const MAX_CONNECTIONS: usize = 100_000;
 
-/// The client's settings for `target`.
-pub(crate) fn client_config(target: Target) -> ClientConfig {
-    let config = ClientConfig::new(target.addr.to_string());
-    if target.handshake {
-        config
-    } else {
-        config.legacy()
+/// The client's settings for `target`: its dialect (or no handshake at
+/// all), and TLS to a pinned key when the target has it.
+pub(crate) fn client_config(target: &Target) -> ClientConfig {
+    let mut config = ClientConfig::new(target.addr.to_string()).dialect(target.dialect);
+    if !target.handshake {
+        config = config.legacy();
+    }
+    if let Some(tls) = &target.tls {
+        config = config.tls(tls.clone()).tls_server_name(tls::SERVER_NAME);
+    }
+    config
+}
+
+/// The server's settings: the bench's connection limit, `dialect` with
+/// every peer, and TLS when given.
+pub(crate) fn server_config(
+    addr: SocketAddr,
+    dialect: Dialect,
+    tls: Option<TlsServerConfig>,
+) -> ServerConfig {
+    let config = ServerConfig::new(addr.to_string())
+        .max_connections(MAX_CONNECTIONS)
+        .dialect(dialect);
+    match tls {
+        Some(tls) => config.tls(tls),
+        None => config,
     }
 }
 
@@ -39,7 +61,7 @@ impl<R: Runtime + Default> BenchClient for VeltixClient<R> {
     type Receiver = VeltixReceiver;
 
     async fn connect(target: Target) -> io::Result<Self> {
-        Ok(Self(Client::connect(client_config(target)).await?))
+        Ok(Self(Client::connect(client_config(&target)).await?))
     }
 
     async fn request(&mut self, payload: Bytes) -> io::Result<Bytes> {
@@ -127,10 +149,9 @@ pub(crate) fn echo_payload(message: Message) -> io::Result<Bytes> {
 /// another task), as the README and the examples do; sink messages are
 /// dropped after the core has checked their hash.
 pub(crate) async fn serve<R: Runtime + Default>(
-    addr: SocketAddr,
+    config: ServerConfig,
     listening: impl FnOnce(SocketAddr),
 ) -> io::Result<Server<R>> {
-    let config = ServerConfig::new(addr.to_string()).max_connections(MAX_CONNECTIONS);
     let server = Server::<R>::bind(config).await?;
     server.on_message(|peer, message| {
         if message.message_type() == ECHO {

@@ -1,9 +1,11 @@
 //! The load tool's smoke mode end to end: every scenario against every
-//! implementation, then `--server` against running servers, a few seconds
-//! in all. Proves the tool works; asserts no timing (speed is judged by
-//! full runs, see BENCHMARKS.md). The python row runs when the interop
-//! tests' virtualenv (or `$VELTIX_PYTHON`) is there, and must then work;
-//! without it the run must say why it skipped the row.
+//! implementation (the TLS rows and the rustls baseline included), the
+//! Veltix rows in every dialect, then `--server` against running servers, a
+//! few seconds each. Proves the tool works; asserts no timing (speed is
+//! judged by full runs, see BENCHMARKS.md). A python row runs when its
+//! interop tests' virtualenv (or `$VELTIX_PYTHON`, `$VELTIX_PYTHON_3_3_0`)
+//! is there, and must then work; without it the run must say why it
+//! skipped the row.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 11] = [
     "ping",
     "request-64B",
     "burst-64B",
@@ -21,15 +23,31 @@ const SCENARIOS: [&str; 9] = [
     "large-1MiB",
     "idle-1k",
     "idle-10k",
+    "tls-handshakes",
+    "tls-handshakes-16x",
 ];
-const IMPLEMENTATIONS: [&str; 6] = [
+const IMPLEMENTATIONS: [&str; 11] = [
     "tokio",
     "smol",
     "mio",
     "mio-threaded",
     "tokio+ld",
     "tokio+sha",
+    "tokio+tls",
+    "smol+tls",
+    "mio+tls",
+    "mio-threaded+tls",
+    "tokio+rustls+sha",
 ];
+/// The TLS rows, each divided by its plaintext self and the TLS baseline.
+const TLS_ROWS: [(&str, &str); 4] = [
+    ("tokio+tls", "tokio"),
+    ("smol+tls", "smol"),
+    ("mio+tls", "mio"),
+    ("mio-threaded+tls", "mio-threaded"),
+];
+/// The python rows (Python Veltix 1.3.0's server, and 3.3.0's).
+const PYTHON_ROWS: [&str; 2] = ["python", "python3"];
 /// Echoes in a smoke run of echo-pipelined-64B (the warm-up is not counted).
 const SMOKE_ECHOES: u64 = 20_000;
 
@@ -45,13 +63,25 @@ fn smoke_run_measures_every_scenario_on_every_implementation() {
 
     let json = results(out.path());
     let notes = json["info"]["notes"].as_array().expect("notes");
-    let python_skipped = notes
-        .iter()
-        .any(|n| n.as_str().is_some_and(|n| n.starts_with("python: skipped")));
+    let skipped = |row: &str| {
+        let said = format!("{row}: skipped");
+        notes
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.starts_with(&said)))
+    };
+    let python_skipped = skipped("python");
     let mut implementations = IMPLEMENTATIONS.to_vec();
-    if !python_skipped {
-        implementations.push("python");
+    for row in PYTHON_ROWS {
+        if !skipped(row) {
+            implementations.push(row);
+        }
     }
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .is_some_and(|n| n.contains("negotiated: TLS 1.3, X25519MlKem768"))),
+        "the TLS rows say what they negotiated: {notes:?}"
+    );
     let samples = json["samples"].as_array().expect("a samples array");
     for scenario in SCENARIOS {
         for &implementation in &implementations {
@@ -70,8 +100,79 @@ fn smoke_run_measures_every_scenario_on_every_implementation() {
         !python_skipped,
         "the × python table is there exactly when the python row ran"
     );
+    // Every TLS row is divided by its plaintext self and by the TLS
+    // baseline, in every scenario.
+    let summaries = json["summaries"].as_array().expect("a summaries array");
+    for scenario in SCENARIOS {
+        for (tls, plain) in TLS_ROWS {
+            let summary = summaries
+                .iter()
+                .find(|s| s["scenario"] == scenario && s["implementation"] == tls)
+                .unwrap_or_else(|| panic!("no summary of {scenario} on {tls}"));
+            assert_eq!(summary["counterpart"], plain, "{scenario} {tls}");
+            assert!(summary["ratio_counterpart"].as_f64().is_some());
+            assert!(summary["ratio_tls"].as_f64().is_some(), "{scenario} {tls}");
+        }
+    }
+    assert!(table.contains("Variants:"));
     let svg = std::fs::read_to_string(out.path().join("latency.svg")).expect("latency.svg");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+}
+
+#[test]
+fn veltix_rows_run_in_every_dialect_side_by_side() {
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let mut impls = vec![
+        "tokio",
+        "smol",
+        "mio",
+        "mio-threaded",
+        "tokio+tls",
+        "tokio+sha",
+    ];
+    let python3 = python_venv("python-veltix-3.3.0", "VELTIX_PYTHON_3_3_0").is_some();
+    if python3 {
+        impls.push("python3");
+    }
+    let scenarios = ["request-64B", "burst-64B", "echo-pipelined-64B"];
+    let status = Command::new(env!("CARGO_BIN_EXE_veltix-bench"))
+        .args(["--smoke", "--dialect", "native,python3,python14,legacy"])
+        .args(["--impls", &impls.join(","), "--only", &scenarios.join(",")])
+        .arg("--out")
+        .arg(out.path())
+        .status()
+        .expect("veltix-bench starts");
+    assert!(status.success(), "veltix-bench --dialect failed: {status}");
+
+    let json = results(out.path());
+    let samples = json["samples"].as_array().expect("a samples array");
+    let summaries = json["summaries"].as_array().expect("a summaries array");
+    let mut rows = Vec::new();
+    for veltix in ["tokio", "smol", "mio", "mio-threaded", "tokio+tls"] {
+        rows.push(veltix.to_owned());
+        for dialect in ["python3", "python14", "legacy"] {
+            rows.push(format!("{veltix}/{dialect}"));
+        }
+    }
+    // The baseline has one wire: one row, whatever the dialects.
+    rows.push("tokio+sha".to_owned());
+    if python3 {
+        rows.push("python3".to_owned());
+    }
+    for scenario in scenarios {
+        for row in &rows {
+            check_sample(samples, scenario, row, true);
+        }
+        // A row in another dialect is divided by its native self.
+        let compact = summaries
+            .iter()
+            .find(|s| s["scenario"] == scenario && s["implementation"] == "mio/python3")
+            .expect("a summary of mio/python3");
+        assert_eq!(compact["counterpart"], "mio");
+        // (Its CPU ratio may be missing: smoke runs are shorter than a tick.)
+        assert!(compact["ratio_counterpart"].as_f64().is_some());
+    }
+    assert_eq!(samples.len(), scenarios.len() * rows.len());
 }
 
 #[test]
@@ -175,7 +276,12 @@ fn check_sample(samples: &[Value], scenario: &str, row: &str, server_cpu: bool) 
     });
     let expects_latencies = matches!(
         scenario,
-        "ping" | "request-64B" | "stress-100conn" | "tick-100x60Hz"
+        "ping"
+            | "request-64B"
+            | "stress-100conn"
+            | "tick-100x60Hz"
+            | "tls-handshakes"
+            | "tls-handshakes-16x"
     );
     assert_eq!(
         has_latencies, expects_latencies,
@@ -238,10 +344,18 @@ impl Drop for Server {
 /// The interpreter the bench would use for its python row, if there is one
 /// (`$VELTIX_PYTHON`, or the interop tests' virtualenv once it is ready).
 fn python() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("VELTIX_PYTHON") {
+    python_venv("python-veltix-1.3.0", "VELTIX_PYTHON")
+}
+
+/// The interpreter named by `var`, or the interop tests' virtualenv `venv`
+/// in the target directory once it is ready.
+fn python_venv(venv: &str, var: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(var) {
         return Some(path.into());
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python-veltix-1.3.0");
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(venv);
     let python = venv.join("bin/python");
     (venv.join(".veltix-ready").exists() && python.exists()).then_some(python)
 }

@@ -195,7 +195,7 @@ impl EchoReceiver for LdReceiver {
 /// error), one task per connection; echo requests and pings are answered,
 /// everything else is dropped.
 pub(crate) async fn serve_ld(listener: TcpListener) -> io::Result<()> {
-    super::serve::accept_loop(listener, LdCodec::new, answer).await
+    super::serve::accept_loop(listener, LdCodec::new, answer, None).await
 }
 
 /// The server's answer to one frame body, if any.

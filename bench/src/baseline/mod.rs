@@ -17,18 +17,61 @@
 //!   so the difference between Veltix and this baseline is the library's own
 //!   overhead (its tasks, channels, buffers and bookkeeping).
 
+//! - [`tls`]: the [`sha`] baseline over `tokio-rustls`, with the same
+//!   rustls configurations as Veltix's TLS rows: what Veltix over TLS is
+//!   divided by. Its client splits the stream with `tokio::io::split`, as
+//!   a tokio user pipelining over TLS does.
+
 mod ld;
 mod serve;
 mod sha;
+mod tls;
 
+use std::future::Future;
 use std::io;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
+use crate::client::Target;
+
 pub(crate) use ld::{LdClient, serve_ld};
 pub(crate) use sha::{ShaClient, serve_sha};
+pub(crate) use tls::{ShaTlsClient, serve_sha_tls};
+
+/// The byte stream under a baseline client: TCP, or TLS over TCP.
+pub(crate) trait ClientStream:
+    AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static
+{
+    /// The halves of a split stream, for a task that reads while another writes.
+    type ReadHalf: AsyncRead + Unpin + Send + 'static;
+    /// See [`ReadHalf`](Self::ReadHalf).
+    type WriteHalf: AsyncWrite + Unpin + Send + 'static;
+
+    /// Connects to `target` with `TCP_NODELAY` (requests are small and
+    /// waited on: no Nagle delay) and, over TLS, completes the TLS handshake.
+    fn connect(target: &Target) -> impl Future<Output = io::Result<Self>> + Send;
+
+    /// Splits the stream into its two halves.
+    fn split(self) -> (Self::ReadHalf, Self::WriteHalf);
+}
+
+impl ClientStream for TcpStream {
+    type ReadHalf = OwnedReadHalf;
+    type WriteHalf = OwnedWriteHalf;
+
+    async fn connect(target: &Target) -> io::Result<Self> {
+        let stream = TcpStream::connect(target.addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    fn split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        self.into_split()
+    }
+}
 
 /// The largest payload either baseline accepts: Veltix's default limit, so
 /// all implementations accept the same messages.
@@ -44,7 +87,7 @@ const WRITE_BATCH: usize = 64 * 1024;
 
 /// A `Framed` client connection with [`WRITE_BATCH`] as its backpressure
 /// boundary.
-fn client_framed<C>(stream: TcpStream, codec: C) -> Framed<TcpStream, C> {
+fn client_framed<S: ClientStream, C>(stream: S, codec: C) -> Framed<S, C> {
     let mut framed = Framed::new(stream, codec);
     framed.set_backpressure_boundary(WRITE_BATCH);
     framed
@@ -56,15 +99,16 @@ fn client_framed<C>(stream: TcpStream, codec: C) -> Framed<TcpStream, C> {
 ///
 /// # Errors
 /// When the connection was used already: bytes buffered in `framed` would be lost.
-fn split_client<C>(
-    framed: Framed<TcpStream, C>,
+#[allow(clippy::type_complexity)]
+fn split_client<S: ClientStream, C>(
+    framed: Framed<S, C>,
     codec: impl FnOnce() -> C,
-) -> io::Result<(FramedWrite<OwnedWriteHalf, C>, FramedRead<OwnedReadHalf, C>)> {
+) -> io::Result<(FramedWrite<S::WriteHalf, C>, FramedRead<S::ReadHalf, C>)> {
     let parts = framed.into_parts();
     if !parts.read_buf.is_empty() || !parts.write_buf.is_empty() {
         return Err(io::Error::other("a used connection cannot be split"));
     }
-    let (read, write) = parts.io.into_split();
+    let (read, write) = parts.io.split();
     let mut writer = FramedWrite::new(write, parts.codec);
     writer.set_backpressure_boundary(WRITE_BATCH);
     Ok((writer, FramedRead::new(read, codec())))
@@ -109,11 +153,12 @@ mod tests {
     /// answer proves they all arrived), an empty and a 1 MiB payload; then
     /// a split connection's pipelined echoes, read while they are sent.
     async fn exercise<C: BenchClient>(addr: SocketAddr) -> io::Result<()> {
-        let target = Target {
-            addr,
-            handshake: false,
-        };
-        let mut client = C::connect(target).await?;
+        exercise_target::<C>(Target::plain(addr, false)).await
+    }
+
+    /// [`exercise`] against `target`, which may be over TLS.
+    pub(super) async fn exercise_target<C: BenchClient>(target: Target) -> io::Result<()> {
+        let mut client = C::connect(target.clone()).await?;
         let body = payload(1, 64);
         assert_eq!(client.request(body.clone()).await?, body);
         client.ping().await?;
@@ -132,7 +177,7 @@ mod tests {
         client.close().await;
 
         // The server serves a second connection after the first has gone.
-        let mut again = C::connect(target).await?;
+        let mut again = C::connect(target.clone()).await?;
         again.ping().await?;
         again.close().await;
 

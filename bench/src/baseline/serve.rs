@@ -1,20 +1,25 @@
 //! The baselines' accept loop and connection loop, written once over any
-//! `tokio_util` codec.
+//! `tokio_util` codec, over TCP or TLS.
 
 use std::io;
 
 use futures::{SinkExt as _, StreamExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
-/// Accepts forever; one task per connection runs `answer` on every frame.
-/// An accept error (out of file descriptors, a connection reset before it
-/// was accepted) skips that connection, as a real server would, instead of
-/// ending the server in the middle of a memory run.
+/// Accepts forever; one task per connection runs `answer` on every frame,
+/// after the TLS handshake (in that task) when `tls` is given. An accept
+/// error (out of file descriptors, a connection reset before it was
+/// accepted) skips that connection, as a real server would, instead of
+/// ending the server in the middle of a memory run; so does a failed TLS
+/// handshake.
 pub(super) async fn accept_loop<C, D, E>(
     listener: TcpListener,
     codec: impl Fn() -> C,
     answer: fn(D) -> Option<E>,
+    tls: Option<TlsAcceptor>,
 ) -> io::Result<()>
 where
     C: Decoder<Item = D, Error = io::Error> + Encoder<E, Error = io::Error> + Send + 'static,
@@ -34,15 +39,29 @@ where
         if stream.set_nodelay(true).is_err() {
             continue;
         }
-        tokio::spawn(connection(stream, codec(), answer));
+        let codec = codec();
+        match &tls {
+            None => {
+                tokio::spawn(connection(stream, codec, answer));
+            }
+            Some(acceptor) => {
+                let accepting = acceptor.accept(stream);
+                tokio::spawn(async move {
+                    if let Ok(stream) = accepting.await {
+                        connection(stream, codec, answer).await;
+                    }
+                });
+            }
+        }
     }
 }
 
 /// Reads frames and answers them; answers are buffered (`feed`) and flushed
 /// once no further frame is already waiting in the read buffer, so a
 /// pipelined burst is answered with a few big writes, not one per frame.
-async fn connection<C, D, E>(stream: TcpStream, codec: C, answer: fn(D) -> Option<E>)
+async fn connection<S, C, D, E>(stream: S, codec: C, answer: fn(D) -> Option<E>)
 where
+    S: AsyncRead + AsyncWrite + Unpin,
     C: Decoder<Item = D, Error = io::Error> + Encoder<E, Error = io::Error>,
 {
     let mut framed = Framed::new(stream, codec);

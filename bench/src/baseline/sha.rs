@@ -14,10 +14,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::{BufMut as _, Bytes, BytesMut};
 use futures::{SinkExt as _, StreamExt as _};
 use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder, Framed, FramedRead, FramedWrite};
 
+use super::ClientStream;
 use super::MAX_PAYLOAD;
 use crate::client::{EchoReceiver, EchoSender, Target, ended_early};
 
@@ -125,12 +127,13 @@ impl Encoder<Frame> for ShaCodec {
     }
 }
 
-/// A client over one `Framed<TcpStream, ShaCodec>`.
-pub(crate) struct ShaClient {
+/// A client over one `Framed<S, ShaCodec>`: over TCP, or over TLS
+/// ([`ShaTlsClient`](super::ShaTlsClient)).
+pub(crate) struct ShaClient<S = TcpStream> {
     /// The connection; its write buffer holds one-way messages until the
     /// next request flushes them (or the buffer passes its backpressure
     /// boundary).
-    framed: Framed<TcpStream, ShaCodec>,
+    framed: Framed<S, ShaCodec>,
     /// The last request id used, a counter in the id's 16 bytes.
     last_id: u128,
 }
@@ -145,7 +148,7 @@ fn numbered(last_id: &mut u128, kind: u16, payload: Bytes) -> Frame {
     }
 }
 
-impl ShaClient {
+impl<S: ClientStream> ShaClient<S> {
     /// A frame with the next request id.
     fn frame(&mut self, kind: u16, payload: Bytes) -> Frame {
         numbered(&mut self.last_id, kind, payload)
@@ -168,14 +171,12 @@ impl ShaClient {
     }
 }
 
-impl crate::client::BenchClient for ShaClient {
-    type Sender = ShaSender;
-    type Receiver = ShaReceiver;
+impl<S: ClientStream> crate::client::BenchClient for ShaClient<S> {
+    type Sender = ShaSender<S::WriteHalf>;
+    type Receiver = ShaReceiver<S::ReadHalf>;
 
     async fn connect(target: Target) -> io::Result<Self> {
-        let stream = TcpStream::connect(target.addr).await?;
-        // Requests are small and waited on: no Nagle delay.
-        stream.set_nodelay(true)?;
+        let stream = S::connect(&target).await?;
         Ok(Self {
             framed: super::client_framed(stream, ShaCodec),
             last_id: 0,
@@ -205,7 +206,7 @@ impl crate::client::BenchClient for ShaClient {
         let _ = self.framed.close().await;
     }
 
-    async fn split(self) -> io::Result<(ShaSender, ShaReceiver)> {
+    async fn split(self) -> io::Result<(Self::Sender, Self::Receiver)> {
         let (writer, reader) = super::split_client(self.framed, || ShaCodec)?;
         let sender = ShaSender {
             writer,
@@ -217,12 +218,12 @@ impl crate::client::BenchClient for ShaClient {
 
 /// The write half of a split [`ShaClient`]: echo requests numbered like
 /// any other frame.
-pub(crate) struct ShaSender {
-    writer: FramedWrite<OwnedWriteHalf, ShaCodec>,
+pub(crate) struct ShaSender<W = OwnedWriteHalf> {
+    writer: FramedWrite<W, ShaCodec>,
     last_id: u128,
 }
 
-impl EchoSender for ShaSender {
+impl<W: AsyncWrite + Unpin + Send + 'static> EchoSender for ShaSender<W> {
     async fn send_echo(&mut self, payload: Bytes) -> io::Result<()> {
         let frame = numbered(&mut self.last_id, ECHO, payload);
         // Buffered up to the write batch, as one-way messages are.
@@ -239,9 +240,9 @@ impl EchoSender for ShaSender {
 }
 
 /// The read half of a split [`ShaClient`]; the codec checks every hash.
-pub(crate) struct ShaReceiver(FramedRead<OwnedReadHalf, ShaCodec>);
+pub(crate) struct ShaReceiver<R = OwnedReadHalf>(FramedRead<R, ShaCodec>);
 
-impl EchoReceiver for ShaReceiver {
+impl<R: AsyncRead + Unpin + Send + 'static> EchoReceiver for ShaReceiver<R> {
     async fn next_echo(&mut self) -> io::Result<Bytes> {
         let frame = self.0.next().await.ok_or_else(ended_early)??;
         if frame.kind == ECHO {
@@ -256,11 +257,11 @@ impl EchoReceiver for ShaReceiver {
 /// error), one task per connection; echo requests and pings are answered,
 /// everything else is dropped (after its hash was checked).
 pub(crate) async fn serve_sha(listener: TcpListener) -> io::Result<()> {
-    super::serve::accept_loop(listener, || ShaCodec, answer).await
+    super::serve::accept_loop(listener, || ShaCodec, answer, None).await
 }
 
 /// The server's answer to one frame, if any.
-fn answer(frame: Frame) -> Option<Frame> {
+pub(super) fn answer(frame: Frame) -> Option<Frame> {
     match frame.kind {
         ECHO => Some(frame),
         PING => Some(Frame {
@@ -306,7 +307,7 @@ mod tests {
 
     #[tokio::test]
     async fn client_and_server_round_trip() {
-        round_trip::<ShaClient>(server().await).await;
+        round_trip::<ShaClient<TcpStream>>(server().await).await;
     }
 
     #[test]

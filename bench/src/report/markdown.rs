@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{BASELINE_LD, BASELINE_SHA, PYTHON, RunInfo, Summary};
+use super::{BASELINE_LD, BASELINE_SHA, BASELINE_TLS, PYTHON, RunInfo, Summary};
 
 /// Thousands separator: U+202F NARROW NO-BREAK SPACE, a thin space that
 /// does not let a number wrap inside a table cell.
@@ -125,6 +125,7 @@ pub(crate) fn markdown(info: &RunInfo, summaries: &[Summary]) -> String {
          for rates (msg/s, MiB/s), below 1× is better for latency (µs) and memory (KiB/conn).\n",
     );
     out.push_str(&python_table(summaries));
+    out.push_str(&variants_table(summaries));
     let with_latency: Vec<&Summary> = summaries
         .iter()
         .filter(|s| {
@@ -153,6 +154,45 @@ pub(crate) fn markdown(info: &RunInfo, summaries: &[Summary]) -> String {
             "\nLatency percentiles: each run's round-trip percentile (nearest rank), median over runs.\n",
         );
     }
+    out
+}
+
+/// TLS rows against themselves in plaintext and against the rustls
+/// baseline, rows in another dialect against themselves in the native
+/// one: rates and CPU per message. Empty when no row has a counterpart.
+fn variants_table(summaries: &[Summary]) -> String {
+    let variants: Vec<&Summary> = summaries
+        .iter()
+        .filter(|s| s.ratio_counterpart.is_some() || s.ratio_tls.is_some())
+        .collect();
+    if variants.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n| scenario | row | median | unit | vs | × vs | CPU/msg × vs | × {BASELINE_TLS} | CPU/msg × {BASELINE_TLS} |\n\
+         |---|---|---:|---|---|---:|---:|---:|---:|\n"
+    );
+    for s in variants {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&s.scenario),
+            cell(&s.implementation),
+            number(s.median),
+            cell(&s.unit),
+            s.counterpart.as_deref().map_or(NONE.to_owned(), cell),
+            optional(s.ratio_counterpart, "×"),
+            optional(s.cpu_ratio_counterpart, "×"),
+            optional(s.ratio_tls, "×"),
+            optional(s.cpu_ratio_tls, "×"),
+        );
+    }
+    out.push_str(
+        "\nVariants: a TLS row against the same row in plaintext (vs) and against the \
+         hand-written tokio-rustls baseline; a row in another dialect (IMPL/DIALECT) against \
+         the same row in the native dialect. Medians divided as above; CPU per message \
+         (client + server) divided, below 1× is cheaper.\n",
+    );
     out
 }
 
@@ -341,6 +381,32 @@ mod tests {
         assert!(!python_part.contains("| t | "), "t has no python row");
         // The client's CPU alone: 1 ms over 1000 messages.
         assert!(table.contains("| s | mio | 1.00 | 1.00 | 1.00 | msg/s | — | — | — (1.00 + —) |"));
+    }
+
+    #[test]
+    fn variants_get_their_own_table() {
+        let plain_only = markdown(&info(), &summarize(&[sample("s", "tokio", 1, 1.0)]));
+        assert!(!plain_only.contains("Variants:"));
+        let samples = [
+            sample("s", "tokio", 1, 4.0),
+            sample("s", "tokio+tls", 1, 2.0),
+            sample("s", "tokio/python3", 1, 8.0),
+            sample("s", BASELINE_TLS, 1, 2.5),
+        ];
+        let table = markdown(&info(), &summarize(&samples));
+        assert!(table.contains("Variants:"));
+        assert!(
+            table.contains(
+                "| s | tokio+tls | 2.00 | msg/s | tokio | 0.50× | 0.67× | 0.80× | 0.89× |"
+            )
+        );
+        assert!(
+            table.contains("| s | tokio/python3 | 8.00 | msg/s | tokio | 2.00× | 1.67× | — | — |")
+        );
+        // The baseline has no plaintext counterpart here: vs is empty.
+        assert!(
+            table.contains("| s | tokio+rustls+sha | 2.50 | msg/s | — | — | — | 1.00× | 1.00× |")
+        );
     }
 
     #[test]

@@ -17,8 +17,12 @@ pub(crate) use stats::{Summary, percentile, summarize};
 pub(crate) const BASELINE_LD: &str = "tokio+ld";
 /// Hand-written tokio with our 62-byte header and SHA-256: a baseline.
 pub(crate) const BASELINE_SHA: &str = "tokio+sha";
+/// Hand-written tokio-rustls with our 62-byte header and SHA-256: the TLS baseline.
+pub(crate) const BASELINE_TLS: &str = "tokio+rustls+sha";
 /// Python Veltix 1.3.0's server: the reference the `× python` table divides by.
 pub(crate) const PYTHON: &str = "python";
+/// Python Veltix 3.3.0's server (compact wire): a reference row.
+pub(crate) const PYTHON3: &str = "python3";
 
 /// What one run of one scenario on one implementation measured.
 #[derive(Debug, Clone, Serialize)]

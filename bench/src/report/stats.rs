@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{BASELINE_LD, BASELINE_SHA, PYTHON, Sample};
+use super::{BASELINE_LD, BASELINE_SHA, BASELINE_TLS, PYTHON, Sample};
 
 /// The `p`-th percentile (0–100, nearest rank) of an ascending slice; NaN when empty.
 ///
@@ -54,6 +54,21 @@ pub(crate) struct Summary {
     /// This median / Python Veltix's ([`PYTHON`]) median in the same
     /// scenario; same rules as `ratio_ld`.
     pub(crate) ratio_python: Option<f64>,
+    /// The row this one is a variant of: its plaintext self for a TLS row
+    /// (`tokio+tls` → `tokio`, `tokio+rustls+sha` → `tokio+sha`), its
+    /// native self for a row in another dialect (`tokio/python3` →
+    /// `tokio`). None for other rows.
+    pub(crate) counterpart: Option<String>,
+    /// This median / the counterpart's median in the same scenario; same
+    /// rules as `ratio_ld`.
+    pub(crate) ratio_counterpart: Option<f64>,
+    /// This CPU per message / the counterpart's.
+    pub(crate) cpu_ratio_counterpart: Option<f64>,
+    /// For TLS rows: this median / the rustls baseline's ([`BASELINE_TLS`])
+    /// in the same scenario; None for plaintext rows.
+    pub(crate) ratio_tls: Option<f64>,
+    /// For TLS rows: this CPU per message / the rustls baseline's.
+    pub(crate) cpu_ratio_tls: Option<f64>,
     /// Median over runs of client + server CPU per message, µs.
     pub(crate) cpu_us_per_msg: Option<f64>,
     /// Median over runs of the client's CPU per message, µs.
@@ -127,13 +142,67 @@ pub(crate) fn summarize(samples: &[Sample]) -> Vec<Summary> {
         };
         let (ld, sha) = (baseline(BASELINE_LD), baseline(BASELINE_SHA));
         let python = baseline(PYTHON);
-        for s in group {
+        let figures = |name: &str| {
+            group
+                .iter()
+                .find(|s| s.implementation == name)
+                .map(|s| (s.median, s.cpu_us_per_msg))
+        };
+        let tls = figures(BASELINE_TLS);
+        let counterparts: Vec<Option<(f64, Option<f64>)>> = group
+            .iter()
+            .map(|s| counterpart(&s.implementation).and_then(|c| figures(&c)))
+            .collect();
+        for (s, of) in group.iter_mut().zip(counterparts) {
             s.ratio_ld = ld.map(|b| s.median / b);
             s.ratio_sha = sha.map(|b| s.median / b);
             s.ratio_python = python.map(|b| s.median / b);
+            s.counterpart = counterpart(&s.implementation).filter(|_| of.is_some());
+            if let Some((median, cpu)) = of {
+                s.ratio_counterpart = ratio(s.median, median);
+                s.cpu_ratio_counterpart = s.cpu_us_per_msg.and_then(|c| ratio(c, cpu?));
+            }
+            if let Some((median, cpu)) = tls.filter(|_| is_tls(&s.implementation)) {
+                s.ratio_tls = ratio(s.median, median);
+                s.cpu_ratio_tls = s.cpu_us_per_msg.and_then(|c| ratio(c, cpu?));
+            }
         }
     }
     summaries
+}
+
+/// `a / b`, unless `b` is zero or either is not finite.
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (a.is_finite() && b.is_finite() && b != 0.0).then(|| a / b)
+}
+
+/// Whether a row runs over TLS: a `+tls` row (`tokio+tls`,
+/// `tokio+tls/python3`, `tokio+tls@server`) or the rustls baseline.
+pub(crate) fn is_tls(row: &str) -> bool {
+    let client = row.split_once('@').map_or(row, |(client, _)| client);
+    client.contains("+tls") || client == BASELINE_TLS
+}
+
+/// The row `row` is a variant of, by name: without TLS (`tokio+tls` →
+/// `tokio`, `tokio+tls/python3` → `tokio/python3`, `tokio+rustls+sha` →
+/// `tokio+sha`), else in the native dialect (`tokio/python3` → `tokio`);
+/// a `@server` suffix is kept. None for a row that is no variant.
+pub(crate) fn counterpart(row: &str) -> Option<String> {
+    let (client, server) = match row.split_once('@') {
+        Some((client, server)) => (client, Some(server)),
+        None => (row, None),
+    };
+    let base = if client == BASELINE_TLS {
+        BASELINE_SHA.to_owned()
+    } else if client.contains("+tls") {
+        client.replacen("+tls", "", 1)
+    } else {
+        client.split_once('/')?.0.to_owned()
+    };
+    Some(match server {
+        Some(server) => format!("{base}@{server}"),
+        None => base,
+    })
 }
 
 /// The summary of the runs of one (scenario, implementation), ratios unset;
@@ -184,6 +253,11 @@ fn summary(runs: &[&Sample]) -> Option<Summary> {
         ratio_ld: None,
         ratio_sha: None,
         ratio_python: None,
+        counterpart: None,
+        ratio_counterpart: None,
+        cpu_ratio_counterpart: None,
+        ratio_tls: None,
+        cpu_ratio_tls: None,
         cpu_us_per_msg: per_run(&|s: &Sample| s.cpu_us_per_message()),
         cpu_client_us_per_msg: per_run(&|s: &Sample| per_message(s.cpu_client_s, s)),
         cpu_server_us_per_msg: per_run(&|s: &Sample| per_message(s.cpu_server_s, s)),
@@ -289,6 +363,57 @@ pub(crate) mod tests {
         assert_eq!(summaries[0].ratio_python, Some(10.0));
         assert_eq!(summaries[1].ratio_python, Some(1.0));
         assert_eq!(summaries[2].ratio_python, None);
+    }
+
+    #[test]
+    fn variants_are_divided_by_their_counterparts_and_tls_rows_by_the_tls_baseline() {
+        assert_eq!(counterpart("tokio+tls").as_deref(), Some("tokio"));
+        assert_eq!(
+            counterpart("mio-threaded+tls/python3").as_deref(),
+            Some("mio-threaded/python3")
+        );
+        assert_eq!(counterpart("smol/legacy").as_deref(), Some("smol"));
+        assert_eq!(counterpart(BASELINE_TLS).as_deref(), Some(BASELINE_SHA));
+        assert_eq!(counterpart("tokio/python3@py").as_deref(), Some("tokio@py"));
+        assert_eq!(counterpart("tokio"), None);
+        assert_eq!(counterpart(BASELINE_SHA), None);
+        assert!(is_tls("smol+tls") && is_tls(BASELINE_TLS) && is_tls("tokio+tls/python3"));
+        assert!(!is_tls("tokio") && !is_tls("tokio/python3") && !is_tls("tokio@tls+x"));
+
+        // CPU of a sample of value v: (v ms + 2 ms) / 1000 messages = v + 2 µs.
+        let summaries = summarize(&[
+            sample("s", "tokio", 1, 4.0),
+            sample("s", "tokio+tls", 1, 2.0),
+            sample("s", "tokio/python3", 1, 8.0),
+            sample("s", BASELINE_SHA, 1, 10.0),
+            sample("s", BASELINE_TLS, 1, 2.5),
+            sample("t", "tokio+tls", 1, 1.0),
+        ]);
+        let find = |scenario: &str, row: &str| {
+            summaries
+                .iter()
+                .find(|s| s.scenario == scenario && s.implementation == row)
+                .unwrap()
+        };
+        let tls = find("s", "tokio+tls");
+        assert_eq!(tls.counterpart.as_deref(), Some("tokio"));
+        assert_eq!(tls.ratio_counterpart, Some(0.5));
+        assert!(close(tls.cpu_ratio_counterpart, 4.0 / 6.0));
+        assert_eq!(tls.ratio_tls, Some(0.8));
+        assert!(close(tls.cpu_ratio_tls, 4.0 / 4.5));
+        let compact = find("s", "tokio/python3");
+        assert_eq!(compact.ratio_counterpart, Some(2.0));
+        assert_eq!(compact.ratio_tls, None);
+        let baseline = find("s", BASELINE_TLS);
+        assert_eq!(baseline.counterpart.as_deref(), Some(BASELINE_SHA));
+        assert_eq!(baseline.ratio_counterpart, Some(0.25));
+        assert_eq!(baseline.ratio_tls, Some(1.0));
+        let plain = find("s", "tokio");
+        assert_eq!((plain.counterpart.as_ref(), plain.ratio_tls), (None, None));
+        // No counterpart or baseline in the scenario: no ratios.
+        let alone = find("t", "tokio+tls");
+        assert_eq!(alone.counterpart, None);
+        assert_eq!((alone.ratio_counterpart, alone.ratio_tls), (None, None));
     }
 
     #[test]

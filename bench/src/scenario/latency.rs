@@ -12,7 +12,7 @@ const WARMUP: usize = 200;
 
 /// Sequential pings; the headline is the median RTT.
 pub(crate) async fn ping<C: BenchClient>(ctx: Ctx) -> io::Result<Measured> {
-    let mut client = C::connect(ctx.target).await?;
+    let mut client = C::connect(ctx.target.clone()).await?;
     for _ in 0..WARMUP {
         client.ping().await?;
     }
@@ -35,7 +35,7 @@ pub(crate) async fn ping<C: BenchClient>(ctx: Ctx) -> io::Result<Measured> {
 
 /// Sequential 64-byte echo requests; the headline is requests per second.
 pub(crate) async fn request<C: BenchClient>(ctx: Ctx) -> io::Result<Measured> {
-    let mut client = C::connect(ctx.target).await?;
+    let mut client = C::connect(ctx.target.clone()).await?;
     let body = payload(1, 64);
     for _ in 0..WARMUP {
         client.request(body.clone()).await?;

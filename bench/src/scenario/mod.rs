@@ -9,6 +9,7 @@ use crate::client::{BenchClient, Target};
 use crate::procfs;
 use crate::rt::BenchRuntime;
 
+mod handshake;
 mod latency;
 mod memory;
 mod pipelined;
@@ -36,11 +37,15 @@ pub(crate) enum Scenario {
     Memory1k,
     /// Server memory per idle connection, 10 000 connections.
     Memory10k,
+    /// Connections opened (TLS and Veltix handshakes) and closed, one at a time.
+    Handshakes,
+    /// The same, 16 at a time.
+    Handshakes16,
 }
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub(crate) const ALL: [Self; 9] = [
+    pub(crate) const ALL: [Self; 11] = [
         Self::Ping,
         Self::Request,
         Self::Burst,
@@ -50,6 +55,8 @@ impl Scenario {
         Self::Large,
         Self::Memory1k,
         Self::Memory10k,
+        Self::Handshakes,
+        Self::Handshakes16,
     ];
 
     /// The name in tables, JSON and `--only`.
@@ -64,12 +71,14 @@ impl Scenario {
             Self::Large => "large-1MiB",
             Self::Memory1k => "idle-1k",
             Self::Memory10k => "idle-10k",
+            Self::Handshakes => "tls-handshakes",
+            Self::Handshakes16 => "tls-handshakes-16x",
         }
     }
 }
 
 /// Where the server is and how big the run is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Ctx {
     /// The server, and whether Veltix clients run the handshake with it.
     pub(crate) target: Target,
@@ -155,19 +164,23 @@ where
     C: BenchClient,
     R: BenchRuntime,
 {
+    let pipelined = ctx.size(1_000_000, 20_000);
+    let large = ctx.size(400, 8);
+    let (idle_1k, idle_10k) = (ctx.size(1_000, 100), ctx.size(10_000, 300));
+    let (sequential, per_task) = (ctx.size(2_000, 20), ctx.size(250, 4));
     R::block_on(async move {
         match scenario {
             Scenario::Ping => latency::ping::<C>(ctx).await,
             Scenario::Request => latency::request::<C>(ctx).await,
-            Scenario::Burst => throughput::one_way::<C>(ctx, 64, ctx.size(1_000_000, 20_000)).await,
-            Scenario::EchoPipelined => {
-                pipelined::echo::<C, R>(ctx, ctx.size(1_000_000, 20_000)).await
-            }
-            Scenario::Large => throughput::one_way::<C>(ctx, 1 << 20, ctx.size(400, 8)).await,
+            Scenario::Burst => throughput::one_way::<C>(ctx, 64, pipelined).await,
+            Scenario::EchoPipelined => pipelined::echo::<C, R>(ctx, pipelined).await,
+            Scenario::Large => throughput::one_way::<C>(ctx, 1 << 20, large).await,
             Scenario::Stress => stress::stress::<C, R>(ctx).await,
             Scenario::Tick => stress::tick::<C, R>(ctx).await,
-            Scenario::Memory1k => memory::idle::<C, R>(ctx, ctx.size(1_000, 100)).await,
-            Scenario::Memory10k => memory::idle::<C, R>(ctx, ctx.size(10_000, 300)).await,
+            Scenario::Memory1k => memory::idle::<C, R>(ctx, idle_1k).await,
+            Scenario::Memory10k => memory::idle::<C, R>(ctx, idle_10k).await,
+            Scenario::Handshakes => handshake::handshakes::<C, R>(ctx, 1, sequential).await,
+            Scenario::Handshakes16 => handshake::handshakes::<C, R>(ctx, 16, per_task).await,
         }
     })
 }

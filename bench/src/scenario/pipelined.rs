@@ -46,7 +46,7 @@ pub(crate) async fn echo<C: BenchClient, R: BenchRuntime>(
     ctx: Ctx,
     count: u64,
 ) -> io::Result<Measured> {
-    let (sender, receiver) = C::connect(ctx.target).await?.split().await?;
+    let (sender, receiver) = C::connect(ctx.target.clone()).await?.split().await?;
     let template = payload(11, SIZE);
     let warm_up = count / 10;
     let halves = (sender, receiver);

@@ -19,7 +19,7 @@ pub(crate) async fn connect_many<C: BenchClient, R: BenchRuntime>(
     let mut clients = Vec::with_capacity(n);
     while clients.len() < n {
         let wave: Vec<_> = (0..WAVE.min(n - clients.len()))
-            .map(|_| R::spawn(C::connect(ctx.target)))
+            .map(|_| R::spawn(C::connect(ctx.target.clone())))
             .collect();
         for connecting in wave {
             clients.push(connecting.await.map_err(|_| lost_task())??);

@@ -14,7 +14,7 @@ pub(crate) async fn one_way<C: BenchClient>(
     size: usize,
     count: u64,
 ) -> io::Result<Measured> {
-    let mut client = C::connect(ctx.target).await?;
+    let mut client = C::connect(ctx.target.clone()).await?;
     let body = payload(7, size);
     // Warm up with a tenth of the run (buffers grow to their working size).
     for _ in 0..count / 10 {
