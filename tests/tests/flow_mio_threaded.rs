@@ -1,6 +1,6 @@
 //! The flow-control scenarios (`veltix_tests::flow`) against veltix-mio's
 //! threaded, blocking `Server`: callbacks on a worker thread answer with
-//! `try_reply`, as its `echo_server` example does.
+//! `try_reply`, as its `mio_echo_server` example does.
 
 use std::io::Write as _;
 use std::net::TcpStream;
