@@ -75,6 +75,12 @@ impl Scenario {
             Self::Handshakes16 => "tls-handshakes-16x",
         }
     }
+
+    /// Whether this is a handshake scenario, run only on rows whose
+    /// connect waits for the server (a TLS or a Veltix handshake).
+    pub(crate) fn handshakes(self) -> bool {
+        matches!(self, Self::Handshakes | Self::Handshakes16)
+    }
 }
 
 /// Where the server is and how big the run is.
