@@ -249,7 +249,13 @@ fn external_rows(options: &Options, notes: &mut Vec<String>) -> Vec<Row> {
             ),
         });
         for &implementation in &options.implementations {
-            for &dialect in &options.dialects {
+            // The baseline has one wire: one row, whatever the dialects.
+            let dialects = if implementation.veltix() {
+                options.dialects.clone()
+            } else {
+                vec![Dialect::Native]
+            };
+            for dialect in dialects {
                 let client = row_label(implementation, dialect);
                 let label = if options.implementations.len() == 1 && options.dialects.len() == 1 {
                     server.name.clone()

@@ -224,6 +224,35 @@ fn server_mode_drives_a_running_server_with_each_client() {
 }
 
 #[test]
+fn server_mode_speaks_the_chosen_dialect_with_a_running_server() {
+    let server = Server::start(Command::new(env!("CARGO_BIN_EXE_veltix-bench")).args([
+        "serve",
+        "--impl",
+        "mio",
+        "--addr",
+        "127.0.0.1:0",
+        "--dialect",
+        "python3",
+    ]));
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let scenarios = ["request-64B", "echo-pipelined-64B"];
+    run_against(
+        &format!("compact={}", server.addr),
+        &["tokio", "smol"],
+        &["--dialect", "python3", "--only", &scenarios.join(",")],
+        out.path(),
+    );
+    let json = results(out.path());
+    let samples = json["samples"].as_array().expect("a samples array");
+    for scenario in scenarios {
+        for client in ["tokio/python3@compact", "smol/python3@compact"] {
+            check_sample(samples, scenario, client, true);
+        }
+    }
+    assert_eq!(samples.len(), 4);
+}
+
+#[test]
 fn server_mode_reaches_python_veltix_without_the_handshake() {
     let Some(python) = python() else {
         eprintln!("no Python with veltix 1.3.0: skipped");
