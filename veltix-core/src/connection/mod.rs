@@ -25,6 +25,8 @@ pub use error::{CloseCode, CloseReason, HandshakeError, RequestError, SendError}
 pub use event::{Event, PeerInfo};
 pub use transmit::Transmit;
 
+use crate::compression::Algorithm;
+use crate::frame::{self, FrameOptions};
 use crate::wire::{DecodeError, Decoder, EncodedFrame, Wire};
 use crate::{Message, MessageType, RequestId};
 use handshake::{Claim, Hello, NONCE_LEN, feature};
@@ -108,6 +110,9 @@ pub struct Connection {
     dialect: Dialect,
     state: State,
     decoder: Decoder,
+    /// Classic frames: written with the options the handshake agreed
+    /// (plain until then, and always with non-native peers).
+    encoder: frame::Encoder,
     rx: BytesMut,
     outbound: OutboundQueue,
     /// Application frames sent before the handshake completed.
@@ -180,6 +185,8 @@ struct TranscriptKey {
     client_nonce: [u8; NONCE_LEN],
     version: u16,
     features: u32,
+    /// The agreed compression algorithm's bit.
+    compression: Option<u8>,
 }
 
 /// Counters a driver can log or export.
@@ -206,6 +213,10 @@ pub struct ConnectionStats {
     pub pongs_dropped: u64,
     /// PONGs that matched no pending ping (keep-alive answers, late pongs).
     pub unmatched_pongs: u64,
+    /// Frames queued with a compressed payload (compression agreed).
+    pub frames_compressed: u64,
+    /// Frames received with a compressed payload, decompressed.
+    pub frames_decompressed: u64,
 }
 
 impl Connection {
@@ -256,10 +267,11 @@ impl Connection {
             role,
             dialect,
             decoder: dialect.wire().decoder(config.max_payload),
+            encoder: frame::Encoder::default(),
             state: State::Closed,
             rx: BytesMut::new(),
             outbound: OutboundQueue::default(),
-            held: OutboundQueue::default(),
+            held: OutboundQueue::keeping_frames(),
             events: VecDeque::new(),
             pending: PendingTable::default(),
             ids,
@@ -301,6 +313,7 @@ impl Connection {
                     nonce: conn.nonce,
                     idle_ms: conn.idle_ms(),
                     client_id,
+                    compression: conn.config.compression.map(|_| Algorithm::SUPPORTED),
                 };
                 conn.queue_control(
                     now,
@@ -349,6 +362,7 @@ impl Connection {
                 Ok(Some(message)) => {
                     self.last_rx = now;
                     self.stats.frames_received += 1;
+                    self.stats.frames_decompressed = self.decoder.frames_decompressed();
                     self.on_frame(now, message);
                     if self.state == State::Closed {
                         break;
@@ -559,6 +573,10 @@ impl Connection {
         if wire == Wire::Compact && frame.request_id().is_nil() {
             frame = frame.with_request_id(self.fresh_id()?)?;
         }
+        // Sent as encoded (not compressed per peer); with compression
+        // agreed, a timestamp with bit 63 set would read as the flag, so
+        // it is cleared. Held frames are adapted when the handshake ends.
+        let frame = self.encoder.adapt(frame, false);
         self.queue_app(now, frame)
     }
 
@@ -712,7 +730,24 @@ impl Connection {
         if self.config.pre_shared_key.is_some() {
             features |= feature::AUTH;
         }
+        if self.config.compression.is_some() {
+            features |= feature::COMPRESSION;
+        }
+        if self.config.transport_authenticated {
+            features |= feature::UNHASHED;
+        }
         features
+    }
+
+    /// Reads and writes the next classic frames with what the native
+    /// handshake agreed (`features`, and the compression `algorithm`).
+    fn set_frame_options(&mut self, features: u32, algorithm: Option<Algorithm>) {
+        let compression = algorithm.map(|_| self.config.compression.unwrap_or_default());
+        let options = FrameOptions::default()
+            .with_compression(compression)
+            .with_skip_hash(features & feature::UNHASHED != 0);
+        self.encoder.set_options(options);
+        self.decoder.set_frame_options(options);
     }
 
     fn idle_deadline(&self) -> Option<Instant> {
@@ -786,19 +821,17 @@ impl Connection {
     }
 
     fn encode(
-        &self,
+        &mut self,
         now: Instant,
         ty: MessageType,
         id: RequestId,
         payload: Bytes,
     ) -> Result<EncodedFrame, SendError> {
         match self.dialect.wire() {
-            Wire::Classic => Ok(EncodedFrame::classic_from_parts(
-                ty,
-                id,
-                self.wall_ms(now),
-                payload,
-            )?),
+            Wire::Classic => {
+                let timestamp_ms = self.wall_ms(now);
+                Ok(self.encoder.encode_parts(ty, id, timestamp_ms, payload)?)
+            }
             Wire::Compact => {
                 let compact = id
                     .to_compact()
@@ -848,7 +881,16 @@ impl Connection {
 
     fn push_out(&mut self, frame: EncodedFrame) {
         self.stats.frames_sent += 1;
+        self.count_compressed(&frame);
         self.outbound.push(frame);
+    }
+
+    fn count_compressed(&mut self, frame: &EncodedFrame) {
+        if self.encoder.options().compression.is_some()
+            && frame.timestamp_ms() & frame::TIMESTAMP_COMPRESSED != 0
+        {
+            self.stats.frames_compressed += 1;
+        }
     }
 
     fn closed_reason(&self) -> Option<CloseReason> {
@@ -865,14 +907,29 @@ impl Connection {
             authenticated: false,
             heartbeat: false,
             dialect: Dialect::Legacy,
+            compression: None,
+            hash_skipped: false,
         });
         self.peer = Some(info);
-        let held = std::mem::take(&mut self.held);
+        let held = std::mem::replace(&mut self.held, OutboundQueue::keeping_frames());
         if held.frames() > 0 {
             self.last_tx = now;
             self.stats.frames_sent += held.frames();
         }
-        self.outbound.append(held);
+        if self.encoder.options() == FrameOptions::PLAIN {
+            self.outbound.append(held);
+        } else {
+            // Held frames were encoded before anything was agreed: compress
+            // them now if that is worth it.
+            let (encoder, stats) = (&mut self.encoder, &mut self.stats);
+            self.outbound.append_with(held, |frame| {
+                let frame = encoder.adapt(frame, true);
+                if frame.timestamp_ms() & frame::TIMESTAMP_COMPRESSED != 0 {
+                    stats.frames_compressed += 1;
+                }
+                frame
+            });
+        }
         self.events.push_back(Event::Connected(info));
     }
 
