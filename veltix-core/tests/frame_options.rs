@@ -837,7 +837,7 @@ fn payload() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Arbitrary payloads both ways, any chunking of the stream, any
     /// settings on either side: every message arrives intact and in order,

@@ -1090,3 +1090,74 @@ impl Connection {
         self.events.push_back(Event::Closed(reason));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Buf;
+
+    use super::*;
+    use crate::compression::Compression;
+    use crate::frame::hash_count;
+
+    fn pair(client: ConnectionConfig, server: ConnectionConfig) -> (Connection, Connection, Instant) {
+        let now = Instant::now();
+        let client = Connection::new(Role::Client, client, now, 1, [1; 32]).expect("valid");
+        let server = Connection::new(Role::Server, server, now, 1, [2; 32]).expect("valid");
+        (client, server, now)
+    }
+
+    fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
+        while let Some(mut t) = from.poll_transmit() {
+            let bytes = t.copy_to_bytes(t.remaining());
+            to.handle_input(now, &bytes);
+        }
+    }
+
+    /// Payload hashes computed (both sides, this thread) while the client
+    /// and the server each send `n` messages of `len` bytes after the
+    /// handshake.
+    fn hashes_for(client: ConnectionConfig, server: ConnectionConfig, n: usize, len: usize) -> u64 {
+        let (mut c, mut s, now) = pair(client, server);
+        for _ in 0..3 {
+            pump(&mut c, &mut s, now);
+            pump(&mut s, &mut c, now);
+        }
+        assert!(c.is_established() && s.is_established());
+        while c.poll_event().is_some() || s.poll_event().is_some() {}
+        let before = hash_count::get();
+        let chat = MessageType::from_code(200);
+        for i in 0..n {
+            let payload = vec![i as u8; len];
+            c.send(now, Message::new(chat, payload.clone())).expect("queued");
+            s.send(now, Message::new(chat, payload)).expect("queued");
+        }
+        pump(&mut c, &mut s, now);
+        pump(&mut s, &mut c, now);
+        let received = std::iter::from_fn(|| c.poll_event())
+            .chain(std::iter::from_fn(|| s.poll_event()))
+            .filter(|e| matches!(e, Event::Message(m) if m.payload().len() == len))
+            .count();
+        assert_eq!(received, 2 * n);
+        hash_count::get() - before
+    }
+
+    fn tls(on: bool) -> ConnectionConfig {
+        let mut config = ConnectionConfig::default();
+        config.transport_authenticated = on;
+        config
+    }
+
+    #[test]
+    fn agreed_hash_skipping_hashes_nothing_and_otherwise_every_frame_twice() {
+        assert_eq!(hashes_for(tls(true), tls(true), 50, 4096), 0);
+        // One side without an authenticated transport: sender and receiver
+        // each hash every frame, as always.
+        assert_eq!(hashes_for(tls(true), tls(false), 50, 4096), 200);
+        assert_eq!(hashes_for(tls(false), tls(true), 50, 4096), 200);
+        assert_eq!(hashes_for(tls(false), tls(false), 50, 4096), 200);
+        // With compression as well: still none.
+        let mut both = tls(true);
+        both.compression = Some(Compression::default());
+        assert_eq!(hashes_for(both.clone(), both, 50, 4096), 0);
+    }
+}

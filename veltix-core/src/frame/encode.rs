@@ -243,3 +243,148 @@ impl Encoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::frame::{Decoder, HEADER_LEN, offset};
+
+    fn json(len: usize) -> Vec<u8> {
+        br#"{"sensor": 17, "celsius": 21.5, "ok": true}, "#
+            .iter()
+            .copied()
+            .cycle()
+            .take(len)
+            .collect()
+    }
+
+    fn message(payload: Vec<u8>) -> Message {
+        Message::new(MessageType::from_code(300), payload)
+            .with_request_id(RequestId::from_u128(77))
+            .with_timestamp_ms(1_764_000_000_123)
+    }
+
+    fn decode_all(decoder: &mut Decoder, wire: &[u8]) -> Vec<Message> {
+        let mut buf = BytesMut::from(wire);
+        std::iter::from_fn(|| decoder.decode(&mut buf).expect("valid")).collect()
+    }
+
+    #[test]
+    fn plain_options_write_what_encoded_frame_writes() {
+        for len in [0, 10, 5000] {
+            let msg = message(json(len));
+            let ours = Encoder::default().encode(&msg).expect("fits");
+            assert_eq!(ours, EncodedFrame::new(&msg).expect("fits"));
+        }
+    }
+
+    #[test]
+    fn skipping_the_hash_computes_none_on_either_side() {
+        let options = FrameOptions::PLAIN.with_skip_hash(true);
+        let mut encoder = Encoder::new(options);
+        let mut decoder = Decoder::with_options(1 << 20, options);
+        let before = hash_count::get();
+        let mut wire = Vec::new();
+        for len in [0, 64, 4096, 100_000] {
+            let frame = encoder.encode(&message(json(len))).expect("fits");
+            assert_eq!(&frame.header()[offset::HASH..offset::TIMESTAMP], &NO_HASH);
+            frame.write_to(&mut wire);
+        }
+        // A real hash, and a wrong one: neither is checked.
+        EncodedFrame::new(&message(json(10)))
+            .expect("fits")
+            .write_to(&mut wire);
+        let mut tampered = EncodedFrame::new(&message(json(10)))
+            .expect("fits")
+            .to_bytes()
+            .to_vec();
+        tampered[HEADER_LEN] ^= 1;
+        let before_decode = hash_count::get();
+        wire.extend_from_slice(&tampered);
+        let got = decode_all(&mut decoder, &wire);
+        assert_eq!(hash_count::get(), before_decode, "the decoder hashed");
+        // The two hand-made frames above were hashed by EncodedFrame::new.
+        assert_eq!(before_decode - before, 2, "the encoder hashed");
+        assert_eq!(got.len(), 6);
+        assert_eq!(got[5].payload()[0], json(10)[0] ^ 1);
+
+        // Plain options: one hash per frame each way.
+        let mut encoder = Encoder::default();
+        let mut decoder = Decoder::default();
+        let before = hash_count::get();
+        let frame = encoder.encode(&message(json(4096))).expect("fits");
+        let got = decode_all(&mut decoder, &frame.to_bytes());
+        assert_eq!(got.len(), 1);
+        assert_eq!(hash_count::get() - before, 2);
+    }
+
+    #[test]
+    fn compression_flags_only_what_shrinks_and_round_trips() {
+        let options = FrameOptions::PLAIN.with_compression(Some(Compression::default()));
+        let mut encoder = Encoder::new(options);
+        let mut decoder = Decoder::with_options(1 << 20, options);
+        let mut x = 0x9e37_79b9_u32;
+        let random: Vec<u8> = (0..5000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let msgs = [
+            message(json(5000)),
+            message(json(1023)),
+            message(random),
+            message(Vec::new()),
+            // A timestamp that would read as the flag is cleared.
+            message(json(10)).with_timestamp_ms(TIMESTAMP_COMPRESSED | 5),
+        ];
+        let mut wire = Vec::new();
+        let mut flags = Vec::new();
+        for msg in &msgs {
+            let frame = encoder.encode(msg).expect("fits");
+            flags.push(frame.timestamp_ms() & TIMESTAMP_COMPRESSED != 0);
+            assert_eq!(
+                &frame.header()[offset::HASH..offset::TIMESTAMP],
+                &payload_hash(frame.payload())
+            );
+            frame.write_to(&mut wire);
+        }
+        assert_eq!(flags, [true, false, false, false, false]);
+        let got = decode_all(&mut decoder, &wire);
+        assert_eq!(decoder.frames_decompressed(), 1);
+        assert_eq!(got[..4], msgs[..4]);
+        assert_eq!(got[4].timestamp_ms(), 5);
+    }
+
+    #[test]
+    fn adapt_compresses_held_frames_and_clears_a_faked_flag() {
+        let options = FrameOptions::PLAIN
+            .with_compression(Some(Compression::default()))
+            .with_skip_hash(true);
+        let mut encoder = Encoder::new(options);
+        let held = EncodedFrame::new(&message(json(5000))).expect("fits");
+        let adapted = encoder.adapt(held.clone(), true);
+        assert_ne!(adapted.timestamp_ms() & TIMESTAMP_COMPRESSED, 0);
+        assert_eq!(&adapted.header()[offset::HASH..offset::TIMESTAMP], &NO_HASH);
+        assert_eq!(adapted.request_id(), held.request_id());
+        let mut decoder = Decoder::with_options(1 << 20, options);
+        assert_eq!(
+            decode_all(&mut decoder, &adapted.to_bytes()),
+            [message(json(5000))]
+        );
+        // Shared frames: never compressed, only a faked flag cleared.
+        assert_eq!(encoder.adapt(held.clone(), false), held);
+        let faked = EncodedFrame::new(&message(json(10)).with_timestamp_ms(u64::MAX))
+            .expect("fits");
+        let fixed = encoder.adapt(faked.clone(), false);
+        assert_eq!(fixed.timestamp_ms(), u64::MAX >> 1);
+        assert_eq!(fixed.payload(), faked.payload());
+        // Without compression agreed, frames are left alone.
+        let mut plain = Encoder::new(FrameOptions::PLAIN.with_skip_hash(true));
+        assert_eq!(plain.adapt(faked.clone(), true), faked);
+    }
+}
