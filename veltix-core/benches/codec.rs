@@ -73,8 +73,7 @@ fn payload(size: usize) -> Bytes {
 /// vary (pseudo-random), about 3.7:1 for LZ4.
 fn json(size: usize) -> Bytes {
     const WORDS: [&str; 10] = [
-        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
-        "juliet",
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
     ];
     let mut x: u32 = 0x1234_5678;
     let mut next = move || {
@@ -291,7 +290,11 @@ fn round_trips(
     });
 }
 
-const COMPRESSIBLE: [(usize, &str); 3] = [(4 * 1024, "4KiB"), (64 * 1024, "64KiB"), (1024 * 1024, "1MiB")];
+const COMPRESSIBLE: [(usize, &str); 3] = [
+    (4 * 1024, "4KiB"),
+    (64 * 1024, "64KiB"),
+    (1024 * 1024, "1MiB"),
+];
 
 fn compression(c: &mut Criterion) {
     let lz4 = FrameOptions::default().with_compression(Some(Compression::default()));

@@ -315,7 +315,9 @@ pub enum DecompressError {
     /// The size prefix is more than the block could expand to
     /// ([`MAX_EXPANSION`] bytes per byte). Decided on the prefix, before
     /// anything is reserved.
-    #[error("compressed payload declares {len} bytes, more than its {block_len}-byte block can hold")]
+    #[error(
+        "compressed payload declares {len} bytes, more than its {block_len}-byte block can hold"
+    )]
     Implausible {
         /// The declared decompressed length.
         len: u32,
@@ -431,7 +433,10 @@ mod tests {
         assert_eq!(Algorithm::pick(0xff), Some(Algorithm::Lz4));
         assert_eq!(Algorithm::pick(0x02), None);
         assert_eq!(Algorithm::pick(0), None);
-        assert_eq!(Algorithm::from_bit(Algorithm::Lz4.bit()), Some(Algorithm::Lz4));
+        assert_eq!(
+            Algorithm::from_bit(Algorithm::Lz4.bit()),
+            Some(Algorithm::Lz4)
+        );
         assert_eq!(Algorithm::from_bit(0x03), None);
     }
 }

@@ -151,9 +151,17 @@ fn a_compressed_bomb_never_costs_more_than_the_limit() {
     // Declares exactly the limit, expands to 200 KB: decoding stops at the
     // limit, in a buffer of the limit.
     let (err, bytes, largest) = decode(&bomb_frame(&bomb(LIMIT)));
-    assert_eq!(error_of(&err), DecompressError::ExpandsPast { declared: LIMIT });
-    eprintln!("bomb declaring the 64 KiB limit, expanding to 200 KB: {bytes} bytes allocated, largest {largest}");
-    assert!(bytes <= limit + SMALL, "{bytes} bytes for a {limit}-byte limit");
+    assert_eq!(
+        error_of(&err),
+        DecompressError::ExpandsPast { declared: LIMIT }
+    );
+    eprintln!(
+        "bomb declaring the 64 KiB limit, expanding to 200 KB: {bytes} bytes allocated, largest {largest}"
+    );
+    assert!(
+        bytes <= limit + SMALL,
+        "{bytes} bytes for a {limit}-byte limit"
+    );
     assert_eq!(largest, limit);
 
     // Declares its true 200 KB (above the limit), or 1 GiB: refused on the
@@ -189,7 +197,9 @@ fn a_compressed_bomb_never_costs_more_than_the_limit() {
     let (mut server, now) = agreed_server();
     let frame = bomb_frame(&bomb(LIMIT));
     let ((), bytes, largest) = counted(|| server.handle_input(now, &frame));
-    eprintln!("connection fed the limit-declaring bomb: {bytes} bytes allocated, largest {largest}");
+    eprintln!(
+        "connection fed the limit-declaring bomb: {bytes} bytes allocated, largest {largest}"
+    );
     assert!(matches!(
         server.close_reason(),
         Some(CloseReason::Decode(DecodeError::Decompress {

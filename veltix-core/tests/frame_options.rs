@@ -15,7 +15,8 @@ use proptest::prelude::*;
 use sha2::Sha256;
 use veltix_core::compression::{Algorithm, Compression, Compressor, DecompressError};
 use veltix_core::frame::{
-    DecodeError, EncodedFrame, NO_HASH, TIMESTAMP_COMPRESSED, offset, payload_hash,
+    DecodeError, Decoder, EncodedFrame, Encoder, FrameOptions, NO_HASH, TIMESTAMP_COMPRESSED,
+    offset, payload_hash,
 };
 use veltix_core::{
     CloseCode, CloseReason, ConnectionConfig, Dialect, Event, HandshakeMode, Message, MessageType,
@@ -44,8 +45,11 @@ fn json(len: usize) -> Vec<u8> {
     let mut i = 0u32;
     while out.len() < len {
         out.extend_from_slice(
-            format!(r#"{{"id": {i}, "user": "user_{:04}", "active": true}}, "#, i * 7 % 9973)
-                .as_bytes(),
+            format!(
+                r#"{{"id": {i}, "user": "user_{:04}", "active": true}}, "#,
+                i * 7 % 9973
+            )
+            .as_bytes(),
         );
         i += 1;
     }
@@ -178,7 +182,10 @@ fn both_offering_compression_agree_on_lz4_and_large_compressible_payloads_shrink
     }
     p.settle();
     assert_script_delivered(&mut p);
-    for (wire, name) in [(&p.wire_to_server, "to server"), (&p.wire_to_client, "to client")] {
+    for (wire, name) in [
+        (&p.wire_to_server, "to server"),
+        (&p.wire_to_client, "to client"),
+    ] {
         let frames = raw_frames(wire);
         let app_frames: Vec<_> = frames
             .iter()
@@ -207,6 +214,39 @@ fn both_offering_compression_agree_on_lz4_and_large_compressible_payloads_shrink
         let stats = p.conn(side).stats();
         assert_eq!((stats.frames_compressed, stats.frames_decompressed), (1, 1));
     }
+}
+
+/// The example of `docs/protocol.md` §4.1, byte for byte.
+#[test]
+fn the_documented_compressed_frame() {
+    let id: RequestId = "12345678-9abc-def0-1234-56789abcdef0"
+        .parse()
+        .expect("valid id");
+    let msg = app(b"hello ".repeat(200))
+        .with_request_id(id)
+        .with_timestamp_ms(1_764_000_000_123);
+    let compressed = FrameOptions::default().with_compression(Some(Compression::default()));
+    let frame = Encoder::new(compressed).encode(&msg).expect("fits");
+    let block = "000004b0 6f68656c6c6f200600ffffffff956068656c6c6f20";
+    let want = format!(
+        "00c8 00000019 17022e885b62bba9e89e38b8de8452bd0b1d0c736f512f0a4a53c8e8c7587bbb \
+         8000019ab697e87b 123456789abcdef0123456789abcdef0 {block}"
+    );
+    assert_eq!(hex::encode(frame.to_bytes()), want.replace(' ', ""));
+    // Both options: the same with a zero hash field.
+    let frame = Encoder::new(compressed.with_skip_hash(true))
+        .encode(&msg)
+        .expect("fits");
+    let want = format!(
+        "00c8 00000019 {} 8000019ab697e87b 123456789abcdef0123456789abcdef0 {block}",
+        "00".repeat(32)
+    );
+    assert_eq!(hex::encode(frame.to_bytes()), want.replace(' ', ""));
+    // And it reads back.
+    let mut decoder = Decoder::with_options(1 << 20, compressed);
+    let mut buf = bytes::BytesMut::from(&frame.to_bytes()[..]);
+    decoder.set_options(compressed.with_skip_hash(true));
+    assert_eq!(decoder.decode(&mut buf), Ok(Some(msg)));
 }
 
 #[test]
@@ -259,7 +299,10 @@ fn one_side_without_compression_changes_no_byte_after_the_offer() {
     let mut p = scripted(config(true, false), config(false, false));
     assert_script_delivered(&mut p);
     assert_eq!(p.wire_to_client, reference.wire_to_client);
-    let (ours, theirs) = (raw_frames(&p.wire_to_server), raw_frames(&reference.wire_to_server));
+    let (ours, theirs) = (
+        raw_frames(&p.wire_to_server),
+        raw_frames(&reference.wire_to_server),
+    );
     assert_eq!(ours[1..], theirs[1..]);
     let hello = &classic_frames(&p.wire_to_server)[0].2;
     let plain = &classic_frames(&reference.wire_to_server)[0].2;
@@ -285,7 +328,10 @@ fn one_side_without_an_authenticated_transport_keeps_every_hash() {
     let mut p = scripted(config(false, true), config(false, false));
     assert_script_delivered(&mut p);
     assert_eq!(p.wire_to_client, reference.wire_to_client);
-    let (ours, theirs) = (raw_frames(&p.wire_to_server), raw_frames(&reference.wire_to_server));
+    let (ours, theirs) = (
+        raw_frames(&p.wire_to_server),
+        raw_frames(&reference.wire_to_server),
+    );
     assert_eq!(ours[1..], theirs[1..]);
     let hello = &classic_frames(&p.wire_to_server)[0].2;
     assert_eq!(hello.len(), HELLO_LEN, "UNHASHED adds no field");
@@ -308,7 +354,9 @@ fn agreed_hash_skipping_writes_zeros_and_delivers_a_corrupted_payload_as_is() {
     }
     let now = p.now;
     p.client.send(now, app(json(3000))).expect("queued");
-    p.client.ping(now, std::time::Duration::from_secs(1)).expect("queued");
+    p.client
+        .ping(now, std::time::Duration::from_secs(1))
+        .expect("queued");
     p.settle();
     let frames = raw_frames(&p.wire_to_server);
     // HELLO is hashed (nothing is agreed yet); everything after it is not.
@@ -317,7 +365,11 @@ fn agreed_hash_skipping_writes_zeros_and_delivers_a_corrupted_payload_as_is() {
         assert_eq!(hash_field(frame), NO_HASH);
     }
     let acks = raw_frames(&p.wire_to_client);
-    assert_eq!(hash_field(acks[0]), payload_hash(&acks[0][62..]), "HELLO_ACK");
+    assert_eq!(
+        hash_field(acks[0]),
+        payload_hash(&acks[0][62..]),
+        "HELLO_ACK"
+    );
     assert_eq!(hash_field(acks[1]), NO_HASH, "PONG");
     assert_eq!(messages(&p.take_events(Side::Server)), vec![json(3000)]);
     assert!(
@@ -461,7 +513,9 @@ fn decompress_error(events: &[Event]) -> DecompressError {
 fn a_bomb_declaring_more_than_the_limit_is_refused_and_closes_with_code_5() {
     // 1 MiB of zeros in 4 KiB on the wire, declaring its true size: above
     // the receiver's 64 KiB.
-    let bomb = Compressor::new().compress(&vec![0; 1 << 20]).expect("shrinks");
+    let bomb = Compressor::new()
+        .compress(&vec![0; 1 << 20])
+        .expect("shrinks");
     assert!(bomb.len() < 5000, "{}", bomb.len());
     let (mut p, events) = server_fed(&bomb, None);
     assert_eq!(
@@ -669,10 +723,7 @@ fn a_client_refuses_an_answer_agreeing_to_what_it_did_not_offer() {
         let _hello = wire_of(&mut conn);
         conn.handle_input(now, &hand_frame(HELLO_ACK, 1, &payload, None));
         assert!(
-            matches!(
-                conn.close_reason(),
-                Some(CloseReason::ProtocolViolation(_))
-            ),
+            matches!(conn.close_reason(), Some(CloseReason::ProtocolViolation(_))),
             "{:?}",
             conn.close_reason()
         );
@@ -716,7 +767,10 @@ fn a_server_refuses_an_offer_without_algorithms_and_ignores_unknown_ones() {
     let wire = wire_of(&mut conn);
     let ack = &classic_frames(&wire)[0].2;
     assert_eq!(ack.len(), 47);
-    assert_eq!(u32::from_be_bytes(ack[7..11].try_into().expect("4 bytes")), 0);
+    assert_eq!(
+        u32::from_be_bytes(ack[7..11].try_into().expect("4 bytes")),
+        0
+    );
     // Some unknown, one known: that one.
     let (mut conn, now) = solo(Role::Server, config(true, false));
     conn.handle_input(

@@ -11,11 +11,11 @@ use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
 use super::config::MAX_CLIENT_ID_LEN;
-use crate::compression::Algorithm;
 use super::{
     AUTH, CloseReason, Connection, Dialect, HandshakeMode, PeerInfo, PreSharedKey, State,
     TranscriptKey,
 };
+use crate::compression::Algorithm;
 use crate::{Message, MessageType, RequestId};
 
 /// First bytes of every handshake payload of ours, so a HELLO from another
@@ -648,7 +648,12 @@ impl Connection {
         self.peer_client_id = claim.client_id;
         self.establish(
             now,
-            Some(native_peer(key.version, true, key.features, key.compression)),
+            Some(native_peer(
+                key.version,
+                true,
+                key.features,
+                key.compression,
+            )),
         );
     }
 }

@@ -1099,7 +1099,10 @@ mod tests {
     use crate::compression::Compression;
     use crate::frame::hash_count;
 
-    fn pair(client: ConnectionConfig, server: ConnectionConfig) -> (Connection, Connection, Instant) {
+    fn pair(
+        client: ConnectionConfig,
+        server: ConnectionConfig,
+    ) -> (Connection, Connection, Instant) {
         let now = Instant::now();
         let client = Connection::new(Role::Client, client, now, 1, [1; 32]).expect("valid");
         let server = Connection::new(Role::Server, server, now, 1, [2; 32]).expect("valid");
@@ -1128,7 +1131,8 @@ mod tests {
         let chat = MessageType::from_code(200);
         for i in 0..n {
             let payload = vec![i as u8; len];
-            c.send(now, Message::new(chat, payload.clone())).expect("queued");
+            c.send(now, Message::new(chat, payload.clone()))
+                .expect("queued");
             s.send(now, Message::new(chat, payload)).expect("queued");
         }
         pump(&mut c, &mut s, now);
@@ -1142,9 +1146,10 @@ mod tests {
     }
 
     fn tls(on: bool) -> ConnectionConfig {
-        let mut config = ConnectionConfig::default();
-        config.transport_authenticated = on;
-        config
+        ConnectionConfig {
+            transport_authenticated: on,
+            ..ConnectionConfig::default()
+        }
     }
 
     #[test]

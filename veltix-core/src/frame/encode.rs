@@ -378,8 +378,8 @@ mod tests {
         );
         // Shared frames: never compressed, only a faked flag cleared.
         assert_eq!(encoder.adapt(held.clone(), false), held);
-        let faked = EncodedFrame::new(&message(json(10)).with_timestamp_ms(u64::MAX))
-            .expect("fits");
+        let faked =
+            EncodedFrame::new(&message(json(10)).with_timestamp_ms(u64::MAX)).expect("fits");
         let fixed = encoder.adapt(faked.clone(), false);
         assert_eq!(fixed.timestamp_ms(), u64::MAX >> 1);
         assert_eq!(fixed.payload(), faked.payload());
