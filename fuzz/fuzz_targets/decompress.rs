@@ -64,7 +64,11 @@ impl Source {
         match self {
             Self::Bytes(bytes) => bytes.clone(),
             Self::Repeat { pattern, len } => {
-                let pattern = if pattern.is_empty() { &[0][..] } else { pattern };
+                let pattern = if pattern.is_empty() {
+                    &[0][..]
+                } else {
+                    pattern
+                };
                 pattern
                     .iter()
                     .copied()
@@ -146,9 +150,14 @@ fn check(payload: &[u8], max: u32, original: Option<&[u8]>) -> Result<Vec<u8>, D
             let declared = u32::from_be_bytes(*prefix);
             let reach = block.len() as u64 * MAX_EXPANSION;
             if declared > max {
-                assert_eq!(result, Err(DecompressError::TooLarge { len: declared, max }));
+                assert_eq!(
+                    result,
+                    Err(DecompressError::TooLarge { len: declared, max })
+                );
             } else if u64::from(declared) > reach {
-                assert!(matches!(result, Err(DecompressError::Implausible { len, .. }) if len == declared));
+                assert!(
+                    matches!(result, Err(DecompressError::Implausible { len, .. }) if len == declared)
+                );
             }
             if let Ok(out) = &result {
                 assert_eq!(out.len() as u64, u64::from(declared));
@@ -187,7 +196,10 @@ fuzz_target!(|input: Input| {
         // A round trip under a limit that always fits.
         if let Some(original) = &original {
             let wire = compressor.compress(original).expect("compressed once");
-            assert_eq!(decompress(&wire, u32::MAX).expect("round trip"), original[..]);
+            assert_eq!(
+                decompress(&wire, u32::MAX).expect("round trip"),
+                original[..]
+            );
         }
         if payload.len() as u64 <= u64::from(max) {
             stream.extend_from_slice(&frame(&payload, n));

@@ -92,6 +92,16 @@ pub(crate) const AUTH: MessageType = MessageType::from_code(12);
 ///   the magic are skipped to the next frame and reported the same way.
 /// - A length above [`ConnectionConfig::max_payload`] closes the connection
 ///   (decided on the header, before reserving memory), on either wire.
+/// - Between two native peers that both offer them, payloads of at least a
+///   threshold are compressed ([`ConnectionConfig::compression`]) and, under
+///   an authenticated transport, payload hashes are left out
+///   ([`ConnectionConfig::transport_authenticated`]); see
+///   [`PeerInfo::compression`] and [`PeerInfo::hash_skipped`]. A compressed
+///   payload that declares more than `max_payload`, or does not decompress
+///   to what it declares, closes the connection
+///   ([`DecodeError::Decompress`](crate::wire::DecodeError::Decompress));
+///   never more than `max_payload` is reserved for it. Every other peer is
+///   sent exactly the frames it would be sent without these settings.
 /// - A reply that arrives after its request timed out is delivered as an
 ///   ordinary [`Event::Message`] (as Python Veltix does).
 /// - Outbound bytes are bounded: past [`ConnectionConfig::max_outbound_bytes`]
