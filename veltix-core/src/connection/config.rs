@@ -227,9 +227,11 @@ pub struct ConnectionConfig {
     /// Frames held back until the handshake completes are compressed when
     /// it does; frames given to
     /// [`send_frame`](crate::Connection::send_frame) (encoded once for many
-    /// peers) are sent as they were encoded. Read by [`Dialect::Native`]
-    /// only. Default `None` (off): why, with numbers, in
-    /// [`compression`](crate::compression#off-by-default).
+    /// peers) are sent as they were encoded. Under TLS, do not compress
+    /// messages that mix a secret with bytes an attacker chooses
+    /// ([`compression`](crate::compression#compression-and-encryption)).
+    /// Read by [`Dialect::Native`] only. Default `None` (off): why, with
+    /// numbers, in [`compression`](crate::compression#off-by-default).
     pub compression: Option<Compression>,
     /// Set by the driver when the transport below this connection
     /// authenticates and integrity-protects every byte: TLS, or an
