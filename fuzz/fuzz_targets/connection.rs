@@ -1,7 +1,8 @@
 //! Fuzzes two `Connection`s wired together — both roles, every dialect
 //! (native with or without a key or the handshake, a client id, a server key
-//! store with or without a shared key; Python 1.4 – 1.6, Python 3.x,
-//! legacy), matched or mismatched — under arbitrary operations,
+//! store with or without a shared key, compression and hash skipping on
+//! either side; Python 1.4 – 1.6, Python 3.x, legacy), matched or
+//! mismatched — under arbitrary operations,
 //! arbitrary chunking of the bytes between them, and arbitrary hostile bytes
 //! injected into either side (raw, as well-formed frames of either wire, or
 //! as length-prefixed JSON handshake messages).
@@ -31,7 +32,8 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use bytes::Buf;
 use libfuzzer_sys::fuzz_target;
-use veltix_core::frame::EncodedFrame;
+use veltix_core::compression::Compression;
+use veltix_core::frame::{EncodedFrame, TIMESTAMP_COMPRESSED};
 use veltix_core::wire::Wire;
 use veltix_core::{
     CloseCode, Connection, ConnectionConfig, Dialect, Event, HandshakeMode, KeyStore, Message,
@@ -95,10 +97,13 @@ enum Op {
         to: Side,
         bytes: Vec<u8>,
     },
-    /// A well-formed frame of either wire (checksums right).
+    /// A well-formed frame of either wire (checksums right); a classic
+    /// one `flagged` compressed (bit 63 of its timestamp), so a side that
+    /// agreed on compression decompresses its payload.
     InjectFrame {
         to: Side,
         compact: bool,
+        flagged: bool,
         code: u16,
         id: u16,
         payload: Vec<u8>,
@@ -144,6 +149,10 @@ struct Input {
     store: Option<[Entry; 3]>,
     max_outbound: u16,
     max_pending: u8,
+    /// Frame options: bit 0 client compression, bit 1 client authenticated
+    /// transport, bit 2 server compression, bit 3 server authenticated
+    /// transport (compression from 16 bytes on, so it is used).
+    frame_options: u8,
     ops: Vec<Op>,
 }
 
@@ -364,6 +373,13 @@ fuzz_target!(|input: Input| {
     if client_config.pre_shared_key.is_some() {
         client_config.client_id = input.client_id.map(|i| id_of(i).to_owned());
     }
+    let mut compression = Compression::default();
+    compression.threshold = 16;
+    let bit = |n: u8| input.frame_options & (1 << n) != 0;
+    client_config.compression = bit(0).then_some(compression);
+    client_config.transport_authenticated = bit(1);
+    server_config.compression = bit(2).then_some(compression);
+    server_config.transport_authenticated = bit(3);
     let store = input
         .store
         .filter(|_| {
@@ -469,12 +485,14 @@ fuzz_target!(|input: Input| {
             Op::InjectFrame {
                 to,
                 compact,
+                flagged,
                 code,
                 id,
                 ref payload,
             } => {
                 let m = Message::new(MessageType::from_code(code), payload.clone())
-                    .with_request_id(RequestId::from_compact(id));
+                    .with_request_id(RequestId::from_compact(id))
+                    .with_timestamp_ms(if flagged { TIMESTAMP_COMPRESSED } else { 0 });
                 let frame = if compact {
                     EncodedFrame::new_compact(&m)
                 } else {
@@ -491,7 +509,9 @@ fuzz_target!(|input: Input| {
                 ref tail,
             } => {
                 let mut hello = b"VLTX\x01\x00\x01\x00\x01".to_vec();
-                hello.extend_from_slice(&u32::from(features & 0x7).to_be_bytes());
+                // HEARTBEAT, AUTH, CLIENT_ID, COMPRESSION, UNHASHED (the
+                // algorithm byte, if any, comes from `tail`).
+                hello.extend_from_slice(&u32::from(features & 0x1f).to_be_bytes());
                 hello.extend_from_slice(&[nonce; 32]);
                 hello.extend_from_slice(&3000u32.to_be_bytes());
                 if let Some(id) = id {

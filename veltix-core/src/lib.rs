@@ -9,6 +9,8 @@
 //!   streaming [`frame::Decoder`], usable on its own.
 //! - [`compact`]: the compact "VX" wire of Python Veltix 3.x (15-byte header,
 //!   CRC-32) — the streaming [`compact::Decoder`].
+//! - [`compression`]: payload compression of the native dialect
+//!   (negotiated; LZ4), with its decompression-bomb limits.
 //! - [`wire`]: the seam over both — [`wire::Wire`],
 //!   [`EncodedFrame`](wire::EncodedFrame) (encode once, send to many) and a
 //!   decoder for either.
@@ -81,6 +83,7 @@
 #![forbid(unsafe_code)]
 
 pub mod compact;
+pub mod compression;
 mod connection;
 pub mod flow;
 pub mod frame;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Pair, Side};
 use proptest::prelude::*;
+use veltix_core::compression::Compression;
 use veltix_core::{
     CloseCode, ConnectionConfig, Dialect, Event, HandshakeMode, KeyStore, Message, MessageType,
     PreSharedKey, RequestId,
@@ -48,6 +49,10 @@ enum Setup {
     LegacyClient,
     /// Both sides in one dialect.
     Both(Dialect),
+    /// Native peers with frame options: (compression, authenticated
+    /// transport) on the client, then on the server. Compression starts at
+    /// 16 bytes, so most payloads here are compressed when both agree.
+    Options(bool, bool, bool, bool),
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
@@ -60,6 +65,8 @@ fn setup() -> impl Strategy<Value = Setup> {
         Just(Setup::Both(Dialect::Python14)),
         Just(Setup::Both(Dialect::Python3)),
         Just(Setup::Both(Dialect::Legacy)),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
+            .prop_map(|(a, b, c, d)| Setup::Options(a, b, c, d)),
     ]
 }
 
@@ -86,6 +93,14 @@ fn configs(setup: Setup) -> (ConnectionConfig, ConnectionConfig) {
         Setup::Both(dialect) => {
             client.dialect = dialect;
             server.dialect = dialect;
+        }
+        Setup::Options(client_compress, client_tls, server_compress, server_tls) => {
+            let mut compression = Compression::default();
+            compression.threshold = 16;
+            client.compression = client_compress.then_some(compression);
+            client.transport_authenticated = client_tls;
+            server.compression = server_compress.then_some(compression);
+            server.transport_authenticated = server_tls;
         }
     }
     (client, server)

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::dialect::Dialect;
 use super::ids::COMPACT_SERVER_WINDOW;
 use super::python14;
+use crate::compression::Compression;
 use crate::wire::{DEFAULT_MAX_PAYLOAD, Wire};
 
 /// Which end of the TCP connection this side is.
@@ -212,6 +213,40 @@ pub struct ConnectionConfig {
     /// Protocol versions this side speaks; the highest common one wins.
     /// Default `1..=1`.
     pub protocol_versions: RangeInclusive<u16>,
+    /// Payload compression ([`compression`](crate::compression)): `Some`
+    /// offers it in the native handshake (feature COMPRESSION, with the
+    /// algorithms this release speaks: LZ4). When the peer offers it too,
+    /// each side sends payloads of at least its own
+    /// [`threshold`](Compression::threshold) compressed whenever that makes
+    /// them shorter, and reads compressed payloads within
+    /// [`max_payload`](Self::max_payload) (a payload declaring more, or
+    /// expanding past what it declares, closes the connection). A peer
+    /// that does not offer it — legacy, Python, an older release — gets
+    /// exactly the frames it would get without this setting.
+    ///
+    /// Frames held back until the handshake completes are compressed when
+    /// it does; frames given to
+    /// [`send_frame`](crate::Connection::send_frame) (encoded once for many
+    /// peers) are sent as they were encoded. Under TLS, do not compress
+    /// messages that mix a secret with bytes an attacker chooses
+    /// ([`compression`](crate::compression#compression-and-encryption)).
+    /// Read by [`Dialect::Native`] only. Default `None` (off): why, with
+    /// numbers, in [`compression`](crate::compression#off-by-default).
+    pub compression: Option<Compression>,
+    /// Set by the driver when the transport below this connection
+    /// authenticates and integrity-protects every byte: TLS, or an
+    /// equivalent (an SSH tunnel, a WireGuard link). The native handshake
+    /// then offers (feature UNHASHED) to leave out the per-frame SHA-256,
+    /// which such a transport makes redundant; when the peer offers it too,
+    /// neither side computes nor checks it (the hash field holds zeros), and
+    /// a corrupted payload would be delivered as it is — integrity is the
+    /// transport's job then. Frames encoded once for many peers may still
+    /// carry a real hash; it is not checked either.
+    ///
+    /// Never set it over plain TCP: the hash is what catches corruption
+    /// there. With a peer that does not offer it, frames are hashed and
+    /// checked as always. Read by [`Dialect::Native`] only. Default `false`.
+    pub transport_authenticated: bool,
 }
 
 impl Default for ConnectionConfig {
@@ -231,6 +266,8 @@ impl Default for ConnectionConfig {
             client_id: None,
             key_store: None,
             protocol_versions: PROTOCOL_VERSION..=PROTOCOL_VERSION,
+            compression: None,
+            transport_authenticated: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::compression::DecompressError;
 use crate::wire::{DecodeError, EncodeError};
 use crate::{MessageType, RequestId};
 
@@ -98,7 +99,10 @@ pub enum CloseReason {
     /// The transport ended without a close frame (end of stream or reset).
     #[error("the transport closed")]
     TransportClosed,
-    /// The peer sent a length above our limit; the stream cannot be trusted.
+    /// The peer sent a length above our limit (the stream cannot be
+    /// trusted; close code 5), or a compressed payload that does not
+    /// decompress within the limit (code 5 for a declared size above it,
+    /// code 4 for the rest).
     #[error(transparent)]
     Decode(DecodeError),
     /// No protocol version in common.
@@ -213,6 +217,10 @@ impl CloseReason {
         match self {
             Self::Local { code, .. } | Self::Peer { code, .. } => *code,
             Self::TransportClosed => CloseCode::NORMAL,
+            Self::Decode(DecodeError::Decompress { error, .. }) => match error {
+                DecompressError::TooLarge { .. } => CloseCode::PAYLOAD_TOO_LARGE,
+                _ => CloseCode::PROTOCOL_VIOLATION,
+            },
             Self::Decode(_) => CloseCode::PAYLOAD_TOO_LARGE,
             Self::VersionMismatch { .. } => CloseCode::VERSION_MISMATCH,
             Self::AuthFailed(_) => CloseCode::AUTH_FAILED,

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::compression::Algorithm;
 use crate::wire::DecodeError;
 use crate::{CloseReason, Dialect, Message, RequestError, RequestId};
 
@@ -19,6 +20,14 @@ pub struct PeerInfo {
     /// [`Dialect::Legacy`] for a peer that sent no handshake to a native
     /// server (or with the native handshake disabled).
     pub dialect: Dialect,
+    /// The compression algorithm both native sides offered and agreed on
+    /// ([`ConnectionConfig::compression`](crate::ConnectionConfig::compression)
+    /// on both); `None`: payloads are never compressed.
+    pub compression: Option<Algorithm>,
+    /// Whether both native sides agreed to leave payload hashes out
+    /// ([`ConnectionConfig::transport_authenticated`](crate::ConnectionConfig::transport_authenticated)
+    /// on both): integrity is then the transport's alone.
+    pub hash_skipped: bool,
 }
 
 /// An event, drained with [`Connection::poll_event`](crate::Connection::poll_event).

@@ -15,6 +15,7 @@ use super::{
     AUTH, CloseReason, Connection, Dialect, HandshakeMode, PeerInfo, PreSharedKey, State,
     TranscriptKey,
 };
+use crate::compression::Algorithm;
 use crate::{Message, MessageType, RequestId};
 
 /// First bytes of every handshake payload of ours, so a HELLO from another
@@ -35,6 +36,13 @@ pub(crate) mod feature {
     /// idle timeout). In HELLO_ACK: the server picked the key by that id and
     /// bound the id into both proofs.
     pub(crate) const CLIENT_ID: u32 = 1 << 2;
+    /// The side compresses payloads (in HELLO the algorithm byte, in
+    /// HELLO_ACK the chosen algorithm, follows the idle timeout and client
+    /// id). Agreed when both offer an algorithm in common.
+    pub(crate) const COMPRESSION: u32 = 1 << 3;
+    /// The side's transport is authenticated (TLS): payload hashes may be
+    /// left out. Agreed when both offer it.
+    pub(crate) const UNHASHED: u32 = 1 << 4;
 }
 
 const HELLO_LEN: usize = 4 + 1 + 2 + 2 + 4 + NONCE_LEN + 4;
@@ -54,6 +62,10 @@ pub(crate) struct Hello {
     /// The client's id: present iff `features` has [`feature::CLIENT_ID`]
     /// (`[u8 len][len bytes of UTF-8]`, len 1..=255, after `idle_ms`).
     pub(crate) client_id: Option<String>,
+    /// The compression algorithms offered, as bits (never 0): present iff
+    /// `features` has [`feature::COMPRESSION`] (one byte, after the client
+    /// id or, without one, after `idle_ms`).
+    pub(crate) compression: Option<u8>,
 }
 
 /// Server → client.
@@ -66,16 +78,24 @@ pub(crate) struct HelloAck {
     pub(crate) proof: Option<[u8; PROOF_LEN]>,
     /// As in [`Hello`].
     pub(crate) idle_ms: u32,
+    /// The chosen compression algorithm's bit: present iff `features` has
+    /// [`feature::COMPRESSION`] (one byte, after `idle_ms`).
+    pub(crate) compression: Option<u8>,
 }
 
 impl Hello {
     /// The payload. `features` must have [`feature::CLIENT_ID`] exactly
     /// when `client_id` is set, and the id must be 1..=255 bytes (the
-    /// configuration is validated before).
+    /// configuration is validated before); likewise
+    /// [`feature::COMPRESSION`] and `compression`.
     pub(crate) fn encode(&self) -> Vec<u8> {
         debug_assert_eq!(
             self.features & feature::CLIENT_ID != 0,
             self.client_id.is_some()
+        );
+        debug_assert_eq!(
+            self.features & feature::COMPRESSION != 0,
+            self.compression.is_some()
         );
         let id = self.client_id.as_deref().unwrap_or_default();
         let mut out = Vec::with_capacity(HELLO_LEN + if id.is_empty() { 0 } else { 1 + id.len() });
@@ -91,6 +111,9 @@ impl Hello {
             out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
             out.extend_from_slice(id.as_bytes());
         }
+        if let Some(algorithms) = self.compression {
+            out.push(algorithms);
+        }
         out
     }
 
@@ -101,17 +124,32 @@ impl Hello {
         let max_version = r.u16()?;
         let features = r.u32()?;
         let nonce = r.array()?;
-        let (idle_ms, client_id) = if features & feature::CLIENT_ID != 0 {
-            // The id follows the idle timeout, which must then be there.
-            let idle_ms = r.u32()?;
+        // The id and the algorithms follow the idle timeout, which must
+        // then be there.
+        let idle_ms = if features & (feature::CLIENT_ID | feature::COMPRESSION) != 0 {
+            r.u32()?
+        } else {
+            r.u32().unwrap_or(0)
+        };
+        let client_id = if features & feature::CLIENT_ID != 0 {
             let len = usize::from(r.array::<1>()?[0]);
             if len == 0 {
                 return None;
             }
             let id = std::str::from_utf8(r.bytes(len)?).ok()?;
-            (idle_ms, Some(id.to_owned()))
+            Some(id.to_owned())
         } else {
-            (r.u32().unwrap_or(0), None)
+            None
+        };
+        let compression = if features & feature::COMPRESSION != 0 {
+            let algorithms = r.array::<1>()?[0];
+            // Offering compression with no algorithm is malformed.
+            if algorithms == 0 {
+                return None;
+            }
+            Some(algorithms)
+        } else {
+            None
         };
         // Longer payloads are allowed: a later layout may append fields.
         Some(Self {
@@ -121,6 +159,7 @@ impl Hello {
             nonce,
             idle_ms,
             client_id,
+            compression,
         })
     }
 }
@@ -137,6 +176,9 @@ impl HelloAck {
             out.extend_from_slice(proof);
         }
         out.extend_from_slice(&self.idle_ms.to_be_bytes());
+        if let Some(algorithm) = self.compression {
+            out.push(algorithm);
+        }
         out
     }
 
@@ -151,12 +193,19 @@ impl HelloAck {
         } else {
             None
         };
+        let (idle_ms, compression) = if features & feature::COMPRESSION != 0 {
+            // The chosen algorithm follows the idle timeout.
+            (r.u32()?, Some(r.array::<1>()?[0]))
+        } else {
+            (r.u32().unwrap_or(0), None)
+        };
         Some(Self {
             version,
             features,
             nonce,
             proof,
-            idle_ms: r.u32().unwrap_or(0),
+            idle_ms,
+            compression,
         })
     }
 }
@@ -181,6 +230,10 @@ pub(crate) struct Transcript<'a> {
     /// `features` has [`feature::CLIENT_ID`] (without it the transcript is
     /// the one of releases that knew no client id, byte for byte).
     pub(crate) client_id: Option<&'a str>,
+    /// The agreed compression algorithm's bit, bound last as one byte;
+    /// `Some` exactly when `features` has [`feature::COMPRESSION`] (without
+    /// it the transcript is the one of releases that knew no compression).
+    pub(crate) compression: Option<u8>,
 }
 
 fn mac(key: &[u8], prover: Prover, t: &Transcript<'_>) -> hmac::Hmac<Sha256> {
@@ -200,6 +253,9 @@ fn mac(key: &[u8], prover: Prover, t: &Transcript<'_>) -> hmac::Hmac<Sha256> {
         // Ids are at most 255 bytes (checked by the config and the parser).
         mac.update(&[u8::try_from(id.len()).unwrap_or(u8::MAX)]);
         mac.update(id.as_bytes());
+    }
+    if let Some(algorithm) = t.compression {
+        mac.update(&[algorithm]);
     }
     mac
 }
@@ -329,12 +385,34 @@ impl Connection {
                 CloseReason::ProtocolViolation("the server bound a client id we did not send"),
             );
         }
+        // Frame options change what both sides write: agreed only if offered.
+        if ack.features & (feature::COMPRESSION | feature::UNHASHED) & !self.our_features() != 0 {
+            return self.fail(
+                now,
+                CloseReason::ProtocolViolation("the server agreed to a feature we did not offer"),
+            );
+        }
+        let algorithm = match ack.compression {
+            None => None,
+            Some(bit) => match Algorithm::from_bit(bit) {
+                Some(algorithm) => Some(algorithm),
+                None => {
+                    return self.fail(
+                        now,
+                        CloseReason::ProtocolViolation(
+                            "the server chose a compression algorithm we did not offer",
+                        ),
+                    );
+                }
+            },
+        };
         let transcript = Transcript {
             client_nonce: self.nonce,
             server_nonce: ack.nonce,
             version: ack.version,
             features: ack.features,
             client_id: self.config.client_id.as_deref().filter(|_| id_bound),
+            compression: ack.compression,
         };
         let ours = match (&self.config.pre_shared_key, ack.proof) {
             (None, None) => Ok(None),
@@ -348,22 +426,28 @@ impl Connection {
                 }
             }
         };
-        let authenticated = match ours {
+        let ours = match ours {
             Err(why) => return self.fail(now, CloseReason::AuthFailed(why)),
-            Ok(None) => false,
-            Ok(Some(ours)) => {
+            Ok(ours) => ours,
+        };
+        // From here on both sides write with what was agreed (the server
+        // since its HELLO_ACK), the AUTH proof included.
+        self.set_frame_options(ack.features, algorithm);
+        let authenticated = match ours {
+            None => false,
+            Some(ours) => {
                 self.queue_control(now, AUTH, RequestId::NIL, Bytes::copy_from_slice(&ours));
                 true
             }
         };
         self.establish(
             now,
-            Some(PeerInfo {
-                protocol_version: Some(ack.version),
+            Some(native_peer(
+                ack.version,
                 authenticated,
-                heartbeat: ack.features & feature::HEARTBEAT != 0,
-                dialect: Dialect::Native,
-            }),
+                ack.features,
+                ack.compression,
+            )),
         );
     }
 
@@ -428,10 +512,22 @@ impl Connection {
             None
         };
         let client_id = claim.as_ref().and_then(|c| c.client_id.as_deref());
-        let features = (self.our_features() & hello.features & feature::HEARTBEAT)
+        let ours = self.our_features();
+        let algorithm = if ours & feature::COMPRESSION != 0 {
+            hello.compression.and_then(Algorithm::pick)
+        } else {
+            None
+        };
+        let compression = algorithm.map(Algorithm::bit);
+        let features = (ours & hello.features & (feature::HEARTBEAT | feature::UNHASHED))
             | if wants_auth { feature::AUTH } else { 0 }
             | if client_id.is_some() {
                 feature::CLIENT_ID
+            } else {
+                0
+            }
+            | if algorithm.is_some() {
+                feature::COMPRESSION
             } else {
                 0
             };
@@ -441,6 +537,7 @@ impl Connection {
             version,
             features,
             client_id,
+            compression,
         };
         let proof = claim
             .as_ref()
@@ -451,6 +548,7 @@ impl Connection {
             nonce: self.nonce,
             proof,
             idle_ms: self.idle_ms(),
+            compression,
         };
         self.queue_control(
             now,
@@ -458,23 +556,23 @@ impl Connection {
             message.request_id(),
             ack.encode().into(),
         );
+        // The HELLO_ACK went out plain (the client reads it before it knows
+        // what was agreed); every frame after it, both ways, is written
+        // with what was agreed.
+        self.set_frame_options(features, algorithm);
         if wants_auth {
             self.claim = claim;
             self.state = State::AwaitProof(TranscriptKey {
                 client_nonce: hello.nonce,
                 version,
                 features,
+                compression,
             });
             self.handshake_deadline = now.checked_add(self.config.handshake_timeout);
         } else {
             self.establish(
                 now,
-                Some(PeerInfo {
-                    protocol_version: Some(version),
-                    authenticated: false,
-                    heartbeat: features & feature::HEARTBEAT != 0,
-                    dialect: Dialect::Native,
-                }),
+                Some(native_peer(version, false, features, compression)),
             );
         }
     }
@@ -532,6 +630,7 @@ impl Connection {
                 version: key.version,
                 features: key.features,
                 client_id: claim.client_id.as_deref(),
+                compression: key.compression,
             };
             // Checked in full even for an unknown id (not `&&`): the same work
             // as for a wrong key.
@@ -549,13 +648,30 @@ impl Connection {
         self.peer_client_id = claim.client_id;
         self.establish(
             now,
-            Some(PeerInfo {
-                protocol_version: Some(key.version),
-                authenticated: true,
-                heartbeat: key.features & feature::HEARTBEAT != 0,
-                dialect: Dialect::Native,
-            }),
+            Some(native_peer(
+                key.version,
+                true,
+                key.features,
+                key.compression,
+            )),
         );
+    }
+}
+
+/// What a native handshake settled.
+fn native_peer(
+    version: u16,
+    authenticated: bool,
+    features: u32,
+    compression: Option<u8>,
+) -> PeerInfo {
+    PeerInfo {
+        protocol_version: Some(version),
+        authenticated,
+        heartbeat: features & feature::HEARTBEAT != 0,
+        dialect: Dialect::Native,
+        compression: compression.and_then(Algorithm::from_bit),
+        hash_skipped: features & feature::UNHASHED != 0,
     }
 }
 
@@ -572,6 +688,7 @@ mod tests {
             nonce: [9; 32],
             idle_ms: 30_000,
             client_id: None,
+            compression: None,
         };
         let bytes = hello.encode();
         assert_eq!(bytes.len(), HELLO_LEN);
@@ -592,6 +709,7 @@ mod tests {
             nonce: [9; 32],
             idle_ms: 30_000,
             client_id: Some(id.to_owned()),
+            compression: None,
         }
     }
 
@@ -649,6 +767,7 @@ mod tests {
             nonce: [1; 32],
             proof: Some([2; 32]),
             idle_ms: 7,
+            compression: None,
         };
         assert_eq!(HelloAck::parse(&ack.encode()), Some(ack.clone()));
         let plain = HelloAck {
@@ -668,6 +787,7 @@ mod tests {
             version: 1,
             features: feature::AUTH,
             client_id: None,
+            compression: None,
         };
         let p = proof(b"key", Prover::Server, &t);
         assert!(verify(b"key", Prover::Server, &t, &p));
@@ -709,6 +829,7 @@ mod tests {
             version: 1,
             features: feature::AUTH | feature::HEARTBEAT,
             client_id: None,
+            compression: None,
         };
         // What a release without client ids computes, byte for byte.
         assert_eq!(

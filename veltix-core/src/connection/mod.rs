@@ -25,6 +25,8 @@ pub use error::{CloseCode, CloseReason, HandshakeError, RequestError, SendError}
 pub use event::{Event, PeerInfo};
 pub use transmit::Transmit;
 
+use crate::compression::Algorithm;
+use crate::frame::{self, FrameOptions};
 use crate::wire::{DecodeError, Decoder, EncodedFrame, Wire};
 use crate::{Message, MessageType, RequestId};
 use handshake::{Claim, Hello, NONCE_LEN, feature};
@@ -90,6 +92,16 @@ pub(crate) const AUTH: MessageType = MessageType::from_code(12);
 ///   the magic are skipped to the next frame and reported the same way.
 /// - A length above [`ConnectionConfig::max_payload`] closes the connection
 ///   (decided on the header, before reserving memory), on either wire.
+/// - Between two native peers that both offer them, payloads of at least a
+///   threshold are compressed ([`ConnectionConfig::compression`]) and, under
+///   an authenticated transport, payload hashes are left out
+///   ([`ConnectionConfig::transport_authenticated`]); see
+///   [`PeerInfo::compression`] and [`PeerInfo::hash_skipped`]. A compressed
+///   payload that declares more than `max_payload`, or does not decompress
+///   to what it declares, closes the connection
+///   ([`DecodeError::Decompress`](crate::wire::DecodeError::Decompress));
+///   never more than `max_payload` is reserved for it. Every other peer is
+///   sent exactly the frames it would be sent without these settings.
 /// - A reply that arrives after its request timed out is delivered as an
 ///   ordinary [`Event::Message`] (as Python Veltix does).
 /// - Outbound bytes are bounded: past [`ConnectionConfig::max_outbound_bytes`]
@@ -108,6 +120,9 @@ pub struct Connection {
     dialect: Dialect,
     state: State,
     decoder: Decoder,
+    /// Classic frames: written with the options the handshake agreed
+    /// (plain until then, and always with non-native peers).
+    encoder: frame::Encoder,
     rx: BytesMut,
     outbound: OutboundQueue,
     /// Application frames sent before the handshake completed.
@@ -180,6 +195,8 @@ struct TranscriptKey {
     client_nonce: [u8; NONCE_LEN],
     version: u16,
     features: u32,
+    /// The agreed compression algorithm's bit.
+    compression: Option<u8>,
 }
 
 /// Counters a driver can log or export.
@@ -206,6 +223,10 @@ pub struct ConnectionStats {
     pub pongs_dropped: u64,
     /// PONGs that matched no pending ping (keep-alive answers, late pongs).
     pub unmatched_pongs: u64,
+    /// Frames queued with a compressed payload (compression agreed).
+    pub frames_compressed: u64,
+    /// Frames received with a compressed payload, decompressed.
+    pub frames_decompressed: u64,
 }
 
 impl Connection {
@@ -256,10 +277,11 @@ impl Connection {
             role,
             dialect,
             decoder: dialect.wire().decoder(config.max_payload),
+            encoder: frame::Encoder::default(),
             state: State::Closed,
             rx: BytesMut::new(),
             outbound: OutboundQueue::default(),
-            held: OutboundQueue::default(),
+            held: OutboundQueue::keeping_frames(),
             events: VecDeque::new(),
             pending: PendingTable::default(),
             ids,
@@ -301,6 +323,7 @@ impl Connection {
                     nonce: conn.nonce,
                     idle_ms: conn.idle_ms(),
                     client_id,
+                    compression: conn.config.compression.map(|_| Algorithm::SUPPORTED),
                 };
                 conn.queue_control(
                     now,
@@ -349,6 +372,7 @@ impl Connection {
                 Ok(Some(message)) => {
                     self.last_rx = now;
                     self.stats.frames_received += 1;
+                    self.stats.frames_decompressed = self.decoder.frames_decompressed();
                     self.on_frame(now, message);
                     if self.state == State::Closed {
                         break;
@@ -559,6 +583,10 @@ impl Connection {
         if wire == Wire::Compact && frame.request_id().is_nil() {
             frame = frame.with_request_id(self.fresh_id()?)?;
         }
+        // Sent as encoded (not compressed per peer); with compression
+        // agreed, a timestamp with bit 63 set would read as the flag, so
+        // it is cleared. Held frames are adapted when the handshake ends.
+        let frame = self.encoder.adapt(frame, false);
         self.queue_app(now, frame)
     }
 
@@ -712,7 +740,24 @@ impl Connection {
         if self.config.pre_shared_key.is_some() {
             features |= feature::AUTH;
         }
+        if self.config.compression.is_some() {
+            features |= feature::COMPRESSION;
+        }
+        if self.config.transport_authenticated {
+            features |= feature::UNHASHED;
+        }
         features
+    }
+
+    /// Reads and writes the next classic frames with what the native
+    /// handshake agreed (`features`, and the compression `algorithm`).
+    fn set_frame_options(&mut self, features: u32, algorithm: Option<Algorithm>) {
+        let compression = algorithm.map(|_| self.config.compression.unwrap_or_default());
+        let options = FrameOptions::default()
+            .with_compression(compression)
+            .with_skip_hash(features & feature::UNHASHED != 0);
+        self.encoder.set_options(options);
+        self.decoder.set_frame_options(options);
     }
 
     fn idle_deadline(&self) -> Option<Instant> {
@@ -786,19 +831,17 @@ impl Connection {
     }
 
     fn encode(
-        &self,
+        &mut self,
         now: Instant,
         ty: MessageType,
         id: RequestId,
         payload: Bytes,
     ) -> Result<EncodedFrame, SendError> {
         match self.dialect.wire() {
-            Wire::Classic => Ok(EncodedFrame::classic_from_parts(
-                ty,
-                id,
-                self.wall_ms(now),
-                payload,
-            )?),
+            Wire::Classic => {
+                let timestamp_ms = self.wall_ms(now);
+                Ok(self.encoder.encode_parts(ty, id, timestamp_ms, payload)?)
+            }
             Wire::Compact => {
                 let compact = id
                     .to_compact()
@@ -848,7 +891,16 @@ impl Connection {
 
     fn push_out(&mut self, frame: EncodedFrame) {
         self.stats.frames_sent += 1;
+        self.count_compressed(&frame);
         self.outbound.push(frame);
+    }
+
+    fn count_compressed(&mut self, frame: &EncodedFrame) {
+        if self.encoder.options().compression.is_some()
+            && frame.timestamp_ms() & frame::TIMESTAMP_COMPRESSED != 0
+        {
+            self.stats.frames_compressed += 1;
+        }
     }
 
     fn closed_reason(&self) -> Option<CloseReason> {
@@ -865,14 +917,29 @@ impl Connection {
             authenticated: false,
             heartbeat: false,
             dialect: Dialect::Legacy,
+            compression: None,
+            hash_skipped: false,
         });
         self.peer = Some(info);
-        let held = std::mem::take(&mut self.held);
+        let held = std::mem::replace(&mut self.held, OutboundQueue::keeping_frames());
         if held.frames() > 0 {
             self.last_tx = now;
             self.stats.frames_sent += held.frames();
         }
-        self.outbound.append(held);
+        if self.encoder.options() == FrameOptions::PLAIN {
+            self.outbound.append(held);
+        } else {
+            // Held frames were encoded before anything was agreed: compress
+            // them now if that is worth it.
+            let (encoder, stats) = (&mut self.encoder, &mut self.stats);
+            self.outbound.append_with(held, |frame| {
+                let frame = encoder.adapt(frame, true);
+                if frame.timestamp_ms() & frame::TIMESTAMP_COMPRESSED != 0 {
+                    stats.frames_compressed += 1;
+                }
+                frame
+            });
+        }
         self.events.push_back(Event::Connected(info));
     }
 
@@ -1031,5 +1098,81 @@ impl Connection {
         }
         self.close_reason = Some(reason.clone());
         self.events.push_back(Event::Closed(reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Buf;
+
+    use super::*;
+    use crate::compression::Compression;
+    use crate::frame::hash_count;
+
+    fn pair(
+        client: ConnectionConfig,
+        server: ConnectionConfig,
+    ) -> (Connection, Connection, Instant) {
+        let now = Instant::now();
+        let client = Connection::new(Role::Client, client, now, 1, [1; 32]).expect("valid");
+        let server = Connection::new(Role::Server, server, now, 1, [2; 32]).expect("valid");
+        (client, server, now)
+    }
+
+    fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
+        while let Some(mut t) = from.poll_transmit() {
+            let bytes = t.copy_to_bytes(t.remaining());
+            to.handle_input(now, &bytes);
+        }
+    }
+
+    /// Payload hashes computed (both sides, this thread) while the client
+    /// and the server each send `n` messages of `len` bytes after the
+    /// handshake.
+    fn hashes_for(client: ConnectionConfig, server: ConnectionConfig, n: usize, len: usize) -> u64 {
+        let (mut c, mut s, now) = pair(client, server);
+        for _ in 0..3 {
+            pump(&mut c, &mut s, now);
+            pump(&mut s, &mut c, now);
+        }
+        assert!(c.is_established() && s.is_established());
+        while c.poll_event().is_some() || s.poll_event().is_some() {}
+        let before = hash_count::get();
+        let chat = MessageType::from_code(200);
+        for i in 0..n {
+            let payload = vec![i as u8; len];
+            c.send(now, Message::new(chat, payload.clone()))
+                .expect("queued");
+            s.send(now, Message::new(chat, payload)).expect("queued");
+        }
+        pump(&mut c, &mut s, now);
+        pump(&mut s, &mut c, now);
+        let received = std::iter::from_fn(|| c.poll_event())
+            .chain(std::iter::from_fn(|| s.poll_event()))
+            .filter(|e| matches!(e, Event::Message(m) if m.payload().len() == len))
+            .count();
+        assert_eq!(received, 2 * n);
+        hash_count::get() - before
+    }
+
+    fn tls(on: bool) -> ConnectionConfig {
+        ConnectionConfig {
+            transport_authenticated: on,
+            ..ConnectionConfig::default()
+        }
+    }
+
+    #[test]
+    fn agreed_hash_skipping_hashes_nothing_and_otherwise_every_frame_twice() {
+        assert_eq!(hashes_for(tls(true), tls(true), 50, 4096), 0);
+        // One side without an authenticated transport: sender and receiver
+        // each hash every frame, as always.
+        assert_eq!(hashes_for(tls(true), tls(false), 50, 4096), 200);
+        assert_eq!(hashes_for(tls(false), tls(true), 50, 4096), 200);
+        assert_eq!(hashes_for(tls(false), tls(false), 50, 4096), 200);
+        // With compression as well: still none.
+        let mut both = tls(true);
+        both.compression = Some(Compression::default());
+        assert_eq!(hashes_for(both.clone(), both, 50, 4096), 0);
     }
 }

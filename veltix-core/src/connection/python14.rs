@@ -161,6 +161,8 @@ pub(super) fn python_peer(dialect: Dialect) -> PeerInfo {
         authenticated: false,
         heartbeat: false,
         dialect,
+        compression: None,
+        hash_skipped: false,
     }
 }
 

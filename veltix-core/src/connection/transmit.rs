@@ -47,6 +47,9 @@ impl Segment {
 /// Frames waiting to be written, and how much of the first segment already was.
 #[derive(Debug, Default)]
 pub(crate) struct OutboundQueue {
+    /// Never copy small frames together: a queue of frames held back, to be
+    /// adapted one by one when they are released.
+    keep_frames: bool,
     segments: VecDeque<Segment>,
     /// Bytes of `segments[0]` already written.
     written: usize,
@@ -59,11 +62,19 @@ pub(crate) struct OutboundQueue {
 }
 
 impl OutboundQueue {
+    /// A queue that keeps every frame whole (see [`append_with`](Self::append_with)).
+    pub(crate) fn keeping_frames() -> Self {
+        Self {
+            keep_frames: true,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn push(&mut self, frame: EncodedFrame) {
         let len = frame.wire_len();
         self.queued += len;
         self.frames += 1;
-        if len <= INLINE_MAX {
+        if len <= INLINE_MAX && !self.keep_frames {
             match self.segments.back_mut() {
                 Some(Segment::Inline(bytes)) if bytes.len() + len <= INLINE_BUFFER => {
                     frame.write_to(bytes);
@@ -129,11 +140,30 @@ impl OutboundQueue {
 
     /// Moves everything queued in `other` (of which nothing was written)
     /// behind what this queue holds.
-    pub(crate) fn append(&mut self, mut other: OutboundQueue) {
+    pub(crate) fn append(&mut self, other: OutboundQueue) {
+        self.append_with(other, |frame| frame);
+    }
+
+    /// [`append`](Self::append), passing every whole frame of `other`
+    /// through `adapt` (frames `other` copied together are moved as they
+    /// are: give it a queue [`keeping_frames`](Self::keeping_frames)).
+    pub(crate) fn append_with(
+        &mut self,
+        other: OutboundQueue,
+        mut adapt: impl FnMut(EncodedFrame) -> EncodedFrame,
+    ) {
         debug_assert_eq!(other.written, 0, "a held queue is never written from");
-        self.queued += other.queued;
-        self.frames += other.frames;
-        self.segments.append(&mut other.segments);
+        let frames = self.frames + other.frames;
+        for segment in other.segments {
+            match segment {
+                Segment::Frame(frame) => self.push(adapt(frame)),
+                Segment::Inline(bytes) => {
+                    self.queued += bytes.len();
+                    self.segments.push_back(Segment::Inline(bytes));
+                }
+            }
+        }
+        self.frames = frames;
     }
 }
 

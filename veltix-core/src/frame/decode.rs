@@ -1,10 +1,11 @@
 //! Streaming decoding of classic frames: bytes in any split → whole, verified frames.
 
 use bytes::{Buf, BytesMut};
-use sha2::{Digest, Sha256};
 
-use super::header::{HEADER_LEN, Header};
+use super::encode::{FrameOptions, payload_hash};
+use super::header::{HEADER_LEN, Header, TIMESTAMP_COMPRESSED};
 use crate::Message;
+use crate::compression;
 use crate::wire::{DEFAULT_MAX_PAYLOAD, DecodeError, RESERVE_STEP};
 
 /// A streaming decoder for classic frames.
@@ -19,6 +20,11 @@ use crate::wire::{DEFAULT_MAX_PAYLOAD, DecodeError, RESERVE_STEP};
 /// then grown in steps of at most 64 KiB as the payload arrives. A caller
 /// that drains the decoder after every read holds at most one maximal frame
 /// plus one read chunk.
+///
+/// [`FrameOptions`] (what two native peers agreed, plain by default) may
+/// turn the hash check off and compressed payloads on; a compressed
+/// payload is decompressed within the same limit (see
+/// [`compression::decompress`]).
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -39,6 +45,9 @@ use crate::wire::{DEFAULT_MAX_PAYLOAD, DecodeError, RESERVE_STEP};
 #[derive(Debug, Clone)]
 pub struct Decoder {
     max_payload: u32,
+    options: FrameOptions,
+    /// Compressed payloads decompressed so far.
+    decompressed: u64,
     /// The header of the frame whose payload is still arriving.
     pending: Option<Header>,
     /// Set once a fatal error was seen; every later call returns it again.
@@ -54,11 +63,35 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder that refuses payloads longer than `max_payload` bytes.
     pub fn new(max_payload: u32) -> Self {
+        Self::with_options(max_payload, FrameOptions::PLAIN)
+    }
+
+    /// A decoder that refuses payloads (compressed or decompressed) longer
+    /// than `max_payload` bytes and reads frames written with `options`.
+    pub fn with_options(max_payload: u32, options: FrameOptions) -> Self {
         Self {
             max_payload,
+            options,
+            decompressed: 0,
             pending: None,
             failed: None,
         }
+    }
+
+    /// The options frames are read with.
+    pub fn options(&self) -> FrameOptions {
+        self.options
+    }
+
+    /// Reads the next frames with `options` (a frame whose header is
+    /// already read is finished with them too).
+    pub fn set_options(&mut self, options: FrameOptions) {
+        self.options = options;
+    }
+
+    /// Compressed payloads decompressed so far.
+    pub fn frames_decompressed(&self) -> u64 {
+        self.decompressed
     }
 
     /// The payload limit in bytes.
@@ -80,7 +113,11 @@ impl Decoder {
     /// # Errors
     /// - [`DecodeError::PayloadTooLarge`] (fatal): returned again on every
     ///   later call, without touching `src`.
-    /// - [`DecodeError::HashMismatch`]: the frame was dropped; go on.
+    /// - [`DecodeError::Decompress`] (fatal; only with compression in the
+    ///   options): the frame was consumed; returned again on every later
+    ///   call.
+    /// - [`DecodeError::HashMismatch`]: the frame was dropped; go on (never
+    ///   when the options skip the hash).
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, DecodeError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
@@ -116,17 +153,37 @@ impl Decoder {
         }
         self.pending = None;
         let payload = src.split_to(len).freeze();
-        if Sha256::digest(&payload)[..] != header.payload_hash[..] {
+        if !self.options.skip_hash && payload_hash(&payload) != header.payload_hash {
             return Err(DecodeError::HashMismatch {
                 message_type: header.message_type,
                 request_id: header.request_id,
                 payload_len: header.payload_len,
             });
         }
+        let mut timestamp_ms = header.timestamp_ms;
+        let mut payload = payload;
+        if self.options.compression.is_some() {
+            timestamp_ms &= !TIMESTAMP_COMPRESSED;
+            if header.timestamp_ms & TIMESTAMP_COMPRESSED != 0 {
+                match compression::decompress(&payload, self.max_payload) {
+                    Ok(decompressed) => payload = decompressed,
+                    Err(error) => {
+                        let err = DecodeError::Decompress {
+                            message_type: header.message_type,
+                            request_id: header.request_id,
+                            error,
+                        };
+                        self.failed = Some(err.clone());
+                        return Err(err);
+                    }
+                }
+                self.decompressed += 1;
+            }
+        }
         Ok(Some(
             Message::new(header.message_type, payload)
                 .with_request_id(header.request_id)
-                .with_timestamp_ms(header.timestamp_ms),
+                .with_timestamp_ms(timestamp_ms),
         ))
     }
 }

@@ -5,6 +5,17 @@ use crate::{MessageType, RequestId};
 /// Length of the classic frame header in bytes.
 pub const HEADER_LEN: usize = 62;
 
+/// Bit 63 of the timestamp field. Between two native peers that agreed on
+/// compression, it is set on exactly the frames whose payload is compressed
+/// ([`compression`](crate::compression)), and the timestamp is the other 63
+/// bits (a wall clock reaches bit 63 in 292 million years). Without that
+/// agreement it is an ordinary timestamp bit.
+pub const TIMESTAMP_COMPRESSED: u64 = 1 << 63;
+
+/// What the hash field holds when the sender left the hash out (both native
+/// peers agreed to, under an authenticated transport): 32 zero bytes.
+pub const NO_HASH: [u8; 32] = [0; 32];
+
 /// Byte offsets of the header fields (all integers big-endian).
 pub mod offset {
     /// Type code, `u16`.

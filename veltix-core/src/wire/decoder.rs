@@ -44,6 +44,22 @@ impl Decoder {
         }
     }
 
+    /// Reads the next classic frames with `options` (what a native
+    /// handshake agreed); the compact wire has none.
+    pub(crate) fn set_frame_options(&mut self, options: frame::FrameOptions) {
+        if let Inner::Classic(d) = &mut self.inner {
+            d.set_options(options);
+        }
+    }
+
+    /// Compressed payloads decompressed so far (classic wire).
+    pub(crate) fn frames_decompressed(&self) -> u64 {
+        match &self.inner {
+            Inner::Classic(d) => d.frames_decompressed(),
+            Inner::Compact(_) => 0,
+        }
+    }
+
     /// Decodes the next whole frame from the front of `src`; `Ok(None)` when
     /// more bytes are needed. Call again after a non-fatal error.
     ///

@@ -58,10 +58,24 @@ impl EncodedFrame {
         timestamp_ms: u64,
         payload: Bytes,
     ) -> Result<Self, PayloadTooLongError> {
+        let hash = frame::payload_hash(&payload);
+        Self::classic_with_hash(message_type, request_id, timestamp_ms, payload, hash)
+    }
+
+    /// Encodes a classic frame whose hash field is `payload_hash`: the
+    /// payload's SHA-256, or [`frame::NO_HASH`] where the peers agreed to
+    /// leave it out.
+    pub(crate) fn classic_with_hash(
+        message_type: MessageType,
+        request_id: RequestId,
+        timestamp_ms: u64,
+        payload: Bytes,
+        payload_hash: [u8; 32],
+    ) -> Result<Self, PayloadTooLongError> {
         let header = frame::Header {
             message_type,
             payload_len: payload_len(&payload)?,
-            payload_hash: frame::payload_hash(&payload),
+            payload_hash,
             timestamp_ms,
             request_id,
         };
@@ -117,6 +131,27 @@ impl EncodedFrame {
                 RequestId::from_compact(u16::from_be_bytes([h[at], h[at + 1]]))
             }
         }
+    }
+
+    /// The timestamp written in the header (ms since the Unix epoch, as
+    /// the field holds it: bit 63 included); 0 for a compact frame, which
+    /// has none.
+    pub fn timestamp_ms(&self) -> u64 {
+        match &self.header {
+            HeaderBytes::Classic(h) => frame::Header::parse(h).timestamp_ms,
+            HeaderBytes::Compact(_) => 0,
+        }
+    }
+
+    /// A classic frame with another timestamp (only the header is
+    /// rewritten); a compact frame as it is.
+    pub(crate) fn with_timestamp_ms(&self, timestamp_ms: u64) -> Self {
+        let mut out = self.clone();
+        if let HeaderBytes::Classic(h) = &mut out.header {
+            h[frame::offset::TIMESTAMP..frame::offset::REQUEST_ID]
+                .copy_from_slice(&timestamp_ms.to_be_bytes());
+        }
+        out
     }
 
     /// The same frame with another request id. Only the header is rewritten:

@@ -1,6 +1,7 @@
 //! What can go wrong turning messages into bytes and bytes into messages,
 //! on either wire.
 
+use crate::compression::DecompressError;
 use crate::{MessageType, RequestId};
 
 /// Why bytes read from the peer could not be decoded into a frame.
@@ -44,13 +45,28 @@ pub enum DecodeError {
         /// Bytes discarded between the last good frame and the next one.
         skipped: u64,
     },
+    /// Classic wire with compression agreed ([`FrameOptions`](crate::frame::FrameOptions)):
+    /// a payload flagged compressed passed its integrity check but does not
+    /// decompress — it declares more than the limit, more than its block can
+    /// hold, or is malformed (see [`DecompressError`]). Fatal: the peer sent
+    /// it so. Never more than the limit is reserved or written, and a
+    /// declared size is refused before anything is.
+    #[error("compressed payload of a {message_type} frame (request id {request_id}): {error}")]
+    Decompress {
+        /// Type code of the frame.
+        message_type: MessageType,
+        /// Request id of the frame.
+        request_id: RequestId,
+        /// What was wrong with it.
+        error: DecompressError,
+    },
 }
 
 impl DecodeError {
     /// Whether the stream is unusable after this error (the connection must close).
     pub fn is_fatal(&self) -> bool {
         match self {
-            Self::PayloadTooLarge { .. } => true,
+            Self::PayloadTooLarge { .. } | Self::Decompress { .. } => true,
             Self::HashMismatch { .. } | Self::BadMagic { .. } => false,
         }
     }
