@@ -305,7 +305,7 @@ impl<R: Runtime> Task<R> {
             let conn = match os::random_seed().map_err(Error::from).and_then(|seed| {
                 Ok(Connection::new(
                     Role::Client,
-                    self.config.connection.clone(),
+                    self.config.connection_settings(),
                     now,
                     wall_ms(&self.runtime),
                     seed,

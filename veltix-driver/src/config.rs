@@ -54,6 +54,15 @@ impl ServerConfig {
         }
     }
 
+    /// What each connection runs with: under TLS, the transport is
+    /// authenticated, so two Veltix peers may agree to skip the per-frame
+    /// SHA-256 (TLS's AEAD already protects every byte).
+    pub(crate) fn connection_settings(&self) -> ConnectionConfig {
+        let mut settings = self.connection.clone();
+        settings.transport_authenticated |= self.tls.is_some();
+        settings
+    }
+
     /// Serves every peer over TLS 1.3 with `tls`.
     #[must_use]
     pub fn tls(mut self, tls: TlsServerConfig) -> Self {
@@ -221,6 +230,14 @@ impl ClientConfig {
             read_chunk: 64 * 1024,
             tls: None,
         }
+    }
+
+    /// What each connection runs with (see [`ServerConfig`]'s): under TLS
+    /// the per-frame SHA-256 may be skipped by agreement.
+    pub(crate) fn connection_settings(&self) -> ConnectionConfig {
+        let mut settings = self.connection.clone();
+        settings.transport_authenticated |= self.tls.is_some();
+        settings
     }
 
     /// Connects over TLS 1.3 with `config`, checking the server's

@@ -451,7 +451,7 @@ fn start_peer<R: Runtime>(
     };
     let mut conn = match Connection::new(
         Role::Server,
-        shared.config.connection.clone(),
+        shared.config.connection_settings(),
         now,
         wall_ms(&shared.runtime),
         seed,

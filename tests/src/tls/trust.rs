@@ -59,7 +59,11 @@ pub async fn requests_pings_broadcast_and_shutdown_over_tls<R: Runtime + Default
                 assert_eq!(m.payload().as_ref(), b"to all");
                 break;
             }
-            ClientEvent::Connected(_) => {}
+            ClientEvent::Connected(info) => {
+                // Both sides under TLS: the AEAD protects every byte, the
+                // per-frame SHA-256 is skipped by agreement.
+                assert!(info.hash_skipped, "{info:?}");
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

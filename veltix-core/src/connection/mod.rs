@@ -1062,6 +1062,9 @@ impl Connection {
                 .frames_sent
                 .saturating_sub(self.outbound.frames());
             self.outbound.clear();
+            // Nothing the handshake agreed reached the peer: it reads this
+            // close as a plain frame.
+            self.set_frame_options(0, None);
         }
         if self.dialect == Dialect::Python3 {
             if self.state == State::AwaitJsonReply && code == CloseCode::SERVER_FULL {

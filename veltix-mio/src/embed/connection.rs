@@ -135,7 +135,9 @@ impl MioConnection {
         }
     }
 
-    /// Runs the connection over TLS: `session` is a
+    /// Runs the connection over TLS (give the connection
+    /// `transport_authenticated = true` in its [`ConnectionConfig`] to let
+    /// two Veltix peers skip the per-frame SHA-256 then): `session` is a
     /// [`TlsSession::server`] for an accepted stream, a
     /// [`TlsSession::client`] for [`connect`](Self::connect). Nothing reaches
     /// the connection before the TLS handshake completes, which must happen
