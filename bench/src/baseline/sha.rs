@@ -31,7 +31,7 @@ const HASH_AT: usize = 6;
 const TIMESTAMP_AT: usize = 38;
 const ID_AT: usize = 46;
 
-/// PING and PONG, the protocol's codes (PROTOCOL.md §2).
+/// PING and PONG, the protocol's codes (veltix-core `docs/protocol.md` §2).
 const PING: u16 = 0;
 const PONG: u16 = 1;
 /// The bench's own types, the codes Veltix is driven with.

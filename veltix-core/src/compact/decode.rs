@@ -8,7 +8,7 @@ use super::header::{HEADER_LEN, Header, MAGIC};
 use crate::wire::{DEFAULT_MAX_PAYLOAD, DecodeError, RESERVE_STEP};
 use crate::{Message, RequestId};
 
-/// A streaming decoder for compact "VX" frames (PROTOCOL.md §5).
+/// A streaming decoder for compact "VX" frames (`docs/protocol.md` §7).
 ///
 /// The caller owns the byte buffer: append what the transport read to a
 /// [`BytesMut`] and call [`decode`](Self::decode) until it returns `Ok(None)`.

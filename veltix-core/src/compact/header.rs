@@ -1,4 +1,4 @@
-//! The compact 15-byte header (PROTOCOL.md §5): layout, parsing and writing.
+//! The compact 15-byte header (`docs/protocol.md` §7): layout, parsing and writing.
 
 use crate::MessageType;
 

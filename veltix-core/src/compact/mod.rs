@@ -1,4 +1,4 @@
-//! The compact Veltix frame of Python Veltix 2.0.3 – 3.3 (PROTOCOL.md §5):
+//! The compact Veltix frame of Python Veltix 2.0.3 – 3.3 (`docs/protocol.md` §7):
 //! header layout, encoder and streaming decoder, usable on their own below
 //! the [`Connection`](crate::Connection).
 //!

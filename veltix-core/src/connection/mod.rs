@@ -35,7 +35,7 @@ use pending::{Awaiting, PendingTable};
 use transmit::OutboundQueue;
 
 /// Handshake proof sent by the client after HELLO_ACK when a key is in use.
-/// A system code of ours (PROTOCOL.md leaves 0–199 to the library).
+/// A system code of ours (`docs/protocol.md` §2: 0–199 belong to the library).
 pub(crate) const AUTH: MessageType = MessageType::from_code(12);
 
 /// One Veltix connection, as a deterministic state machine with no I/O.
@@ -54,7 +54,14 @@ pub(crate) const AUTH: MessageType = MessageType::from_code(12);
 ///    [`handle_timeout`](Self::handle_timeout) when the deadline from
 ///    `poll_timeout` passes; call
 ///    [`handle_transport_closed`](Self::handle_transport_closed) on end of
-///    stream or a transport error.
+///    stream or a transport error. Flow control (see [`crate::flow`]) adds
+///    three: [`set_reading_paused`](Self::set_reading_paused) when the
+///    driver stops or resumes reading because output piles up (the idle
+///    timeout then waits), [`handle_write_stalled`](Self::handle_write_stalled)
+///    when the transport has taken none of the output for the write-stall
+///    timeout, and [`handle_transport_failed`](Self::handle_transport_failed)
+///    when a layer below (TLS) fails. Calling `handle_timeout` early, or
+///    when nothing is due, is harmless: it runs only what is due at `now`.
 /// 2. **Mutators**, any time: [`send`](Self::send), [`reply`](Self::reply),
 ///    [`request`](Self::request), [`ping`](Self::ping),
 ///    [`send_frame`](Self::send_frame) (a frame encoded once for many peers),
@@ -70,6 +77,12 @@ pub(crate) const AUTH: MessageType = MessageType::from_code(12);
 ///
 /// The connection is finished when [`is_closed`](Self::is_closed) is true and
 /// `poll_transmit` returns `None`: the driver then closes the transport.
+///
+/// Over TCP, turn Nagle's algorithm off (`TCP_NODELAY`): a request and its
+/// reply are small writes each waiting on the other, and with Nagle's delay
+/// combined with delayed ACKs every round trip costs tens of milliseconds.
+/// The `random` given to [`Connection::new`] must come from the OS's secure
+/// source (a crate such as `getrandom`): it is the handshake nonce.
 /// [`Event::Closed`] is reported exactly once, after a
 /// [`Event::RequestFailed`] for every request still pending.
 ///

@@ -1,5 +1,5 @@
-//! Python Veltix 1.4.0 – 1.6.1's handshake on the classic wire (PROTOCOL.md
-//! §4): the server sends HELLO with `[u16 len][version, UTF-8]` and a fresh
+//! Python Veltix 1.4.0 – 1.6.1's handshake on the classic wire (`docs/protocol.md`
+//! §9): the server sends HELLO with `[u16 len][version, UTF-8]` and a fresh
 //! request id, the client answers HELLO_ACK with the same request id and its
 //! version; `major.minor` must be equal. Nothing else is negotiated.
 

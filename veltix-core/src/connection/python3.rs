@@ -1,4 +1,4 @@
-//! Python Veltix 2.0.3 – 3.3's JSON handshake (PROTOCOL.md §5), spoken before
+//! Python Veltix 2.0.3 – 3.3's JSON handshake (`docs/protocol.md` §10), spoken before
 //! any compact frame, server first. Each message is a `u16` big-endian length
 //! and that many bytes of UTF-8 JSON, written with Python's `json.dumps`
 //! defaults (separators `", "` and `": "`, non-ASCII kept as is):
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn messages_are_byte_for_byte_what_python_sends() {
-        // PROTOCOL.md §5: `00 27` then the JSON, for version 3.3.0.
+        // `docs/protocol.md` §10: `00 27` then the JSON, for version 3.3.0.
         let hello = framed(&hello_json("3.3.0"));
         assert_eq!(&hello[..2], &[0x00, 0x27]);
         assert_eq!(&hello[2..], br#"{"v": "3.3.0", "pv": "1.0", "meta": {}}"#);

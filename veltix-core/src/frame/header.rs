@@ -1,4 +1,4 @@
-//! The classic 62-byte header (PROTOCOL.md §1): layout, parsing and writing.
+//! The classic 62-byte header (`docs/protocol.md` §1): layout, parsing and writing.
 
 use crate::{MessageType, RequestId};
 

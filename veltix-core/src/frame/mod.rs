@@ -1,4 +1,4 @@
-//! The classic Veltix frame (PROTOCOL.md §1): header layout, encoder and
+//! The classic Veltix frame (`docs/protocol.md` §1): header layout, encoder and
 //! streaming decoder, usable on their own below the [`Connection`](crate::Connection).
 //!
 //! A frame is a 62-byte header (type code, payload length, SHA-256 of the
