@@ -34,6 +34,7 @@ pub use event::{ClientEvent, Incoming, PeerId, ServerEvent};
 pub use peer::Peer;
 pub use runtime::{Listener, Runtime, Socket, Timer};
 pub use server::{Server, ServerEvents};
+pub use veltix_core::compression::Compression;
 pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{
     CloseCode, CloseReason, ConnectionConfig, Dialect, HandshakeError, HandshakeMode, KeyStore,

@@ -87,6 +87,7 @@ mod rt;
 mod sync;
 
 pub use embed::{MioConnection, OpenError};
+pub use veltix_core::compression::Compression;
 pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{
     CloseCode, CloseReason, ConfigError, Connection, ConnectionConfig, Dialect, Event,

@@ -42,7 +42,7 @@ pub use runtime::{Tokio, TokioListener, TokioSocket, TokioTimer};
 /// TLS 1.3 settings, certificates and pins (the `veltix-tls` crate).
 pub use veltix_driver::tls;
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, CloseReason, ConnectionConfig,
+    ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, Compression, CloseReason, ConnectionConfig,
     Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Incoming, KeyStore, Message,
     MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId, SendError,
     ServerConfig, ServerEvent, ServerEvents,
