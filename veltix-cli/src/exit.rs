@@ -123,15 +123,10 @@ fn classify_close(reason: &CloseReason) -> Exit {
     }
 }
 
-/// A TLS server telling a plaintext client it requires TLS. The close has
-/// no code of its own (it is a protocol violation), so the reason's text
-/// (`veltix_tls::TlsLayer::refuse_plaintext`) is what tells.
+/// A TLS server telling a plaintext client it requires TLS (its own close
+/// code, sent in plaintext by `veltix_tls::TlsLayer::refuse_plaintext`).
 fn is_tls_required(reason: &CloseReason) -> bool {
-    matches!(
-        reason,
-        CloseReason::Peer { code, reason }
-            if *code == CloseCode::PROTOCOL_VIOLATION && reason.contains("requires TLS")
-    )
+    matches!(reason, CloseReason::Peer { code, .. } if *code == CloseCode::TLS_REQUIRED)
 }
 
 /// A TLS error about our own files or settings, not about the peer.
@@ -197,7 +192,7 @@ mod tests {
         };
         assert_eq!(classify(&Error::Closed(full)), Exit::Failed);
         let tls_required = CloseReason::Peer {
-            code: CloseCode::PROTOCOL_VIOLATION,
+            code: CloseCode::TLS_REQUIRED,
             reason: "this server requires TLS".to_owned(),
         };
         assert_eq!(classify(&Error::Closed(tls_required)), Exit::Auth);
