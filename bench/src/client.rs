@@ -8,7 +8,10 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use veltix_core::Dialect;
+use veltix_core::compression::Compression;
 use veltix_tls::TlsClientConfig;
+
+use crate::counted::WireBytes;
 
 /// The server a client connects to, and how.
 #[derive(Debug, Clone)]
@@ -25,6 +28,10 @@ pub(crate) struct Target {
     /// TLS 1.3 to a server whose key is pinned (the TLS rows, and the
     /// rustls baseline); `None`: plaintext.
     pub(crate) tls: Option<TlsClientConfig>,
+    /// What a Veltix client offers in its handshake
+    /// (`ConnectionConfig::compression`); its server offers the same. The
+    /// baselines compress nothing and ignore it.
+    pub(crate) compression: Option<Compression>,
 }
 
 #[cfg(test)]
@@ -36,6 +43,7 @@ impl Target {
             handshake,
             dialect: Dialect::Native,
             tls: None,
+            compression: None,
         }
     }
 }
@@ -64,6 +72,13 @@ pub(crate) trait BenchClient: Sized + Send + 'static {
 
     /// Closes the connection.
     fn close(self) -> impl Future<Output = ()> + Send;
+
+    /// Bytes this connection's socket has sent and received so far
+    /// ([`crate::counted`]); `None` for a client whose socket the bench
+    /// cannot count.
+    fn wire(&self) -> Option<WireBytes> {
+        None
+    }
 
     /// Splits a fresh connection (nothing sent on it yet) into a half that
     /// sends echo requests and a half that reads their echoes, for two

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use futures::channel::oneshot;
 use veltix_core::Dialect;
+use veltix_core::compression::Compression;
 use veltix_driver::{Runtime, ServerConfig};
 use veltix_mio::Mio;
 use veltix_smol::Smol;
@@ -18,7 +19,7 @@ use veltix_tokio::Tokio;
 
 use crate::baseline::{LdClient, ShaClient, ShaTlsClient, serve_ld, serve_sha, serve_sha_tls};
 use crate::mio_threaded::{self, MioThreadedClient};
-use crate::options::dialect_name;
+use crate::options::{compression_name, dialect_name};
 use crate::procfs::{self, ServerProcess};
 use crate::python::{self, Release};
 use crate::report::{BASELINE_LD, BASELINE_SHA, BASELINE_TLS, PYTHON, PYTHON3};
@@ -139,7 +140,8 @@ impl Implementation {
         )
     }
 
-    /// Whether this is Veltix on both ends, which `--dialect` applies to.
+    /// Whether this is Veltix on both ends, which `--dialect` and
+    /// `--compression` apply to.
     pub(crate) fn veltix(self) -> bool {
         matches!(
             self,
@@ -174,10 +176,12 @@ impl Implementation {
     }
 
     /// Starts this implementation's server in a process of its own,
-    /// speaking `dialect`; `python` is the interpreter of a python row.
+    /// speaking `dialect`, offering `compression`; `python` is the
+    /// interpreter of a python row.
     pub(crate) fn start_server(
         self,
         dialect: Dialect,
+        compression: Option<Compression>,
         python: Option<&Path>,
     ) -> io::Result<ServerProcess> {
         match (self.python_release(), python) {
@@ -186,7 +190,11 @@ impl Implementation {
                 io::ErrorKind::NotFound,
                 format!("no Python interpreter with veltix {}", release.version()),
             )),
-            (None, _) => ServerProcess::start(self.name(), dialect_name(dialect)),
+            (None, _) => ServerProcess::start(
+                self.name(),
+                dialect_name(dialect),
+                compression_name(compression),
+            ),
         }
     }
 
@@ -201,10 +209,16 @@ impl Implementation {
         }
     }
 
-    /// Runs this implementation's server, speaking `dialect`, until stdin
-    /// closes (the bench's `serve` subcommand), printing `listening on ADDR`
-    /// first (with ` tls-pin PIN` for a TLS server).
-    pub(crate) fn serve(self, addr: SocketAddr, dialect: Dialect) -> io::Result<()> {
+    /// Runs this implementation's server, speaking `dialect` and offering
+    /// `compression` (a Veltix server), until stdin closes (the bench's
+    /// `serve` subcommand), printing `listening on ADDR` first (with
+    /// ` tls-pin PIN` for a TLS server).
+    pub(crate) fn serve(
+        self,
+        addr: SocketAddr,
+        dialect: Dialect,
+        compression: Option<Compression>,
+    ) -> io::Result<()> {
         // The parent closes our stdin when it is done with us (or dies).
         let (done, stdin_closed) = oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -218,7 +232,7 @@ impl Implementation {
         };
         let pin = tls.as_ref().map(TlsServerConfig::pin);
         let announce = move |addr: SocketAddr| announce(&procfs::announcement(addr, pin));
-        let config = || veltix::server_config(addr, dialect, tls.clone());
+        let config = || veltix::server_config(addr, dialect, compression, tls.clone());
         match self {
             Self::Tokio | Self::TokioTls => serve_veltix::<Tokio>(config(), announce, stdin_closed),
             Self::Smol | Self::SmolTls => serve_veltix::<Smol>(config(), announce, stdin_closed),

@@ -7,7 +7,7 @@
 //! cargo run --release -p veltix-bench -- [--runs 5] [--smoke] [--out DIR]
 //!     [--only ping,request-64B,…] [--impls tokio,smol,mio,mio-threaded,python,python3,
 //!      tokio+ld,tokio+sha,tokio+tls,smol+tls,mio+tls,mio-threaded+tls,tokio+rustls+sha]
-//!     [--dialect native,python3,python14,legacy]
+//!     [--dialect native,python3,python14,legacy] [--compress | --compression off,lz4]
 //! cargo run --release -p veltix-bench -- --server [NAME=]HOST:PORT[,…]
 //!     [--impls tokio,…] [--legacy]
 //! ```
@@ -25,6 +25,7 @@
 
 mod baseline;
 mod client;
+mod counted;
 mod implementation;
 mod mio_threaded;
 mod options;
@@ -47,10 +48,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use veltix_core::Dialect;
+use veltix_core::compression::Compression;
 
 use crate::client::Target;
 use crate::implementation::Implementation;
-use crate::options::{Options, dialect_name, parse_dialect, usage_error};
+use crate::options::{
+    Options, compression_name, dialect_name, parse_compression, parse_dialect, usage_error,
+};
 use crate::report::{RunInfo, Sample};
 use crate::scenario::{Ctx, Scenario};
 
@@ -74,6 +78,7 @@ fn serve(args: &[String]) -> io::Result<ExitCode> {
     let mut implementation = None;
     let mut addr: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut dialect = Dialect::Native;
+    let mut compression = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let value = it
@@ -95,11 +100,15 @@ fn serve(args: &[String]) -> io::Result<ExitCode> {
                 dialect = parse_dialect(value)
                     .ok_or_else(|| usage_error(format!("unknown dialect {value}")))?;
             }
+            "--compression" => {
+                compression = parse_compression(value)
+                    .ok_or_else(|| usage_error(format!("unknown compression {value}")))?;
+            }
             _ => return Err(usage_error(format!("unknown option {arg}"))),
         }
     }
     let implementation = implementation.ok_or_else(|| usage_error("serve needs --impl"))?;
-    implementation.serve(addr, dialect)?;
+    implementation.serve(addr, dialect, compression)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -111,6 +120,8 @@ struct Row {
     implementation: Implementation,
     /// What the client (and its own server) speaks.
     dialect: Dialect,
+    /// What the client (and its own server) offers in the handshake.
+    compression: Option<Compression>,
     server: ServerSide,
     /// The interpreter of a python row's server.
     python: Option<PathBuf>,
@@ -134,13 +145,41 @@ impl Row {
     }
 }
 
-/// A row's name: the implementation's, with `/DIALECT` unless native.
-fn row_label(implementation: Implementation, dialect: Dialect) -> String {
-    if dialect == Dialect::Native || !implementation.veltix() {
-        implementation.name().to_owned()
-    } else {
-        format!("{}/{}", implementation.name(), dialect_name(dialect))
+/// A row's name: the implementation's, with `+lz4` when it compresses and
+/// `/DIALECT` unless native.
+fn row_label(
+    implementation: Implementation,
+    dialect: Dialect,
+    compression: Option<Compression>,
+) -> String {
+    let mut label = implementation.name().to_owned();
+    if !implementation.veltix() {
+        return label;
     }
+    if compression.is_some() {
+        label = format!("{label}+{}", compression_name(compression));
+    }
+    if dialect != Dialect::Native {
+        label = format!("{label}/{}", dialect_name(dialect));
+    }
+    label
+}
+
+/// The (dialect, compression) pairs a Veltix row runs in: every dialect
+/// without compression, and the native dialect (with the handshake, which
+/// agrees on it) with each compression asked for. The other dialects have
+/// no compression.
+fn variants(options: &Options) -> Vec<(Dialect, Option<Compression>)> {
+    let mut variants = Vec::new();
+    for &dialect in &options.dialects {
+        for &compression in &options.compressions {
+            let agreed = dialect == Dialect::Native && !options.legacy;
+            if compression.is_none() || agreed {
+                variants.push((dialect, compression));
+            }
+        }
+    }
+    variants
 }
 
 /// Where a row's server comes from.
@@ -168,6 +207,26 @@ fn rows(options: &Options, notes: &mut Vec<String>) -> io::Result<Vec<Row>> {
             "--dialect {}: each Veltix row (client and server) in each, interleaved; \
              a row in dialect D is named IMPL/D (IMPL alone for native)",
             names.join(",")
+        ));
+    }
+    if options.compressions != [None] {
+        let names: Vec<&str> = options
+            .compressions
+            .iter()
+            .map(|c| compression_name(*c))
+            .collect();
+        notes.push(format!(
+            "--compression {}: each Veltix row (client and server) with each, interleaved; \
+             lz4 is ConnectionConfig::compression = Some(Compression::default()) on both ends \
+             (LZ4, payloads of 1 KiB and more, sent compressed when that makes them shorter), \
+             a row with it is named IMPL+lz4, in the native dialect only (the others have no \
+             compression){}",
+            names.join(","),
+            if options.legacy {
+                "; none with --legacy (no handshake, nothing agreed)"
+            } else {
+                ""
+            }
         ));
     }
     if !options.servers.is_empty() {
@@ -211,16 +270,17 @@ fn rows(options: &Options, notes: &mut Vec<String>) -> io::Result<Vec<Row>> {
                 }
             }
         }
-        let dialects = if implementation.veltix() {
-            options.dialects.clone()
+        let variants = if implementation.veltix() {
+            variants(options)
         } else {
-            vec![implementation.dialect(Dialect::Native)]
+            vec![(implementation.dialect(Dialect::Native), None)]
         };
-        for dialect in dialects {
+        for (dialect, compression) in variants {
             rows.push(Row {
-                label: row_label(implementation, dialect),
+                label: row_label(implementation, dialect, compression),
                 implementation,
                 dialect,
+                compression,
                 server: ServerSide::Own,
                 python: interpreter.clone(),
             });
@@ -250,14 +310,15 @@ fn external_rows(options: &Options, notes: &mut Vec<String>) -> Vec<Row> {
         });
         for &implementation in &options.implementations {
             // The baseline has one wire: one row, whatever the dialects.
-            let dialects = if implementation.veltix() {
-                options.dialects.clone()
+            let variants = if implementation.veltix() {
+                variants(options)
             } else {
-                vec![Dialect::Native]
+                vec![(Dialect::Native, None)]
             };
-            for dialect in dialects {
-                let client = row_label(implementation, dialect);
-                let label = if options.implementations.len() == 1 && options.dialects.len() == 1 {
+            let alone = options.implementations.len() == 1 && variants.len() == 1;
+            for (dialect, compression) in variants.iter().copied() {
+                let client = row_label(implementation, dialect, compression);
+                let label = if alone {
                     server.name.clone()
                 } else {
                     format!("{client}@{}", server.name)
@@ -266,6 +327,7 @@ fn external_rows(options: &Options, notes: &mut Vec<String>) -> Vec<Row> {
                     label,
                     implementation,
                     dialect,
+                    compression,
                     server: ServerSide::External {
                         addr: server.addr,
                         pid,
@@ -343,6 +405,9 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
                             cpu_client_s: measured.cpu_client_s,
                             cpu_server_s: measured.cpu_server_s,
                             latencies_us: measured.latencies_us,
+                            payload_bytes: measured.payload_bytes,
+                            wire_sent_bytes: measured.wire.map(|w| w.sent),
+                            wire_received_bytes: measured.wire.map(|w| w.received),
                         };
                         let line = format!(
                             "{:<18} {:<12} run {run}: {:>12.1} {}{}",
@@ -404,7 +469,8 @@ fn run_one(scenario: Scenario, row: &Row, options: &Options) -> io::Result<scena
     let handshake = !options.legacy && implementation.handshake();
     let (server, addr, server_pid, pin) = match row.server {
         ServerSide::Own => {
-            let server = implementation.start_server(row.dialect, row.python.as_deref())?;
+            let server =
+                implementation.start_server(row.dialect, row.compression, row.python.as_deref())?;
             let (addr, pid, pin) = (server.addr, server.pid(), server.pin);
             (Some(server), addr, Some(pid), pin)
         }
@@ -426,6 +492,7 @@ fn run_one(scenario: Scenario, row: &Row, options: &Options) -> io::Result<scena
             handshake,
             dialect: row.dialect,
             tls,
+            compression: row.compression,
         },
         server_pid,
         smoke: options.smoke,
@@ -436,22 +503,25 @@ fn run_one(scenario: Scenario, row: &Row, options: &Options) -> io::Result<scena
     measured
 }
 
-/// The 1 MiB scenario against the single-thread SHA-256 rate of this machine.
+/// The 1 MiB scenarios against the single-thread SHA-256 rate of this machine.
 fn large_vs_sha(info: &RunInfo, summaries: &[report::Summary]) -> String {
-    let rows: Vec<String> = summaries
-        .iter()
-        .filter(|s| s.scenario == Scenario::Large.name())
-        .map(|s| format!("{} {:.2}×", s.implementation, s.median / info.sha256_mib_s))
-        .collect();
-    if rows.is_empty() {
-        return String::new();
+    let mut out = String::new();
+    for scenario in Scenario::ALL.into_iter().filter(|s| s.large()) {
+        let rows: Vec<String> = summaries
+            .iter()
+            .filter(|s| s.scenario == scenario.name())
+            .map(|s| format!("{} {:.2}×", s.implementation, s.median / info.sha256_mib_s))
+            .collect();
+        if !rows.is_empty() {
+            out.push_str(&format!(
+                "\n{} median against single-thread SHA-256 of the same bytes ({:.0} MiB/s): {}\n",
+                scenario.name(),
+                info.sha256_mib_s,
+                rows.join(", ")
+            ));
+        }
     }
-    format!(
-        "\n{} median against single-thread SHA-256 of the same bytes ({:.0} MiB/s): {}\n",
-        Scenario::Large.name(),
-        info.sha256_mib_s,
-        rows.join(", ")
-    )
+    out
 }
 
 /// Single-thread SHA-256 over 1 MiB buffers for about `seconds`, MiB/s.

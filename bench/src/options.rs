@@ -5,21 +5,25 @@ use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 
 use veltix_core::Dialect;
+use veltix_core::compression::Compression;
 
 use crate::implementation::Implementation;
 use crate::scenario::Scenario;
 
 pub(crate) const USAGE: &str = "usage:
-  veltix-bench [--runs N] [--smoke] [--out DIR] [--only SCENARIO,…] [--impls IMPL,…] [--dialect D,…] [--legacy] [--window N]
-  veltix-bench --server [NAME=]HOST:PORT[,…] [--impls CLIENT,…] [--dialect D,…] [--legacy] [--only …] [--window N] [--runs N] [--smoke] [--out DIR]
-  veltix-bench serve --impl IMPL [--addr HOST:PORT] [--dialect D]
+  veltix-bench [--runs N] [--smoke] [--out DIR] [--only SCENARIO,…] [--impls IMPL,…] [--dialect D,…] [--compress] [--legacy] [--window N]
+  veltix-bench --server [NAME=]HOST:PORT[,…] [--impls CLIENT,…] [--dialect D,…] [--compress] [--legacy] [--only …] [--window N] [--runs N] [--smoke] [--out DIR]
+  veltix-bench serve --impl IMPL [--addr HOST:PORT] [--dialect D] [--compression off|lz4]
 scenarios: ping request-64B burst-64B echo-pipelined-64B stress-100conn tick-100x60Hz large-1MiB
-  idle-1k idle-10k tls-handshakes tls-handshakes-16x
+  large-1MiB-text idle-1k idle-10k tls-handshakes tls-handshakes-16x
 impls: tokio smol mio mio-threaded python python3 tokio+ld tokio+sha
   tokio+tls smol+tls mio+tls mio-threaded+tls tokio+rustls+sha
 --dialect D,…: the Veltix rows (client and server) speak each dialect in turn, interleaved:
   native (default), python3 (compact wire: 15-byte header, CRC-32), python14, legacy;
   a row in dialect D is named IMPL/D (IMPL alone for native)
+--compression C,…: the Veltix rows (client and server) run with each setting in turn, interleaved:
+  off (default), lz4 (ConnectionConfig::compression = Some(Compression::default()): LZ4, payloads
+  from 1 KiB); a row with lz4 is named IMPL+lz4, native dialect only. --compress: off,lz4
 --server: the client side only, against servers already running (default: ping, request-64B,
   echo-pipelined-64B with the tokio client); clients: tokio smol mio mio-threaded tokio+sha
 --legacy: Veltix clients skip the handshake (ClientConfig::legacy(), for Python Veltix 1.x servers)
@@ -47,6 +51,24 @@ pub(crate) fn parse_dialect(name: &str) -> Option<Dialect> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, dialect)| *dialect)
+}
+
+/// The compression settings `--compression` knows, by name: none, and the
+/// default one (LZ4, payloads of 1 KiB and more).
+const COMPRESSIONS: [&str; 2] = ["off", "lz4"];
+
+/// The name of `compression` in `--compression` (and after `+` in row names).
+pub(crate) fn compression_name(compression: Option<Compression>) -> &'static str {
+    COMPRESSIONS[usize::from(compression.is_some())]
+}
+
+/// The compression setting called `name`: `Some(None)` for `off`.
+pub(crate) fn parse_compression(name: &str) -> Option<Option<Compression>> {
+    match name {
+        "off" => Some(None),
+        "lz4" => Some(Some(Compression::default())),
+        _ => None,
+    }
 }
 
 /// The scenarios a `--server` run does unless `--only` says otherwise.
@@ -80,6 +102,9 @@ pub(crate) struct Options {
     pub(crate) window: Option<u64>,
     /// The dialects the Veltix rows speak, each in turn (default: native).
     pub(crate) dialects: Vec<Dialect>,
+    /// The compression settings the Veltix rows run with, each in turn
+    /// (default: off only).
+    pub(crate) compressions: Vec<Option<Compression>>,
 }
 
 pub(crate) fn usage_error(what: impl std::fmt::Display) -> io::Error {
@@ -97,6 +122,7 @@ pub(crate) fn parse(args: &[String]) -> io::Result<Options> {
     let mut legacy = false;
     let mut window = None;
     let mut dialects = None;
+    let mut compressions = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || {
@@ -140,6 +166,16 @@ pub(crate) fn parse(args: &[String]) -> io::Result<Options> {
                 }
                 dialects = Some(chosen);
             }
+            "--compress" => compressions = Some(vec![None, Some(Compression::default())]),
+            "--compression" => {
+                let mut chosen: Vec<Option<Compression>> = Vec::new();
+                for compression in list(value()?, parse_compression)? {
+                    if !chosen.contains(&compression) {
+                        chosen.push(compression);
+                    }
+                }
+                compressions = Some(chosen);
+            }
             "--server" => {
                 for server in value()?.split(',') {
                     servers.push(external(server.trim())?);
@@ -176,6 +212,7 @@ pub(crate) fn parse(args: &[String]) -> io::Result<Options> {
         legacy,
         window,
         dialects: dialects.unwrap_or_else(|| vec![Dialect::Native]),
+        compressions: compressions.unwrap_or_else(|| vec![None]),
     };
     if external {
         check_external(&options)?;
@@ -215,7 +252,7 @@ fn check_external(options: &Options) -> io::Result<()> {
         }
     }
     for scenario in &options.scenarios {
-        if matches!(scenario, Scenario::Burst | Scenario::Large) {
+        if matches!(scenario, Scenario::Burst) || scenario.large() {
             return Err(usage_error(format!(
                 "{} is not run with --server: an echo server answers its one-way \
                  messages too, and the scenario does not read answers \
@@ -301,6 +338,29 @@ mod tests {
     }
 
     #[test]
+    fn compression_is_off_by_default_and_compress_runs_both() {
+        assert_eq!(parse(&[]).unwrap().compressions, [None]);
+        let lz4 = Some(Compression::default());
+        assert_eq!(
+            parse(&args("--compress")).unwrap().compressions,
+            [None, lz4]
+        );
+        assert_eq!(
+            parse(&args("--compression lz4,off,lz4"))
+                .unwrap()
+                .compressions,
+            [lz4, None]
+        );
+        for name in COMPRESSIONS {
+            assert_eq!(compression_name(parse_compression(name).unwrap()), name);
+        }
+        let refused = parse(&args("--compression zstd")).unwrap_err().to_string();
+        assert!(refused.contains("unknown name zstd"), "{refused}");
+        let text = parse(&args("--only large-1MiB,large-1MiB-text")).unwrap();
+        assert_eq!(text.scenarios, [Scenario::Large, Scenario::LargeText]);
+    }
+
+    #[test]
     fn server_mode_refuses_what_cannot_work_and_says_why() {
         let refused = |line: &str| parse(&args(line)).unwrap_err().to_string();
         assert!(refused("--server 127.0.0.1:1 --impls tokio+ld").contains("LengthDelimited"));
@@ -308,6 +368,9 @@ mod tests {
         assert!(refused("--server 127.0.0.1:1 --impls python3").contains("server only"));
         assert!(refused("--server 127.0.0.1:1 --impls tokio+tls").contains("plaintext"));
         assert!(refused("--server 127.0.0.1:1 --only burst-64B").contains("echo-pipelined-64B"));
+        assert!(
+            refused("--server 127.0.0.1:1 --only large-1MiB-text").contains("echo-pipelined-64B")
+        );
         assert!(refused("--server nowhere").contains("bad server address"));
         assert!(refused("--server =127.0.0.1:1").contains("empty server name"));
         assert!(refused("--runs 0").contains("bad run count"));

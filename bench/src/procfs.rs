@@ -84,9 +84,13 @@ pub(crate) struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `veltix-bench serve --impl NAME --dialect DIALECT` and waits
-    /// for its address (and pin).
-    pub(crate) fn start(implementation: &str, dialect: &str) -> io::Result<Self> {
+    /// Starts `veltix-bench serve --impl NAME --dialect DIALECT
+    /// --compression COMPRESSION` and waits for its address (and pin).
+    pub(crate) fn start(
+        implementation: &str,
+        dialect: &str,
+        compression: &str,
+    ) -> io::Result<Self> {
         let mut command = Command::new(std::env::current_exe()?);
         command.args([
             "serve",
@@ -96,6 +100,8 @@ impl ServerProcess {
             "127.0.0.1:0",
             "--dialect",
             dialect,
+            "--compression",
+            compression,
         ]);
         Self::spawn(command, implementation)
     }

@@ -4,17 +4,20 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use veltix_core::Dialect;
+use veltix_core::compression::Compression;
 use veltix_driver::{
     Client, ClientConfig, ClientEvent, ClientEvents, Error, Message, Runtime, Server, ServerConfig,
 };
 use veltix_tls::TlsServerConfig;
 
 use crate::client::{BenchClient, EchoReceiver, EchoSender, Target, ended_early};
+use crate::counted::{CountingRuntime, WireBytes, WireCounter};
 use crate::tls;
 use crate::wire::{ECHO, SINK};
 
@@ -25,12 +28,14 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const MAX_CONNECTIONS: usize = 100_000;
 
 /// The client's settings for `target`: its dialect (or no handshake at
-/// all), and TLS to a pinned key when the target has it.
+/// all), compression when the target offers it, and TLS to a pinned key
+/// when the target has it.
 pub(crate) fn client_config(target: &Target) -> ClientConfig {
     let mut config = ClientConfig::new(target.addr.to_string()).dialect(target.dialect);
     if !target.handshake {
         config = config.legacy();
     }
+    config.connection.compression = target.compression;
     if let Some(tls) = &target.tls {
         config = config.tls(tls.clone()).tls_server_name(tls::SERVER_NAME);
     }
@@ -38,30 +43,40 @@ pub(crate) fn client_config(target: &Target) -> ClientConfig {
 }
 
 /// The server's settings: the bench's connection limit, `dialect` with
-/// every peer, and TLS when given.
+/// every peer, `compression` offered to every peer, and TLS when given.
 pub(crate) fn server_config(
     addr: SocketAddr,
     dialect: Dialect,
+    compression: Option<Compression>,
     tls: Option<TlsServerConfig>,
 ) -> ServerConfig {
-    let config = ServerConfig::new(addr.to_string())
+    let mut config = ServerConfig::new(addr.to_string())
         .max_connections(MAX_CONNECTIONS)
         .dialect(dialect);
+    config.connection.compression = compression;
     match tls {
         Some(tls) => config.tls(tls),
         None => config,
     }
 }
 
-/// A Veltix client on runtime `R`.
-pub(crate) struct VeltixClient<R: Runtime>(Client<R>);
+/// A Veltix client on runtime `R`, its socket's bytes counted
+/// ([`CountingRuntime`]: `R` itself, with a counter on each socket).
+pub(crate) struct VeltixClient<R: Runtime>(Client<CountingRuntime<R>>, Arc<WireCounter>);
 
 impl<R: Runtime + Default> BenchClient for VeltixClient<R> {
     type Sender = VeltixSender<R>;
     type Receiver = VeltixReceiver;
 
     async fn connect(target: Target) -> io::Result<Self> {
-        Ok(Self(Client::connect(client_config(&target)).await?))
+        let counter = Arc::new(WireCounter::default());
+        let runtime = CountingRuntime::new(R::default(), counter.clone());
+        let client = Client::connect_on(runtime, client_config(&target)).await?;
+        Ok(Self(client, counter))
+    }
+
+    fn wire(&self) -> Option<WireBytes> {
+        Some(self.1.now())
     }
 
     async fn request(&mut self, payload: Bytes) -> io::Result<Bytes> {
@@ -92,7 +107,7 @@ impl<R: Runtime + Default> BenchClient for VeltixClient<R> {
 }
 
 /// The client, sending echo requests as plain messages.
-pub(crate) struct VeltixSender<R: Runtime>(Client<R>);
+pub(crate) struct VeltixSender<R: Runtime>(Client<CountingRuntime<R>>);
 
 impl<R: Runtime> EchoSender for VeltixSender<R> {
     async fn send_echo(&mut self, payload: Bytes) -> io::Result<()> {

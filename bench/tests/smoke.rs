@@ -1,7 +1,7 @@
 //! The load tool's smoke mode end to end: every scenario against every
 //! implementation (the TLS rows and the rustls baseline included), the
-//! Veltix rows in every dialect, then `--server` against running servers, a
-//! few seconds each. Proves the tool works; asserts no timing (speed is
+//! Veltix rows in every dialect and with compression, then `--server`
+//! against running servers, a few seconds each. Proves the tool works; asserts no timing (speed is
 //! judged by full runs, see BENCHMARKS.md). A python row runs when its
 //! interop tests' virtualenv (or `$VELTIX_PYTHON`, `$VELTIX_PYTHON_3_3_0`)
 //! is there, and must then work; without it the run must say why it
@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "ping",
     "request-64B",
     "burst-64B",
@@ -21,6 +21,7 @@ const SCENARIOS: [&str; 11] = [
     "stress-100conn",
     "tick-100x60Hz",
     "large-1MiB",
+    "large-1MiB-text",
     "idle-1k",
     "idle-10k",
     "tls-handshakes",
@@ -53,6 +54,9 @@ const NO_HANDSHAKE: [&str; 3] = ["tokio+ld", "tokio+sha", "python"];
 const PYTHON_ROWS: [&str; 2] = ["python", "python3"];
 /// Echoes in a smoke run of echo-pipelined-64B (the warm-up is not counted).
 const SMOKE_ECHOES: u64 = 20_000;
+/// Messages in a smoke run of the 1 MiB scenarios.
+const SMOKE_LARGE: u64 = 8;
+const MIB: u64 = 1 << 20;
 
 #[test]
 fn smoke_run_measures_every_scenario_on_every_implementation() {
@@ -194,6 +198,132 @@ fn veltix_rows_run_in_every_dialect_side_by_side() {
         assert!(compact["ratio_counterpart"].as_f64().is_some());
     }
     assert_eq!(samples.len(), scenarios.len() * rows.len());
+}
+
+#[test]
+fn compression_runs_side_by_side_and_the_wire_bytes_show_it() {
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let impls = [
+        "tokio",
+        "smol",
+        "mio",
+        "mio-threaded",
+        "tokio+tls",
+        "tokio+ld",
+        "tokio+sha",
+    ];
+    let scenarios = ["large-1MiB", "large-1MiB-text"];
+    let status = Command::new(env!("CARGO_BIN_EXE_veltix-bench"))
+        .args(["--smoke", "--compress", "--dialect", "native,python3"])
+        .args(["--impls", &impls.join(","), "--only", &scenarios.join(",")])
+        .arg("--out")
+        .arg(out.path())
+        .status()
+        .expect("veltix-bench starts");
+    assert!(status.success(), "veltix-bench --compress failed: {status}");
+
+    let json = results(out.path());
+    let notes = json["info"]["notes"].as_array().expect("notes");
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .is_some_and(|n| n.starts_with("--compression off,lz4:"))),
+        "the run says what +lz4 means: {notes:?}"
+    );
+    let samples = json["samples"].as_array().expect("a samples array");
+    let summaries = json["summaries"].as_array().expect("a summaries array");
+    let veltix = ["tokio", "smol", "mio", "mio-threaded", "tokio+tls"];
+    let mut rows = Vec::new();
+    for row in veltix {
+        rows.push(row.to_owned());
+        rows.push(format!("{row}+lz4"));
+        // Only the native dialect compresses: no IMPL+lz4/python3 row.
+        rows.push(format!("{row}/python3"));
+    }
+    rows.extend(["tokio+ld".to_owned(), "tokio+sha".to_owned()]);
+    let sample = |scenario: &str, row: &str| {
+        samples
+            .iter()
+            .find(|s| s["scenario"] == scenario && s["implementation"] == row)
+            .unwrap_or_else(|| panic!("no sample for {scenario} on {row}"))
+    };
+    let summary = |scenario: &str, row: &str| {
+        summaries
+            .iter()
+            .find(|s| s["scenario"] == scenario && s["implementation"] == row)
+            .unwrap_or_else(|| panic!("no summary of {scenario} on {row}"))
+    };
+    for scenario in scenarios {
+        for row in &rows {
+            check_sample(samples, scenario, row, true);
+            let sample = sample(scenario, row);
+            assert_eq!(sample["unit"], "MiB/s");
+            assert_eq!(sample["payload_bytes"].as_u64(), Some(SMOKE_LARGE * MIB));
+            // The threaded client runs on its own loop: its socket is not counted.
+            let counted = !row.starts_with("mio-threaded");
+            assert_eq!(
+                sample["wire_sent_bytes"].is_u64(),
+                counted,
+                "{scenario} {row}"
+            );
+            assert_eq!(sample["wire_received_bytes"].is_u64(), counted);
+        }
+        assert_eq!(
+            samples.iter().filter(|s| s["scenario"] == scenario).count(),
+            rows.len(),
+            "{scenario}: one sample per row, no IMPL+lz4/python3"
+        );
+        // A compressed row is divided by its uncompressed self.
+        for row in veltix {
+            let lz4 = summary(scenario, &format!("{row}+lz4"));
+            assert_eq!(lz4["counterpart"], row);
+            assert!(lz4["ratio_counterpart"].as_f64().is_some());
+            if row != "mio-threaded" {
+                assert!(lz4["wire_ratio_counterpart"].as_f64().is_some());
+            }
+        }
+    }
+    // Random bytes do not shrink: they go as they are, to the byte. On
+    // plain TCP, the client sent 8 frames (62-byte header + 1 MiB) and one
+    // request (62 + 8), and read its answer (62 + 8); LengthDelimited frames
+    // have a 4-byte length and a kind byte.
+    let veltix_frames = SMOKE_LARGE * (62 + MIB) + 70;
+    for (row, sent, received) in [
+        ("tokio", veltix_frames, 70),
+        ("tokio+lz4", veltix_frames, 70),
+        ("smol+lz4", veltix_frames, 70),
+        ("mio+lz4", veltix_frames, 70),
+        ("tokio+sha", veltix_frames, 70),
+        ("tokio+ld", SMOKE_LARGE * (5 + MIB) + 13, 13),
+    ] {
+        let random = sample("large-1MiB", row);
+        assert_eq!(random["wire_sent_bytes"].as_u64(), Some(sent), "{row}");
+        assert_eq!(
+            random["wire_received_bytes"].as_u64(),
+            Some(received),
+            "{row}"
+        );
+    }
+    // JSON does: LZ4 sends it in well under half its size, in every
+    // runtime and under TLS; without compression it goes whole.
+    for row in ["tokio", "smol", "mio", "tokio+tls"] {
+        let plain = summary("large-1MiB-text", row)["wire_per_payload"]
+            .as_f64()
+            .expect("plain wire ÷ payload");
+        let lz4 = summary("large-1MiB-text", &format!("{row}+lz4"));
+        let compressed = lz4["wire_per_payload"]
+            .as_f64()
+            .expect("lz4 wire ÷ payload");
+        assert!((1.0..1.01).contains(&plain), "{row}: {plain}");
+        assert!(compressed < 0.4, "{row}+lz4: {compressed}");
+        assert!(lz4["wire_ratio_counterpart"].as_f64().expect("a ratio") < 0.4);
+        // The python3 dialect has no compression: its JSON goes whole.
+        let compact = summary("large-1MiB-text", &format!("{row}/python3"));
+        assert!(compact["wire_per_payload"].as_f64().expect("compact") > 1.0);
+    }
+    let table = std::fs::read_to_string(out.path().join("results.md")).expect("results.md");
+    assert!(table.contains("| wire MiB | wire ÷ payload |"));
+    assert!(table.contains("| large-1MiB-text | tokio+lz4 |"));
 }
 
 #[test]

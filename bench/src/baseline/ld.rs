@@ -14,12 +14,13 @@ use std::io;
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use futures::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpListener;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder, Framed, FramedRead, FramedWrite, LengthDelimitedCodec};
 
-use super::MAX_PAYLOAD;
+use super::{ClientStream as _, CountedTcp, MAX_PAYLOAD};
 use crate::client::{EchoReceiver, EchoSender, Target, ended_early};
+use crate::counted::{Counted, WireBytes};
 
 /// Echo request: the server answers with the same frame.
 const ECHO: u8 = 0;
@@ -90,12 +91,12 @@ impl Encoder<(u8, Bytes)> for LdCodec {
     }
 }
 
-/// A client over one `Framed<TcpStream, LdCodec>`.
+/// A client over one `Framed<TcpStream, LdCodec>` (its bytes counted).
 pub(crate) struct LdClient {
     /// The connection; its write buffer holds one-way messages until the
     /// next request flushes them (or the buffer passes its backpressure
     /// boundary).
-    framed: Framed<TcpStream, LdCodec>,
+    framed: Framed<CountedTcp, LdCodec>,
 }
 
 impl LdClient {
@@ -116,9 +117,8 @@ impl crate::client::BenchClient for LdClient {
     type Receiver = LdReceiver;
 
     async fn connect(target: Target) -> io::Result<Self> {
-        let stream = TcpStream::connect(target.addr).await?;
-        // Requests are small and waited on: no Nagle delay.
-        stream.set_nodelay(true)?;
+        // With TCP_NODELAY: requests are small and waited on, no Nagle delay.
+        let stream = CountedTcp::connect(&target).await?;
         Ok(Self {
             framed: super::client_framed(stream, LdCodec::new()),
         })
@@ -149,6 +149,10 @@ impl crate::client::BenchClient for LdClient {
         let _ = futures::SinkExt::<(u8, Bytes)>::close(&mut self.framed).await;
     }
 
+    fn wire(&self) -> Option<WireBytes> {
+        Some(self.framed.get_ref().wire())
+    }
+
     async fn split(self) -> io::Result<(LdSender, LdReceiver)> {
         let (writer, reader) = super::split_client(self.framed, LdCodec::new)?;
         Ok((LdSender(writer), LdReceiver(reader)))
@@ -165,7 +169,7 @@ fn echo_payload(body: BytesMut) -> io::Result<Bytes> {
 }
 
 /// The write half of a split [`LdClient`].
-pub(crate) struct LdSender(FramedWrite<OwnedWriteHalf, LdCodec>);
+pub(crate) struct LdSender(FramedWrite<Counted<OwnedWriteHalf>, LdCodec>);
 
 impl EchoSender for LdSender {
     async fn send_echo(&mut self, payload: Bytes) -> io::Result<()> {
@@ -183,7 +187,7 @@ impl EchoSender for LdSender {
 }
 
 /// The read half of a split [`LdClient`].
-pub(crate) struct LdReceiver(FramedRead<OwnedReadHalf, LdCodec>);
+pub(crate) struct LdReceiver(FramedRead<Counted<OwnedReadHalf>, LdCodec>);
 
 impl EchoReceiver for LdReceiver {
     async fn next_echo(&mut self) -> io::Result<Bytes> {
@@ -214,6 +218,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
 
     use super::super::tests::{LIMIT, round_trip, spawn_server};
     use super::*;

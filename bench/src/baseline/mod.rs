@@ -36,6 +36,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
 use crate::client::Target;
+use crate::counted::{Counted, WireBytes};
 
 pub(crate) use ld::{LdClient, serve_ld};
 pub(crate) use sha::{ShaClient, serve_sha};
@@ -56,20 +57,37 @@ pub(crate) trait ClientStream:
 
     /// Splits the stream into its two halves.
     fn split(self) -> (Self::ReadHalf, Self::WriteHalf);
+
+    /// Bytes the TCP socket under the stream has sent and received so far
+    /// (under TLS, the encrypted records).
+    fn wire(&self) -> WireBytes;
 }
 
-impl ClientStream for TcpStream {
-    type ReadHalf = OwnedReadHalf;
-    type WriteHalf = OwnedWriteHalf;
+/// A TCP stream whose bytes are counted ([`crate::counted`]): one atomic
+/// add per read or write call.
+pub(crate) type CountedTcp = Counted<TcpStream>;
+
+impl ClientStream for CountedTcp {
+    type ReadHalf = Counted<OwnedReadHalf>;
+    type WriteHalf = Counted<OwnedWriteHalf>;
 
     async fn connect(target: &Target) -> io::Result<Self> {
         let stream = TcpStream::connect(target.addr).await?;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        Ok(Counted::new(stream))
     }
 
-    fn split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        self.into_split()
+    fn split(self) -> (Self::ReadHalf, Self::WriteHalf) {
+        let (stream, counter) = self.into_parts();
+        let (read, write) = stream.into_split();
+        (
+            Counted::with(read, counter.clone()),
+            Counted::with(write, counter),
+        )
+    }
+
+    fn wire(&self) -> WireBytes {
+        Counted::wire(self)
     }
 }
 

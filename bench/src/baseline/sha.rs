@@ -15,13 +15,13 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use futures::{SinkExt as _, StreamExt as _};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder, Framed, FramedRead, FramedWrite};
 
-use super::ClientStream;
-use super::MAX_PAYLOAD;
+use super::{ClientStream, CountedTcp, MAX_PAYLOAD};
 use crate::client::{EchoReceiver, EchoSender, Target, ended_early};
+use crate::counted::{Counted, WireBytes};
 
 /// Header length: type 2 + length 4 + hash 32 + timestamp 8 + request id 16.
 const HEADER_LEN: usize = 62;
@@ -129,7 +129,7 @@ impl Encoder<Frame> for ShaCodec {
 
 /// A client over one `Framed<S, ShaCodec>`: over TCP, or over TLS
 /// ([`ShaTlsClient`](super::ShaTlsClient)).
-pub(crate) struct ShaClient<S = TcpStream> {
+pub(crate) struct ShaClient<S = CountedTcp> {
     /// The connection; its write buffer holds one-way messages until the
     /// next request flushes them (or the buffer passes its backpressure
     /// boundary).
@@ -206,6 +206,10 @@ impl<S: ClientStream> crate::client::BenchClient for ShaClient<S> {
         let _ = self.framed.close().await;
     }
 
+    fn wire(&self) -> Option<WireBytes> {
+        Some(self.framed.get_ref().wire())
+    }
+
     async fn split(self) -> io::Result<(Self::Sender, Self::Receiver)> {
         let (writer, reader) = super::split_client(self.framed, || ShaCodec)?;
         let sender = ShaSender {
@@ -218,7 +222,7 @@ impl<S: ClientStream> crate::client::BenchClient for ShaClient<S> {
 
 /// The write half of a split [`ShaClient`]: echo requests numbered like
 /// any other frame.
-pub(crate) struct ShaSender<W = OwnedWriteHalf> {
+pub(crate) struct ShaSender<W = Counted<OwnedWriteHalf>> {
     writer: FramedWrite<W, ShaCodec>,
     last_id: u128,
 }
@@ -240,7 +244,7 @@ impl<W: AsyncWrite + Unpin + Send + 'static> EchoSender for ShaSender<W> {
 }
 
 /// The read half of a split [`ShaClient`]; the codec checks every hash.
-pub(crate) struct ShaReceiver<R = OwnedReadHalf>(FramedRead<R, ShaCodec>);
+pub(crate) struct ShaReceiver<R = Counted<OwnedReadHalf>>(FramedRead<R, ShaCodec>);
 
 impl<R: AsyncRead + Unpin + Send + 'static> EchoReceiver for ShaReceiver<R> {
     async fn next_echo(&mut self) -> io::Result<Bytes> {
@@ -278,6 +282,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
 
     use super::super::tests::{LIMIT, round_trip, spawn_server};
     use super::*;
@@ -307,7 +312,7 @@ mod tests {
 
     #[tokio::test]
     async fn client_and_server_round_trip() {
-        round_trip::<ShaClient<TcpStream>>(server().await).await;
+        round_trip::<ShaClient>(server().await).await;
     }
 
     #[test]

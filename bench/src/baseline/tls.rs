@@ -18,20 +18,22 @@
 use std::io;
 
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use veltix_tls::TlsServerConfig;
 
-use super::ClientStream;
 use super::sha::{ShaClient, ShaCodec, answer};
+use super::{ClientStream, CountedTcp};
 use crate::client::Target;
+use crate::counted::WireBytes;
 
-/// The header + SHA-256 client over TLS.
-pub(crate) type ShaTlsClient = ShaClient<TlsStream<TcpStream>>;
+/// The header + SHA-256 client over TLS (over TCP whose bytes are counted:
+/// the encrypted records).
+pub(crate) type ShaTlsClient = ShaClient<TlsStream<CountedTcp>>;
 
-impl ClientStream for TlsStream<TcpStream> {
+impl ClientStream for TlsStream<CountedTcp> {
     type ReadHalf = ReadHalf<Self>;
     type WriteHalf = WriteHalf<Self>;
 
@@ -42,7 +44,7 @@ impl ClientStream for TlsStream<TcpStream> {
                 "the TLS baseline needs a TLS server (its pin)",
             )
         })?;
-        let tcp = <TcpStream as ClientStream>::connect(target).await?;
+        let tcp = <CountedTcp as ClientStream>::connect(target).await?;
         let name = ServerName::try_from(crate::tls::SERVER_NAME)
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
         TlsConnector::from(config.rustls().clone())
@@ -52,6 +54,10 @@ impl ClientStream for TlsStream<TcpStream> {
 
     fn split(self) -> (ReadHalf<Self>, WriteHalf<Self>) {
         tokio::io::split(self)
+    }
+
+    fn wire(&self) -> WireBytes {
+        self.get_ref().0.wire()
     }
 }
 
@@ -91,7 +97,7 @@ mod tests {
         wrong.tls = Some(crate::tls::client_config(other).unwrap());
         let refused = tokio::time::timeout(
             LIMIT,
-            <TlsStream<TcpStream> as ClientStream>::connect(&wrong),
+            <TlsStream<CountedTcp> as ClientStream>::connect(&wrong),
         )
         .await
         .expect("within the time limit");

@@ -126,6 +126,7 @@ pub(crate) fn markdown(info: &RunInfo, summaries: &[Summary]) -> String {
     );
     out.push_str(&python_table(summaries));
     out.push_str(&variants_table(summaries));
+    out.push_str(&wire_table(summaries));
     let with_latency: Vec<&Summary> = summaries
         .iter()
         .filter(|s| {
@@ -196,6 +197,47 @@ fn variants_table(summaries: &[Summary]) -> String {
     out
 }
 
+/// The 1 MiB scenarios (MiB/s): rate, bytes on the wire and CPU per MiB of
+/// payload, and a variant (a compressed row) against the row it varies.
+/// Empty when no such scenario ran.
+fn wire_table(summaries: &[Summary]) -> String {
+    let rows: Vec<&Summary> = summaries.iter().filter(|s| s.unit == "MiB/s").collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n| scenario | row | MiB/s | wire MiB | wire ÷ payload | CPU µs/MiB | vs | × MiB/s vs | × wire vs | × CPU/MiB vs |\n\
+         |---|---|---:|---:|---:|---:|---|---:|---:|---:|\n",
+    );
+    for s in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&s.scenario),
+            cell(&s.implementation),
+            number(s.median),
+            optional(s.wire_bytes.map(|b| b / f64::from(1 << 20)), ""),
+            optional(s.wire_per_payload, ""),
+            optional(s.cpu_us_per_mib, ""),
+            s.counterpart.as_deref().map_or(NONE.to_owned(), cell),
+            optional(s.ratio_counterpart, "×"),
+            optional(s.wire_ratio_counterpart, "×"),
+            optional(s.cpu_ratio_counterpart, "×"),
+        );
+    }
+    out.push_str(
+        "\nBytes on the wire: what the client's TCP socket sent and received in the measured \
+         part (the messages, then one request and its answer), counted at the socket's read \
+         and write calls: frames as they travel, headers and payloads, compressed or not \
+         (under TLS, the encrypted records); no TCP/IP headers; — where the client cannot be \
+         counted (mio-threaded). wire ÷ payload: divided by the messages' payload bytes. CPU \
+         µs/MiB: client + server, per MiB of payload. vs: the row this one varies (a +lz4 row's \
+         uncompressed self), medians divided: above 1× is faster for MiB/s, below 1× is fewer \
+         bytes or less CPU.\n",
+    );
+    out
+}
+
 /// Each implementation against Python Veltix 1.3.0, one row per scenario
 /// it ran in; empty when it ran in none.
 fn python_table(summaries: &[Summary]) -> String {
@@ -241,7 +283,7 @@ fn python_table(summaries: &[Summary]) -> String {
 mod tests {
     use super::*;
     use crate::report::stats::tests::sample;
-    use crate::report::summarize;
+    use crate::report::{Sample, summarize};
 
     fn info() -> RunInfo {
         RunInfo {
@@ -406,6 +448,47 @@ mod tests {
         // The baseline has no plaintext counterpart here: vs is empty.
         assert!(
             table.contains("| s | tokio+rustls+sha | 2.50 | msg/s | — | — | — | 1.00× | 1.00× |")
+        );
+    }
+
+    #[test]
+    fn the_1mib_scenarios_get_bytes_on_the_wire_and_compressed_rows_their_ratios() {
+        let mib = |row: &str, value: f64, wire: u64| Sample {
+            unit: "MiB/s".to_owned(),
+            payload_bytes: Some(400 << 20),
+            wire_sent_bytes: Some(wire - 1000),
+            wire_received_bytes: Some(1000),
+            ..sample("large-1MiB-text", row, 1, value)
+        };
+        let mut threaded = mib("mio-threaded", 100.0, 1000);
+        (threaded.wire_sent_bytes, threaded.wire_received_bytes) = (None, None);
+        let samples = [
+            sample("burst-64B", "tokio", 1, 1.0),
+            mib("tokio", 1000.0, 400 << 20),
+            mib("tokio+lz4", 2000.0, 100 << 20),
+            threaded,
+        ];
+        let table = markdown(&info(), &summarize(&samples));
+        assert!(table.contains("| scenario | row | MiB/s | wire MiB | wire ÷ payload |"));
+        // CPU: (1 s + 2 ms) over 400 MiB = 2505 µs/MiB.
+        assert!(
+            table
+                .contains("| large-1MiB-text | tokio | 1000 | 400 | 1.00 | 2505 | — | — | — | — |"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| large-1MiB-text | tokio+lz4 | 2000 | 100 | 0.25 | 5005 | tokio | 2.00× | 0.25× | 2.00× |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| large-1MiB-text | mio-threaded | 100 | — | — | 255 | — |"),
+            "{table}"
+        );
+        assert!(
+            !table.contains("| burst-64B | tokio | 1.00 | — |"),
+            "MiB/s rows only"
         );
     }
 

@@ -52,9 +52,33 @@ pub(crate) struct Sample {
     /// Round-trip times in microseconds, for scenarios that measure latency.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) latencies_us: Vec<f64>,
+    /// Payload bytes of the messages of the measured part (the throughput
+    /// scenarios: `messages` × payload size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) payload_bytes: Option<u64>,
+    /// Bytes the client's TCP socket sent in the measured part (counted at
+    /// its write calls, see `counted.rs`): frames as they are on the wire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) wire_sent_bytes: Option<u64>,
+    /// Bytes the client's TCP socket received in the measured part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) wire_received_bytes: Option<u64>,
 }
 
 impl Sample {
+    /// Bytes on the wire in the measured part, both directions (None when
+    /// the client does not count them).
+    pub(crate) fn wire_bytes(&self) -> Option<u64> {
+        Some(self.wire_sent_bytes? + self.wire_received_bytes?)
+    }
+
+    /// Client + server CPU per MiB of payload, microseconds (None without a
+    /// payload count).
+    pub(crate) fn cpu_us_per_mib(&self) -> Option<f64> {
+        let mib = self.payload_bytes? as f64 / f64::from(1 << 20);
+        (mib > 0.0).then(|| (self.cpu_client_s + self.cpu_server_s) * 1e6 / mib)
+    }
+
     /// Client + server CPU per message, microseconds (None without messages).
     pub(crate) fn cpu_us_per_message(&self) -> Option<f64> {
         (self.messages > 0)

@@ -54,16 +54,19 @@ pub(crate) struct Summary {
     /// This median / Python Veltix's ([`PYTHON`]) median in the same
     /// scenario; same rules as `ratio_ld`.
     pub(crate) ratio_python: Option<f64>,
-    /// The row this one is a variant of: its plaintext self for a TLS row
-    /// (`tokio+tls` → `tokio`, `tokio+rustls+sha` → `tokio+sha`), its
-    /// native self for a row in another dialect (`tokio/python3` →
-    /// `tokio`). None for other rows.
+    /// The row this one is a variant of: its uncompressed self for a
+    /// compressed row (`tokio+lz4` → `tokio`, `tokio+tls+lz4` →
+    /// `tokio+tls`), its plaintext self for a TLS row (`tokio+tls` →
+    /// `tokio`, `tokio+rustls+sha` → `tokio+sha`), its native self for a
+    /// row in another dialect (`tokio/python3` → `tokio`). None for other rows.
     pub(crate) counterpart: Option<String>,
     /// This median / the counterpart's median in the same scenario; same
     /// rules as `ratio_ld`.
     pub(crate) ratio_counterpart: Option<f64>,
     /// This CPU per message / the counterpart's.
     pub(crate) cpu_ratio_counterpart: Option<f64>,
+    /// This row's bytes on the wire / the counterpart's (medians).
+    pub(crate) wire_ratio_counterpart: Option<f64>,
     /// For TLS rows: this median / the rustls baseline's ([`BASELINE_TLS`])
     /// in the same scenario; None for plaintext rows.
     pub(crate) ratio_tls: Option<f64>,
@@ -75,6 +78,14 @@ pub(crate) struct Summary {
     pub(crate) cpu_client_us_per_msg: Option<f64>,
     /// Median over runs of the server's CPU per message, µs.
     pub(crate) cpu_server_us_per_msg: Option<f64>,
+    /// Median over runs of client + server CPU per MiB of payload, µs
+    /// (throughput scenarios).
+    pub(crate) cpu_us_per_mib: Option<f64>,
+    /// Median over runs of the bytes on the wire in the measured part,
+    /// both directions (when the client counts them).
+    pub(crate) wire_bytes: Option<f64>,
+    /// Median over runs of bytes on the wire ÷ payload bytes.
+    pub(crate) wire_per_payload: Option<f64>,
     /// Round-trip time, µs: each run's 50th percentile, median over runs
     /// (None when no run measured latencies).
     pub(crate) p50: Option<f64>,
@@ -85,6 +96,10 @@ pub(crate) struct Summary {
     /// Each run's longest round trip, median over runs, µs.
     pub(crate) max_latency: Option<f64>,
 }
+
+/// A row's median, CPU per message and bytes on the wire: what its
+/// variants are divided by.
+type Figures = (f64, Option<f64>, Option<f64>);
 
 /// Median of the finite values (None when there are none).
 fn median_of(mut values: Vec<f64>) -> Option<f64> {
@@ -146,10 +161,10 @@ pub(crate) fn summarize(samples: &[Sample]) -> Vec<Summary> {
             group
                 .iter()
                 .find(|s| s.implementation == name)
-                .map(|s| (s.median, s.cpu_us_per_msg))
+                .map(|s| (s.median, s.cpu_us_per_msg, s.wire_bytes))
         };
         let tls = figures(BASELINE_TLS);
-        let counterparts: Vec<Option<(f64, Option<f64>)>> = group
+        let counterparts: Vec<Option<Figures>> = group
             .iter()
             .map(|s| counterpart(&s.implementation).and_then(|c| figures(&c)))
             .collect();
@@ -158,11 +173,12 @@ pub(crate) fn summarize(samples: &[Sample]) -> Vec<Summary> {
             s.ratio_sha = sha.map(|b| s.median / b);
             s.ratio_python = python.map(|b| s.median / b);
             s.counterpart = counterpart(&s.implementation).filter(|_| of.is_some());
-            if let Some((median, cpu)) = of {
+            if let Some((median, cpu, wire)) = of {
                 s.ratio_counterpart = ratio(s.median, median);
                 s.cpu_ratio_counterpart = s.cpu_us_per_msg.and_then(|c| ratio(c, cpu?));
+                s.wire_ratio_counterpart = s.wire_bytes.and_then(|w| ratio(w, wire?));
             }
-            if let Some((median, cpu)) = tls.filter(|_| is_tls(&s.implementation)) {
+            if let Some((median, cpu, _)) = tls.filter(|_| is_tls(&s.implementation)) {
                 s.ratio_tls = ratio(s.median, median);
                 s.cpu_ratio_tls = s.cpu_us_per_msg.and_then(|c| ratio(c, cpu?));
             }
@@ -183,16 +199,20 @@ pub(crate) fn is_tls(row: &str) -> bool {
     client.contains("+tls") || client == BASELINE_TLS
 }
 
-/// The row `row` is a variant of, by name: without TLS (`tokio+tls` →
-/// `tokio`, `tokio+tls/python3` → `tokio/python3`, `tokio+rustls+sha` →
-/// `tokio+sha`), else in the native dialect (`tokio/python3` → `tokio`);
-/// a `@server` suffix is kept. None for a row that is no variant.
+/// The row `row` is a variant of, by name: without compression
+/// (`tokio+lz4` → `tokio`, `tokio+tls+lz4` → `tokio+tls`), else without
+/// TLS (`tokio+tls` → `tokio`, `tokio+tls/python3` → `tokio/python3`,
+/// `tokio+rustls+sha` → `tokio+sha`), else in the native dialect
+/// (`tokio/python3` → `tokio`); a `@server` suffix is kept. None for a row
+/// that is no variant.
 pub(crate) fn counterpart(row: &str) -> Option<String> {
     let (client, server) = match row.split_once('@') {
         Some((client, server)) => (client, Some(server)),
         None => (row, None),
     };
-    let base = if client == BASELINE_TLS {
+    let base = if client.contains(COMPRESSED) {
+        client.replacen(COMPRESSED, "", 1)
+    } else if client == BASELINE_TLS {
         BASELINE_SHA.to_owned()
     } else if client.contains("+tls") {
         client.replacen("+tls", "", 1)
@@ -204,6 +224,9 @@ pub(crate) fn counterpart(row: &str) -> Option<String> {
         None => base,
     })
 }
+
+/// What a compressed row's name carries (`tokio+lz4`).
+const COMPRESSED: &str = "+lz4";
 
 /// The summary of the runs of one (scenario, implementation), ratios unset;
 /// None without runs.
@@ -256,11 +279,18 @@ fn summary(runs: &[&Sample]) -> Option<Summary> {
         counterpart: None,
         ratio_counterpart: None,
         cpu_ratio_counterpart: None,
+        wire_ratio_counterpart: None,
         ratio_tls: None,
         cpu_ratio_tls: None,
         cpu_us_per_msg: per_run(&|s: &Sample| s.cpu_us_per_message()),
         cpu_client_us_per_msg: per_run(&|s: &Sample| per_message(s.cpu_client_s, s)),
         cpu_server_us_per_msg: per_run(&|s: &Sample| per_message(s.cpu_server_s, s)),
+        cpu_us_per_mib: per_run(&|s: &Sample| s.cpu_us_per_mib()),
+        wire_bytes: per_run(&|s: &Sample| s.wire_bytes().map(|w| w as f64)),
+        wire_per_payload: per_run(&|s: &Sample| {
+            let payload = s.payload_bytes.filter(|&p| p > 0)?;
+            Some(s.wire_bytes()? as f64 / payload as f64)
+        }),
         p50: latency(50.0),
         p95: latency(95.0),
         p99: latency(99.0),
@@ -287,6 +317,9 @@ pub(crate) mod tests {
             cpu_client_s: 0.001 * value,
             cpu_server_s: 0.002,
             latencies_us: (1..=100).map(|i| f64::from(i) * value).collect(),
+            payload_bytes: None,
+            wire_sent_bytes: None,
+            wire_received_bytes: None,
         }
     }
 
@@ -375,6 +408,9 @@ pub(crate) mod tests {
         assert_eq!(counterpart("smol/legacy").as_deref(), Some("smol"));
         assert_eq!(counterpart(BASELINE_TLS).as_deref(), Some(BASELINE_SHA));
         assert_eq!(counterpart("tokio/python3@py").as_deref(), Some("tokio@py"));
+        assert_eq!(counterpart("tokio+lz4").as_deref(), Some("tokio"));
+        assert_eq!(counterpart("tokio+tls+lz4").as_deref(), Some("tokio+tls"));
+        assert_eq!(counterpart("mio+lz4@srv").as_deref(), Some("mio@srv"));
         assert_eq!(counterpart("tokio"), None);
         assert_eq!(counterpart(BASELINE_SHA), None);
         assert!(is_tls("smol+tls") && is_tls(BASELINE_TLS) && is_tls("tokio+tls/python3"));

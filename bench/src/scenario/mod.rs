@@ -6,8 +6,10 @@ use std::io;
 use std::time::Instant;
 
 use crate::client::{BenchClient, Target};
+use crate::counted::WireBytes;
 use crate::procfs;
 use crate::rt::BenchRuntime;
+use crate::wire::{json_records, payload};
 
 mod handshake;
 mod latency;
@@ -31,8 +33,10 @@ pub(crate) enum Scenario {
     Stress,
     /// 100 clients each sending a 64-byte request at 60 Hz.
     Tick,
-    /// 1 MiB one-way messages pipelined on one connection.
+    /// 1 MiB one-way messages pipelined on one connection (random bytes).
     Large,
+    /// The same with a compressible payload: JSON records.
+    LargeText,
     /// Server memory per idle connection, 1 000 connections.
     Memory1k,
     /// Server memory per idle connection, 10 000 connections.
@@ -45,7 +49,7 @@ pub(crate) enum Scenario {
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub(crate) const ALL: [Self; 11] = [
+    pub(crate) const ALL: [Self; 12] = [
         Self::Ping,
         Self::Request,
         Self::Burst,
@@ -53,6 +57,7 @@ impl Scenario {
         Self::Stress,
         Self::Tick,
         Self::Large,
+        Self::LargeText,
         Self::Memory1k,
         Self::Memory10k,
         Self::Handshakes,
@@ -69,11 +74,18 @@ impl Scenario {
             Self::Stress => "stress-100conn",
             Self::Tick => "tick-100x60Hz",
             Self::Large => "large-1MiB",
+            Self::LargeText => "large-1MiB-text",
             Self::Memory1k => "idle-1k",
             Self::Memory10k => "idle-10k",
             Self::Handshakes => "tls-handshakes",
             Self::Handshakes16 => "tls-handshakes-16x",
         }
+    }
+
+    /// Whether this is one of the 1 MiB scenarios (MiB/s, compared with
+    /// single-thread SHA-256).
+    pub(crate) fn large(self) -> bool {
+        matches!(self, Self::Large | Self::LargeText)
     }
 
     /// Whether this is a handshake scenario, run only on rows whose
@@ -116,6 +128,11 @@ pub(crate) struct Measured {
     pub(crate) cpu_client_s: f64,
     pub(crate) cpu_server_s: f64,
     pub(crate) latencies_us: Vec<f64>,
+    /// Payload bytes of the measured part's messages (throughput scenarios).
+    pub(crate) payload_bytes: Option<u64>,
+    /// Bytes the client's socket sent and received in the measured part
+    /// ([`crate::counted`]), when the client counts them.
+    pub(crate) wire: Option<WireBytes>,
 }
 
 /// CPU and wall clock at the start of a measured part.
@@ -172,15 +189,17 @@ where
 {
     let pipelined = ctx.size(1_000_000, 20_000);
     let large = ctx.size(400, 8);
+    let mib = 1 << 20;
     let (idle_1k, idle_10k) = (ctx.size(1_000, 100), ctx.size(10_000, 300));
     let (sequential, per_task) = (ctx.size(2_000, 20), ctx.size(250, 4));
     R::block_on(async move {
         match scenario {
             Scenario::Ping => latency::ping::<C>(ctx).await,
             Scenario::Request => latency::request::<C>(ctx).await,
-            Scenario::Burst => throughput::one_way::<C>(ctx, 64, pipelined).await,
+            Scenario::Burst => throughput::one_way::<C>(ctx, payload(7, 64), pipelined).await,
             Scenario::EchoPipelined => pipelined::echo::<C, R>(ctx, pipelined).await,
-            Scenario::Large => throughput::one_way::<C>(ctx, 1 << 20, large).await,
+            Scenario::Large => throughput::one_way::<C>(ctx, payload(7, mib), large).await,
+            Scenario::LargeText => throughput::one_way::<C>(ctx, json_records(mib), large).await,
             Scenario::Stress => stress::stress::<C, R>(ctx).await,
             Scenario::Tick => stress::tick::<C, R>(ctx).await,
             Scenario::Memory1k => memory::idle::<C, R>(ctx, idle_1k).await,
