@@ -191,7 +191,8 @@ fn variants_table(summaries: &[Summary]) -> String {
     out.push_str(
         "\nVariants: a TLS row against the same row in plaintext (vs) and against the \
          hand-written tokio-rustls baseline; a row in another dialect (IMPL/DIALECT) against \
-         the same row in the native dialect. Medians divided as above; CPU per message \
+         the same row in the native dialect; a compressed row (IMPL+lz4) against the same row \
+         without compression. Medians divided as above; CPU per message \
          (client + server) divided, below 1× is cheaper.\n",
     );
     out
