@@ -33,10 +33,10 @@ pub use runtime::{Smol, SmolListener, SmolSocket, SmolTimer};
 /// TLS 1.3 settings, certificates and pins (the `veltix-tls` crate).
 pub use veltix_driver::tls;
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, Compression, CloseReason, ConnectionConfig,
-    Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Incoming, KeyStore, Message,
-    MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId, SendError,
-    ServerConfig, ServerEvent, ServerEvents,
+    ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, CloseReason, Compression,
+    ConnectionConfig, Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Incoming,
+    KeyStore, Message, MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId,
+    SendError, ServerConfig, ServerEvent, ServerEvents,
 };
 
 /// A Veltix server on smol. See [`veltix_driver::Server`] for every method.

@@ -42,10 +42,10 @@ pub use runtime::{Tokio, TokioListener, TokioSocket, TokioTimer};
 /// TLS 1.3 settings, certificates and pins (the `veltix-tls` crate).
 pub use veltix_driver::tls;
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, Compression, CloseReason, ConnectionConfig,
-    Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Incoming, KeyStore, Message,
-    MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId, SendError,
-    ServerConfig, ServerEvent, ServerEvents,
+    ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, CloseReason, Compression,
+    ConnectionConfig, Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Incoming,
+    KeyStore, Message, MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId,
+    SendError, ServerConfig, ServerEvent, ServerEvents,
 };
 
 /// A Veltix server on tokio. See [`veltix_driver::Server`] for every method.
