@@ -735,6 +735,13 @@ mod tests {
 /// Models of the queue's protocol (see `crate::sync` for how to run them).
 #[cfg(all(test, veltix_loom))]
 mod loom_tests {
+    impl<T: Weigh> Receiver<T> {
+        /// Every byte queued, answers or not (under the lock).
+        fn queued_bytes(&self) -> usize {
+            self.shared.lock().items.bytes()
+        }
+    }
+
     use std::future::poll_fn;
 
     use futures::StreamExt as _;

@@ -629,9 +629,9 @@ mod loom_tests {
     fn loom_the_lane_takes_only_its_own_threads_commands_for_its_handle() {
         model::check(4, || {
             let (handle, ends) = DriverHandle::new(1 << 20);
-            let handle = handle.clone();
+            let theirs = handle.clone();
             let elsewhere = thread::spawn(move || {
-                handle.try_send(message("other thread")).unwrap();
+                theirs.try_send(message("other thread")).unwrap();
                 assert!(no_lane_open(), "lanes are per thread");
             });
             let mut inbox = Commands::default();
@@ -679,8 +679,8 @@ mod loom_tests {
     fn loom_a_closed_queue_refuses_the_lane_too() {
         model::check(4, || {
             let (handle, ends) = DriverHandle::new(1 << 20);
-            let handle = handle.clone();
-            let elsewhere = thread::spawn(move || handle.try_send(message("other thread")).is_ok());
+            let theirs = handle.clone();
+            let elsewhere = thread::spawn(move || theirs.try_send(message("other thread")).is_ok());
             let mut inbox = Commands::default();
             let lane = ends.commands.open_direct(&mut inbox);
             handle.try_send(message("before")).unwrap();
