@@ -96,3 +96,11 @@ pub(crate) async fn sleep_until<R: Runtime>(runtime: &R, deadline: Instant) {
     let mut timer = runtime.timer(deadline);
     std::future::poll_fn(|cx| timer.poll_expired(cx)).await;
 }
+
+/// Where a test's manual clock starts. Any instant will do (a test moves its
+/// clock by hand from there); it is read here, where the driver's clock
+/// reads live, so the rest of the driver has none.
+#[cfg(test)]
+pub(crate) fn test_clock_origin() -> Instant {
+    Instant::now()
+}

@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_close_asked_waits_for_the_queue_or_its_deadline() {
-        let t0 = Instant::now();
+        let t0 = crate::runtime::test_clock_origin();
         let mut phase = Phase::Handshaking;
         phase.established();
         assert!(matches!(phase, Phase::Open));
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn closed_lingers_once_then_is_done() {
-        let t0 = Instant::now();
+        let t0 = crate::runtime::test_clock_origin();
         let mut phase = Phase::Open;
         phase.closed(CloseReason::IdleTimeout, t0);
         assert_eq!(phase.deadline(), Some(t0 + LINGER));

@@ -34,7 +34,10 @@ struct Clock(Arc<Mutex<(Instant, Vec<Waker>)>>);
 
 impl Clock {
     fn new() -> Self {
-        Self(Arc::new(Mutex::new((Instant::now(), Vec::new()))))
+        Self(Arc::new(Mutex::new((
+            crate::runtime::test_clock_origin(),
+            Vec::new(),
+        ))))
     }
 
     fn now(&self) -> Instant {
