@@ -143,6 +143,18 @@ impl Row {
             );
         implementation.tls() || veltix_handshake
     }
+
+    /// Whether the fleet (bare native plaintext core clients, see
+    /// `scenario/fleet.rs`) can reach this row's server: a Veltix server of
+    /// our own, plaintext, native dialect, no compression.
+    fn fleet_can_reach(&self, options: &Options) -> bool {
+        self.implementation.veltix()
+            && !self.implementation.tls()
+            && self.dialect == Dialect::Native
+            && self.compression.is_none()
+            && !options.legacy
+            && matches!(self.server, ServerSide::Own)
+    }
 }
 
 /// A row's name: the implementation's, with `+lz4` when it compresses and
@@ -341,11 +353,18 @@ fn external_rows(options: &Options, notes: &mut Vec<String>) -> Vec<Row> {
 }
 
 fn bench(options: &Options) -> io::Result<ExitCode> {
-    // 10 000 connections need 10 000 descriptors on each side; the server
-    // process inherits the raised limit.
-    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    // idle-100k needs 100 000 descriptors on each side, past the usual hard
+    // limit: raise it where we may (root, up to fs.nr_open), else the soft
+    // limit to the hard one. The server process inherits the limit.
+    const WANTED: u64 = 262_144;
+    if rlimit::Resource::NOFILE.set(WANTED, WANTED).is_err() {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+    }
+    let limit = rlimit::Resource::NOFILE.get_soft().unwrap_or(0);
     if limit < 20_500 {
-        eprintln!("note: open-file limit is {limit}; idle-10k may fail");
+        eprintln!("note: open-file limit is {limit}; idle-10k and idle-100k may fail");
+    } else if limit < 200_500 && options.scenarios.contains(&Scenario::Memory100k) {
+        eprintln!("note: open-file limit is {limit}; idle-100k may fail");
     }
     let mut notes = Vec::new();
     let rows = rows(options, &mut notes)?;
@@ -372,8 +391,10 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
         sha256_mib_s: sha256_rate(if options.smoke { 0.05 } else { 1.0 }),
         notes,
     };
-    let runs_on =
-        |scenario: Scenario, row: &Row| !scenario.handshakes() || row.waits_for_server(options);
+    let runs_on = |scenario: Scenario, row: &Row| {
+        (!scenario.handshakes() || row.waits_for_server(options))
+            && (!scenario.fleet() || row.fleet_can_reach(options))
+    };
     let pairs = options
         .scenarios
         .iter()

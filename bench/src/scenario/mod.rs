@@ -11,6 +11,7 @@ use crate::procfs;
 use crate::rt::BenchRuntime;
 use crate::wire::{json_records, payload};
 
+mod fleet;
 mod handshake;
 mod latency;
 mod memory;
@@ -41,6 +42,9 @@ pub(crate) enum Scenario {
     Memory1k,
     /// Server memory per idle connection, 10 000 connections.
     Memory10k,
+    /// Server memory per idle connection, 100 000 connections (C100k), and
+    /// the time to accept them all.
+    Memory100k,
     /// Connections opened (TLS and Veltix handshakes) and closed, one at a time.
     Handshakes,
     /// The same, 16 at a time.
@@ -49,7 +53,7 @@ pub(crate) enum Scenario {
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub(crate) const ALL: [Self; 12] = [
+    pub(crate) const ALL: [Self; 13] = [
         Self::Ping,
         Self::Request,
         Self::Burst,
@@ -60,6 +64,7 @@ impl Scenario {
         Self::LargeText,
         Self::Memory1k,
         Self::Memory10k,
+        Self::Memory100k,
         Self::Handshakes,
         Self::Handshakes16,
     ];
@@ -77,6 +82,7 @@ impl Scenario {
             Self::LargeText => "large-1MiB-text",
             Self::Memory1k => "idle-1k",
             Self::Memory10k => "idle-10k",
+            Self::Memory100k => "idle-100k",
             Self::Handshakes => "tls-handshakes",
             Self::Handshakes16 => "tls-handshakes-16x",
         }
@@ -86,6 +92,13 @@ impl Scenario {
     /// single-thread SHA-256).
     pub(crate) fn large(self) -> bool {
         matches!(self, Self::Large | Self::LargeText)
+    }
+
+    /// Whether this scenario's clients are the [`fleet`] (bare core
+    /// connections, native dialect, plaintext), run only on rows whose
+    /// server such a client can reach.
+    pub(crate) fn fleet(self) -> bool {
+        matches!(self, Self::Memory100k)
     }
 
     /// Whether this is a handshake scenario, run only on rows whose
@@ -191,6 +204,7 @@ where
     let large = ctx.size(400, 8);
     let mib = 1 << 20;
     let (idle_1k, idle_10k) = (ctx.size(1_000, 100), ctx.size(10_000, 300));
+    let idle_100k = ctx.size(100_000, 300);
     let (sequential, per_task) = (ctx.size(2_000, 20), ctx.size(250, 4));
     R::block_on(async move {
         match scenario {
@@ -204,6 +218,7 @@ where
             Scenario::Tick => stress::tick::<C, R>(ctx).await,
             Scenario::Memory1k => memory::idle::<C, R>(ctx, idle_1k).await,
             Scenario::Memory10k => memory::idle::<C, R>(ctx, idle_10k).await,
+            Scenario::Memory100k => memory::idle_fleet::<R>(ctx, idle_100k).await,
             Scenario::Handshakes => handshake::handshakes::<C, R>(ctx, 1, sequential).await,
             Scenario::Handshakes16 => handshake::handshakes::<C, R>(ctx, 16, per_task).await,
         }
