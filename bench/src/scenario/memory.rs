@@ -42,8 +42,11 @@ pub(crate) async fn idle<C: BenchClient, R: BenchRuntime>(
 /// As [`idle`], with `n` [`Fleet`] clients (bare core connections from
 /// several source addresses, so `n` may pass the ephemeral port range).
 /// `wall_s` is the time to open them all, through the handshake.
+/// Where the open-file limit (each side holds `n` descriptors) is under
+/// `n` + a margin, `n` is capped to fit; the run's notes say so.
 pub(crate) async fn idle_fleet<R: BenchRuntime>(ctx: Ctx, n: usize) -> io::Result<Measured> {
     let server_pid = server_pid(&ctx)?;
+    let n = n.min(fleet_room());
     let warm = Fleet::open(&ctx.target, 1).await?;
     R::sleep_until(Instant::now() + Duration::from_millis(200)).await;
     let before = procfs::rss_kib(server_pid)?;
@@ -58,7 +61,6 @@ pub(crate) async fn idle_fleet<R: BenchRuntime>(ctx: Ctx, n: usize) -> io::Resul
         value: after.saturating_sub(before) as f64 / n as f64,
         unit: "KiB/conn",
         higher_is_better: false,
-        messages: n as u64,
         wall_s,
         ..Measured::default()
     })
@@ -71,4 +73,12 @@ fn server_pid(ctx: &Ctx) -> io::Result<u32> {
             "an idle scenario reads the server's memory: its process id is unknown",
         )
     })
+}
+
+/// How many connections the fleet and the server can each hold: the
+/// open-file limit (which the server process inherits) less a margin.
+pub(crate) fn fleet_room() -> usize {
+    const MARGIN: u64 = 500;
+    let limit = rlimit::Resource::NOFILE.get_soft().unwrap_or(u64::MAX);
+    usize::try_from(limit.saturating_sub(MARGIN)).unwrap_or(usize::MAX)
 }

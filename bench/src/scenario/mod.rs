@@ -19,6 +19,8 @@ mod pipelined;
 mod stress;
 mod throughput;
 
+pub(crate) use memory::fleet_room;
+
 /// A scenario and its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scenario {
