@@ -24,7 +24,7 @@ pub enum TimeZone {
     /// change the environment; the `time` crate that reads it may refuse
     /// when the process has several threads, and the platform may not know
     /// the offset at all. Then the logger uses UTC and its first line is a
-    /// warning saying so. [`LogHandle::utc_offset_secs`](crate::LogHandle::utc_offset_secs)
+    /// warning saying so (when WARN is let through). [`LogHandle::utc_offset_secs`](crate::LogHandle::utc_offset_secs)
     /// tells which offset is in force.
     Local,
     /// A fixed offset from UTC in seconds, east positive: `3600` is +01:00,

@@ -234,7 +234,9 @@ impl Decoder for FrameCodec {
                 Err(DecodeError::BadMagic { skipped }) => {
                     self.bytes_skipped = self.bytes_skipped.saturating_add(skipped);
                 }
-                Err(err) if !err.is_fatal() => self.frames_dropped += 1,
+                Err(err) if !err.is_fatal() => {
+                    self.frames_dropped = self.frames_dropped.saturating_add(1);
+                }
                 Err(err) => return Err(CodecError::Decode(err)),
             }
         }

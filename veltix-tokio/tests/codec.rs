@@ -2,7 +2,8 @@
 //! dev-dependency on itself turns on): round trips through `Framed` over an
 //! in-memory pipe on both wires, any split of the byte stream, a lying
 //! length refused before memory is reserved, corrupt frames dropped as the
-//! core's policy says, and the stream ending inside a frame.
+//! core's policy says, the stream ending inside a frame, and a framed TCP
+//! stream talking to a real server.
 #![cfg(feature = "codec")]
 
 use std::io;
@@ -11,10 +12,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncWriteExt as _, DuplexStream};
+use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder as _, Encoder as _, Framed, FramedRead};
 use veltix_core::{compact, frame};
 use veltix_tokio::codec::{CodecError, DecodeError, EncodeError, FrameCodec};
-use veltix_tokio::{Message, MessageType, RequestId};
+use veltix_tokio::{Dialect, Message, MessageType, RequestId, Server, ServerConfig, ServerEvent};
 
 /// Every wait is bounded: a bug fails the test instead of hanging it.
 const STEP: Duration = Duration::from_secs(10);
@@ -298,4 +300,45 @@ fn the_encoder_refuses_what_the_peer_would_refuse() {
     );
     assert_eq!(io::Error::from(err).kind(), io::ErrorKind::InvalidInput);
     assert_eq!(FrameCodec::default().max_payload(), 16 << 20);
+}
+
+#[tokio::test]
+async fn a_framed_tcp_stream_talks_to_a_veltix_server() {
+    // The legacy dialect (Python Veltix 1.2–1.3) has no handshake: classic
+    // frames from the first byte, which is all the codec speaks.
+    let config = ServerConfig::new("127.0.0.1:0").dialect(Dialect::Legacy);
+    let server = Server::bind(config).await.expect("bound");
+    let mut events = server.events();
+    let echo = server.clone();
+    let echoing = tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let ServerEvent::Message { peer, message } = event {
+                let answer = Message::new(message.message_type(), message.payload().clone());
+                echo.reply(peer, &message, answer).await.expect("replied");
+            }
+        }
+    });
+
+    let stream = tokio::time::timeout(STEP, TcpStream::connect(server.local_addr()))
+        .await
+        .expect("within STEP")
+        .expect("connected");
+    let mut framed = Framed::new(stream, FrameCodec::classic());
+    let kind = MessageType::new(250).expect("a user type");
+    let id = RequestId::from_u128(0x1234_5678_9abc_def0);
+    let payload = vec![7u8; 100_000];
+    framed
+        .send(Message::new(kind, payload.clone()).with_request_id(id))
+        .await
+        .expect("sent");
+    let reply = tokio::time::timeout(STEP, framed.next())
+        .await
+        .expect("a reply within STEP")
+        .expect("a frame")
+        .expect("valid");
+    assert_eq!(reply.message_type(), kind);
+    assert_eq!(reply.request_id(), id);
+    assert_eq!(&reply.payload()[..], &payload[..]);
+    assert_ne!(reply.timestamp_ms(), 0, "the server stamps its frames");
+    echoing.abort();
 }
