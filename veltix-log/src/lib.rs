@@ -10,7 +10,10 @@
 //!
 //! Every line reads `[HH:MM:SS.mmm] LEVEL [file:line] message fields`, then,
 //! when the event happened inside spans, ` in span{fields}:span{fields}`.
-//! The time is **UTC** (cheap and unambiguous; no time-zone database is read).
+//! The time is **UTC** by default (cheap and unambiguous; no time-zone
+//! database is read), or local time with [`LogConfig::local_time`] (see
+//! [`TimeZone::Local`] for when to build the logger so that the local offset
+//! can be read).
 //! The level tags are five characters wide: `TRACE`, `DEBUG`, `INFO `,
 //! `OK   `, `WARN `, `ERROR`, `CRIT `. `tracing` has no success or critical
 //! level, so these two are conventions: an INFO event with the field
@@ -28,27 +31,39 @@
 //! as long as you log: dropping it flushes what is queued and stops the
 //! writer.
 //!
-//! The level can be changed at run time with [`LogHandle::set_level`].
-//! Events below the level are not formatted at all: their arguments are
-//! never evaluated into text.
+//! # Which events are written
+//!
+//! An explicit level wins: [`LogConfig::level`] (or a `--log-level` flag
+//! through [`LogConfig::from_flags`]). Without one, the `RUST_LOG`
+//! environment variable is honoured through `tracing-subscriber`'s
+//! `EnvFilter`: one of our level names (`debug`, `ok`, `crit`, …) or
+//! directives such as `warn,veltix_core=debug`. Without either, INFO. A
+//! `RUST_LOG` that does not parse is ignored: the logger writes at INFO and
+//! its first line is a warning saying why. `RUST_LOG` is read once, when the
+//! logger is built.
+//!
+//! The level can be changed at run time with [`LogHandle::set_level`]
+//! (replacing any `RUST_LOG` directives). Events that are filtered out are
+//! not formatted at all: their arguments are never evaluated into text.
 #![forbid(unsafe_code)]
 
-use std::fmt;
 use std::io::{self, IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use file_rotate::compression::Compression;
 use file_rotate::suffix::AppendCount;
 use file_rotate::{ContentLimit, FileRotate};
-use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
+use tracing::Subscriber;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{Registry, reload};
+use tracing_subscriber::{EnvFilter, Registry, reload};
+
+pub use clock::TimeZone;
+
+mod clock;
+mod filter;
+mod format;
 
 pub use tracing::level_filters::LevelFilter;
 pub use tracing::{debug, error, info, trace, warn};
@@ -88,17 +103,22 @@ pub enum ColorMode {
     Never,
 }
 
-/// What to log, how, and where. Start from [`LogConfig::default`] (INFO, to
-/// standard error, colours when a terminal, every part shown).
+/// What to log, how, and where. Start from [`LogConfig::default`] (`RUST_LOG`
+/// or else INFO, to standard error, colours when a terminal, UTC, every part
+/// shown).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct LogConfig {
     /// The most verbose level written; [`LevelFilter::OFF`] writes nothing.
-    pub level: LevelFilter,
+    /// `None` (the default): what `RUST_LOG` says, else INFO (see the crate
+    /// documentation for the precedence).
+    pub level: Option<LevelFilter>,
     /// Whether to colour the output.
     pub color: ColorMode,
-    /// Show `[HH:MM:SS.mmm]` (UTC).
+    /// Show `[HH:MM:SS.mmm]`.
     pub timestamp: bool,
+    /// The clock of the timestamps: UTC by default.
+    pub time_zone: TimeZone,
     /// Show the level tag.
     pub show_level: bool,
     /// Show `[file:line]` of the code that logged.
@@ -117,9 +137,10 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
-            level: LevelFilter::INFO,
+            level: None,
             color: ColorMode::Auto,
             timestamp: true,
+            time_zone: TimeZone::Utc,
             show_level: true,
             caller: true,
             file: None,
@@ -132,7 +153,8 @@ impl Default for LogConfig {
 
 impl LogConfig {
     /// The defaults with what `--log-level NAME` and `--log-file PATH` flags
-    /// gave: what every example's argument parser calls.
+    /// gave: what every example's argument parser calls. Without a level,
+    /// `RUST_LOG` applies.
     ///
     /// # Errors
     /// [`LogError`] for a level name [`parse_level`] does not know.
@@ -144,9 +166,25 @@ impl LogConfig {
         })
     }
 
-    /// Sets the level.
+    /// Sets the level; it wins over `RUST_LOG`.
     pub fn level(mut self, level: LevelFilter) -> Self {
-        self.level = level;
+        self.level = Some(level);
+        self
+    }
+
+    /// Timestamps in local time (`true`) or UTC (`false`, the default).
+    /// Build the logger before starting threads: see [`TimeZone::Local`].
+    pub fn local_time(self, local: bool) -> Self {
+        self.time_zone(if local {
+            TimeZone::Local
+        } else {
+            TimeZone::Utc
+        })
+    }
+
+    /// Sets the clock of the timestamps.
+    pub fn time_zone(mut self, zone: TimeZone) -> Self {
+        self.time_zone = zone;
         self
     }
 
@@ -214,22 +252,36 @@ pub fn parse_level(name: &str) -> Result<LevelFilter, LogError> {
 /// it flushes the queued lines and stops writing.
 #[derive(Debug)]
 pub struct LogHandle {
-    level: reload::Handle<LevelFilter, Registry>,
+    level: reload::Handle<EnvFilter, Registry>,
+    utc_offset: i32,
     dropped: ErrorCounter,
     _guard: WorkerGuard,
 }
 
 impl LogHandle {
-    /// Changes the level from now on, on every thread.
+    /// Changes the level from now on, on every thread, for every target
+    /// (the directives `RUST_LOG` gave are replaced).
     pub fn set_level(&self, level: LevelFilter) -> Result<(), LogError> {
         self.level
-            .reload(level)
+            .reload(filter::only(level))
             .map_err(|e| LogError::Gone(e.to_string()))
     }
 
-    /// The level in force.
+    /// The level in force: with `RUST_LOG` directives, the most verbose level
+    /// any of them lets through.
     pub fn level(&self) -> LevelFilter {
-        self.level.clone_current().unwrap_or(LevelFilter::OFF)
+        self.level
+            .with_current(EnvFilter::max_level_hint)
+            .ok()
+            .flatten()
+            .unwrap_or(LevelFilter::OFF)
+    }
+
+    /// The offset from UTC, in seconds east, that timestamps are shown in:
+    /// 0 for UTC, and for [`TimeZone::Local`] when the local offset could
+    /// not be determined.
+    pub fn utc_offset_secs(&self) -> i32 {
+        self.utc_offset
     }
 
     /// Lines dropped because the writer fell behind: always 0, since a
@@ -242,9 +294,18 @@ impl LogHandle {
 /// Builds the logger as a subscriber without installing it, for
 /// [`tracing::subscriber::with_default`] or a dispatcher of your own;
 /// [`init`] installs it globally.
+///
+/// `RUST_LOG` (when no level is set) and the local UTC offset (with
+/// [`TimeZone::Local`]) are read here, once. What could not be used (a
+/// malformed `RUST_LOG`, an unknown offset) is written as a WARN line
+/// through the new logger before it is returned.
 pub fn build(
     config: &LogConfig,
 ) -> Result<(impl Subscriber + Send + Sync + 'static, LogHandle), LogError> {
+    // Before the writer thread below is spawned: the local offset may only be
+    // readable while the process has one thread (see `TimeZone::Local`).
+    let (utc_offset, offset_warning) = clock::resolve(config.time_zone, clock::local_offset);
+    let chosen = filter::choose_from_env(config.level);
     let (writer, color): (Box<dyn Write + Send>, bool) = match &config.file {
         Some(path) => (
             Box::new(open_rotating(path, config.max_file_bytes, config.backups)?),
@@ -267,9 +328,10 @@ pub fn build(
         .thread_name("veltix-log")
         .finish(writer);
     let dropped = writer.error_counter();
-    let (filter, level) = reload::Layer::new(config.level);
-    let format = VeltixFormat {
+    let (filter, level) = reload::Layer::new(chosen.filter);
+    let format = format::VeltixFormat {
         timestamp: config.timestamp,
+        utc_offset,
         level: config.show_level,
         caller: config.caller,
         color,
@@ -278,9 +340,17 @@ pub fn build(
         .with_ansi(false)
         .event_format(format)
         .with_writer(writer);
-    let subscriber = Registry::default().with(filter).with(output);
+    // Shared so that the warnings below go through it before the caller
+    // installs it (an `Arc` of a subscriber is a subscriber).
+    let subscriber = Arc::new(Registry::default().with(filter).with(output));
+    for warning in [chosen.warning, offset_warning].into_iter().flatten() {
+        tracing::subscriber::with_default(Arc::clone(&subscriber), || {
+            tracing::warn!("{warning}");
+        });
+    }
     let handle = LogHandle {
         level,
+        utc_offset,
         dropped,
         _guard: guard,
     };
@@ -328,164 +398,9 @@ fn open_rotating(
     ))
 }
 
-/// Our line format; see the crate documentation.
-struct VeltixFormat {
-    timestamp: bool,
-    level: bool,
-    caller: bool,
-    color: bool,
-}
-
-const DIM: &str = "\x1b[2m";
-const RESET: &str = "\x1b[0m";
-
-impl VeltixFormat {
-    fn paint(&self, w: &mut Writer<'_>, style: &str, text: fmt::Arguments<'_>) -> fmt::Result {
-        if self.color {
-            write!(w, "{style}{text}{RESET}")
-        } else {
-            w.write_fmt(text)
-        }
-    }
-}
-
-impl<S, N> FormatEvent<S, N> for VeltixFormat
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut w: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let meta = event.metadata();
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-
-        if self.timestamp {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
-            let secs = now.as_secs() % 86_400;
-            let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-            let ms = now.subsec_millis();
-            self.paint(&mut w, DIM, format_args!("[{h:02}:{m:02}:{s:02}.{ms:03}]"))?;
-            w.write_char(' ')?;
-        }
-        if self.level {
-            let (tag, style) = match *meta.level() {
-                Level::TRACE => ("TRACE", "\x1b[35m"),
-                Level::DEBUG => ("DEBUG", "\x1b[34m"),
-                Level::INFO if fields.ok => ("OK   ", "\x1b[1;32m"),
-                Level::INFO => ("INFO ", "\x1b[32m"),
-                Level::WARN => ("WARN ", "\x1b[33m"),
-                Level::ERROR if fields.crit => ("CRIT ", "\x1b[1;37;41m"),
-                Level::ERROR => ("ERROR", "\x1b[31m"),
-            };
-            self.paint(&mut w, style, format_args!("{tag}"))?;
-            w.write_char(' ')?;
-        }
-        if self.caller
-            && let Some(file) = meta.file()
-        {
-            let file = short_file(file);
-            match meta.line() {
-                Some(line) => self.paint(&mut w, DIM, format_args!("[{file}:{line}]"))?,
-                None => self.paint(&mut w, DIM, format_args!("[{file}]"))?,
-            }
-            w.write_char(' ')?;
-        }
-        w.write_str(&fields.message)?;
-        for (i, field) in fields.rest.iter().enumerate() {
-            if i > 0 || !fields.message.is_empty() {
-                w.write_char(' ')?;
-            }
-            w.write_str(field)?;
-        }
-        if let Some(scope) = ctx.event_scope() {
-            let mut sep = " in ";
-            for span in scope.from_root() {
-                w.write_str(sep)?;
-                sep = ":";
-                w.write_str(span.name())?;
-                let ext = span.extensions();
-                if let Some(f) = ext.get::<FormattedFields<N>>()
-                    && !f.is_empty()
-                {
-                    write!(w, "{{{f}}}")?;
-                }
-            }
-        }
-        writeln!(w)
-    }
-}
-
-/// The file name, with its parent folder when the name alone says little
-/// (`connection/mod.rs`, not `mod.rs`).
-fn short_file(path: &str) -> &str {
-    let mut parts = path.rsplitn(3, ['/', '\\']);
-    let name = parts.next().unwrap_or(path);
-    match (name, parts.next()) {
-        ("mod.rs" | "lib.rs" | "main.rs", Some(parent)) => {
-            &path[path.len() - name.len() - parent.len() - 1..]
-        }
-        _ => name,
-    }
-}
-
-/// An event's fields: the message, the `ok` / `crit` markers, the rest as
-/// `name=value`.
-#[derive(Default)]
-struct Fields {
-    message: String,
-    rest: Vec<String>,
-    ok: bool,
-    crit: bool,
-}
-
-impl Visit for Fields {
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        match field.name() {
-            "ok" if value => self.ok = true,
-            "crit" if value => self.crit = true,
-            _ => self.record_debug(field, &value),
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            self.record_debug(field, &value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            use fmt::Write as _;
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            self.rest.push(format!("{}={value:?}", field.name()));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn short_file_names() {
-        assert_eq!(short_file("veltix-driver/src/server.rs"), "server.rs");
-        assert_eq!(
-            short_file("veltix-core/src/connection/mod.rs"),
-            "connection/mod.rs"
-        );
-        assert_eq!(short_file("main.rs"), "main.rs");
-        assert_eq!(short_file("a.rs"), "a.rs");
-    }
 
     #[test]
     fn level_names() {

@@ -9,7 +9,9 @@ use veltix_log::{LevelFilter, LogConfig, LogError};
 fn init_installs_once_and_logs_from_every_thread() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("global.log");
-    let config = LogConfig::default().file(Some(&file));
+    let config = LogConfig::default()
+        .level(LevelFilter::INFO)
+        .file(Some(&file));
     let log = veltix_log::init(config.clone()).expect("first init");
     assert!(matches!(
         veltix_log::init(config),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use regex::Regex;
-use veltix_log::{ColorMode, LevelFilter, LogConfig, LogHandle, crit, ok};
+use veltix_log::{ColorMode, LevelFilter, LogConfig, LogHandle, TimeZone, crit, ok};
 
 /// Runs `f` with a logger built from `config` (writing to `file`), then drops
 /// the logger, which flushes every queued line, and returns the file's lines.
@@ -22,6 +22,11 @@ fn log_to(file: &Path, config: LogConfig, f: impl FnOnce(&LogHandle)) -> Vec<Str
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// The defaults at INFO, whatever `RUST_LOG` says where the tests run.
+fn info() -> LogConfig {
+    LogConfig::default().level(LevelFilter::INFO)
 }
 
 fn temp_log() -> (tempfile::TempDir, PathBuf) {
@@ -77,7 +82,7 @@ fn every_line_has_the_format() {
 #[test]
 fn fields_and_spans_follow_the_message() {
     let (_dir, file) = temp_log();
-    let lines = log_to(&file, LogConfig::default(), |_| {
+    let lines = log_to(&file, info(), |_| {
         let span = tracing::info_span!("peer", id = 7, addr = "127.0.0.1:9");
         let _in = span.enter();
         veltix_log::info!(reason = "idle", bytes = 62, "closed");
@@ -93,7 +98,7 @@ fn fields_and_spans_follow_the_message() {
 #[test]
 fn parts_can_be_turned_off_and_colours_on() {
     let (_dir, file) = temp_log();
-    let mut config = LogConfig::default();
+    let mut config = info();
     config.timestamp = false;
     config.show_level = false;
     config.caller = false;
@@ -101,14 +106,14 @@ fn parts_can_be_turned_off_and_colours_on() {
     assert_eq!(lines, ["bare"]);
 
     let (_dir, file) = temp_log();
-    let lines = log_to(&file, LogConfig::default().color(ColorMode::Always), |_| {
+    let lines = log_to(&file, info().color(ColorMode::Always), |_| {
         veltix_log::warn!("painted")
     });
     assert!(lines[0].contains("\x1b[33mWARN \x1b[0m"), "{:?}", lines[0]);
 
     // Auto never colours a file.
     let (_dir, file) = temp_log();
-    let lines = log_to(&file, LogConfig::default(), |_| veltix_log::warn!("plain"));
+    let lines = log_to(&file, info(), |_| veltix_log::warn!("plain"));
     assert!(!lines[0].contains('\x1b'), "{:?}", lines[0]);
 }
 
@@ -117,7 +122,7 @@ fn rotation_keeps_n_backups_each_bounded_in_size() {
     let (dir, file) = temp_log();
     const MAX: u64 = 2_000;
     const BACKUPS: usize = 3;
-    let config = LogConfig::default().rotation(MAX, BACKUPS);
+    let config = info().rotation(MAX, BACKUPS);
     log_to(&file, config, |_| {
         for n in 0..500 {
             veltix_log::info!("line number {n:05} with some padding to fill the file");
@@ -161,7 +166,7 @@ fn rotation_keeps_n_backups_each_bounded_in_size() {
 #[test]
 fn the_level_changes_at_run_time() {
     let (_dir, file) = temp_log();
-    let lines = log_to(&file, LogConfig::default(), |log| {
+    let lines = log_to(&file, info(), |log| {
         assert_eq!(log.level(), LevelFilter::INFO);
         veltix_log::debug!("hidden before");
         veltix_log::info!("shown at info");
@@ -200,7 +205,7 @@ impl fmt::Display for Counted<'_> {
 fn nothing_is_written_or_formatted_when_off() {
     let (_dir, file) = temp_log();
     let formatted = AtomicUsize::new(0);
-    let lines = log_to(&file, LogConfig::default().level(LevelFilter::OFF), |_| {
+    let lines = log_to(&file, info().level(LevelFilter::OFF), |_| {
         crit!("{}", Counted(&formatted));
         veltix_log::error!(value = %Counted(&formatted), "an error");
         veltix_log::info!("{}", Counted(&formatted));
@@ -211,7 +216,7 @@ fn nothing_is_written_or_formatted_when_off() {
 
     // The same events are formatted once each when on: the counter works.
     let (_dir, file) = temp_log();
-    let lines = log_to(&file, LogConfig::default(), |_| {
+    let lines = log_to(&file, info(), |_| {
         crit!("{}", Counted(&formatted));
         veltix_log::debug!("{}", Counted(&formatted));
     });
@@ -223,7 +228,83 @@ fn nothing_is_written_or_formatted_when_off() {
 fn an_unopenable_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     // A folder cannot be opened as the log file.
-    let config = LogConfig::default().file(Some(dir.path()));
+    let config = info().file(Some(dir.path()));
     let err = veltix_log::build(&config).err().expect("an error");
     assert!(matches!(err, veltix_log::LogError::File { .. }), "{err}");
+}
+
+/// The hour of the day in UTC now.
+fn utc_hour() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    now.as_secs() % 86_400 / 3600
+}
+
+#[test]
+fn a_fixed_offset_shifts_the_time_and_keeps_the_format() {
+    let (_dir, file) = temp_log();
+    let before = utc_hour();
+    // +05:30: the hour moves by 5 or 6, the minutes by 30.
+    let config = info().time_zone(TimeZone::Fixed(5 * 3600 + 30 * 60));
+    let (mut offset, mut minute) = (0, 0);
+    let lines = log_to(&file, config, |log| {
+        offset = log.utc_offset_secs();
+        minute = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 60
+            % 60;
+        veltix_log::info!("shifted");
+    });
+    let after = utc_hour();
+    assert_eq!(offset, 19_800);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let format =
+        Regex::new(r"^\[(\d{2}):(\d{2}):\d{2}\.\d{3}\] INFO  \[output\.rs:\d+\] shifted$").unwrap();
+    let caps = format
+        .captures(&lines[0])
+        .unwrap_or_else(|| panic!("{:?} is not in the format", lines[0]));
+    let (hour, min): (u64, u64) = (caps[1].parse().unwrap(), caps[2].parse().unwrap());
+    let expected = |utc: u64| [(utc + 5) % 24, (utc + 6) % 24];
+    assert!(
+        expected(before).contains(&hour) || expected(after).contains(&hour),
+        "hour {hour} for UTC {before}..{after}"
+    );
+    // Read within a minute of the line, give or take the minute turning.
+    let shifted = [(minute + 30) % 60, (minute + 29) % 60, (minute + 31) % 60];
+    assert!(
+        shifted.contains(&min),
+        "minute {min} for UTC minute {minute}"
+    );
+}
+
+#[test]
+fn utc_is_the_default_and_local_time_is_opt_in() {
+    assert_eq!(LogConfig::default().time_zone, TimeZone::Utc);
+    assert_eq!(
+        LogConfig::default().local_time(true).time_zone,
+        TimeZone::Local
+    );
+    let (_dir, file) = temp_log();
+    let lines = log_to(&file, info(), |log| {
+        assert_eq!(log.utc_offset_secs(), 0);
+        veltix_log::info!("utc");
+    });
+    assert_eq!(lines.len(), 1);
+    // Local time: the system's offset, or UTC with a warning saying why.
+    let (_dir, file) = temp_log();
+    let mut offset = None;
+    let lines = log_to(&file, info().local_time(true), |log| {
+        offset = Some(log.utc_offset_secs());
+        veltix_log::info!("local");
+    });
+    let offset = offset.unwrap();
+    assert!(offset.abs() < 86_400, "{offset}");
+    let warned = lines
+        .iter()
+        .any(|l| l.contains("WARN ") && l.contains("UTC"));
+    assert!(!warned || offset == 0, "{lines:?}");
+    assert!(lines.last().unwrap().ends_with("] local"), "{lines:?}");
 }

@@ -36,6 +36,8 @@
 //! over the same sans-IO core (`veltix-core`).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "codec")]
+pub mod codec;
 mod runtime;
 
 pub use runtime::{Tokio, TokioListener, TokioSocket, TokioTimer};
