@@ -32,7 +32,7 @@ pub use config::{ClientConfig, ClientTls, Reconnect, ServerConfig};
 pub use error::Error;
 pub use event::{ClientEvent, Incoming, PeerId, ServerEvent};
 pub use peer::Peer;
-pub use runtime::{Listener, Runtime, Socket, Timer};
+pub use runtime::{LISTEN_BACKLOG, Listener, Runtime, Socket, Timer, bind_listener};
 pub use server::{Server, ServerEvents};
 pub use veltix_core::compression::Compression;
 pub use veltix_core::flow::FlowControl;

@@ -97,10 +97,64 @@ pub(crate) async fn sleep_until<R: Runtime>(runtime: &R, deadline: Instant) {
     std::future::poll_fn(|cx| timer.poll_expired(cx)).await;
 }
 
+/// The listen backlog of every Veltix server: connections the kernel
+/// completes before the server accepts them. std's and mio's 128 overflows
+/// when a few thousand clients connect at once (each dropped handshake
+/// costs its client a 1 s SYN retransmission); tokio uses 1024 too. The
+/// kernel caps it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// A nonblocking listening socket bound to `addr`, as every runtime's
+/// [`Runtime::bind`] makes it: `SO_REUSEADDR` (a restarted server rebinds
+/// while old connections linger in TIME_WAIT) and a backlog of
+/// [`LISTEN_BACKLOG`]. A runtime wraps it in its own listener type.
+///
+/// # Errors
+/// What `socket`, `bind` or `listen` report.
+pub fn bind_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
 /// Where a test's manual clock starts. Any instant will do (a test moves its
 /// clock by hand from there); it is read here, where the driver's clock
 /// reads live, so the rest of the driver has none.
 #[cfg(test)]
 pub(crate) fn test_clock_origin() -> Instant {
     Instant::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// 300 clients connect to a listener that accepts nobody: the kernel
+    /// completes every handshake into the backlog. With std's 128, the
+    /// 130th SYN would be dropped and its connect time out here.
+    #[test]
+    fn the_backlog_holds_a_burst_of_connects_nobody_has_accepted_yet() {
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .unwrap_or(LISTEN_BACKLOG);
+        let burst = 300.min(somaxconn as usize);
+        let clients: Vec<TcpStream> = (0..burst)
+            .map(|i| {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connect {i} of {burst}: {e}"))
+            })
+            .collect();
+        assert_eq!(clients.len(), burst);
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use smol::Async;
 use smol::io::{AsyncRead, AsyncWrite};
-use veltix_driver::{Listener, Runtime, Socket, Timer};
+use veltix_driver::{Listener, Runtime, Socket, Timer, bind_listener};
 
 /// smol's global executor, reactor and timers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,8 +62,7 @@ impl Runtime for Smol {
     }
 
     fn bind(&self, addr: SocketAddr) -> io::Result<SmolListener> {
-        // std's bind sets SO_REUSEADDR on Unix.
-        Ok(SmolListener(Async::new(TcpListener::bind(addr)?)?))
+        Ok(SmolListener(Async::new(bind_listener(addr)?)?))
     }
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<SmolSocket> {

@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use veltix_driver::{Listener, Runtime, Socket, Timer};
+use tokio::net::{TcpListener, TcpStream};
+use veltix_driver::{Listener, Runtime, Socket, Timer, bind_listener};
 
 /// The tokio runtime of the current context (`tokio::spawn`, tokio timers and sockets).
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,14 +47,7 @@ impl Runtime for Tokio {
     }
 
     fn bind(&self, addr: SocketAddr) -> io::Result<TokioListener> {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.bind(addr)?;
-        Ok(TokioListener(socket.listen(1024)?))
+        Ok(TokioListener(TcpListener::from_std(bind_listener(addr)?)?))
     }
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<TokioSocket> {

@@ -72,11 +72,8 @@ impl Runtime for Mio {
     }
 
     fn bind(&self, addr: SocketAddr) -> io::Result<MioListener> {
-        // mio sets SO_REUSEADDR on Unix.
-        Ok(MioListener(Registered::new(
-            &self.core,
-            TcpListener::bind(addr)?,
-        )?))
+        let listener = TcpListener::from_std(veltix_driver::bind_listener(addr)?);
+        Ok(MioListener(Registered::new(&self.core, listener)?))
     }
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<MioSocket> {
