@@ -25,6 +25,7 @@ mod os;
 mod peer;
 mod runtime;
 mod server;
+mod stats;
 mod sync;
 
 pub use client::{Client, ClientEvents};
@@ -34,6 +35,7 @@ pub use event::{ClientEvent, Incoming, PeerId, ServerEvent};
 pub use peer::Peer;
 pub use runtime::{Listener, Runtime, Socket, Timer};
 pub use server::{Server, ServerEvents};
+pub use stats::Stats;
 pub use veltix_core::compression::Compression;
 pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{

@@ -103,7 +103,7 @@ impl<R: Runtime + Default> Fixture<R> {
         });
         let (disconnect_tx, disconnects) = mpsc::unbounded();
         server.on_disconnect(move |peer, reason| {
-            let _ = disconnect_tx.unbounded_send((peer, reason.clone()));
+            let _ = disconnect_tx.unbounded_send((peer.id(), reason.clone()));
         });
         let addr = server.local_addr();
         let good = connect::<R>(good_config(addr, connection)).await;
@@ -161,7 +161,9 @@ impl<R: Runtime + Default> Fixture<R> {
     /// Closes the good client and shuts the server down.
     pub async fn finish(self) {
         self.check_good().await;
-        within::<R, _>(STEP, "good client close", self.good.close()).await;
+        within::<R, _>(STEP, "good client close", self.good.close())
+            .await
+            .expect("good client close");
         within::<R, _>(STEP, "shutdown", self.server.shutdown())
             .await
             .expect("shutdown");
