@@ -86,3 +86,34 @@ fn broadcast_to_reaches_the_listed_and_on_disconnect_is_told_the_addresses() {
         server.shutdown().expect("shutdown");
     });
 }
+
+#[test]
+fn stats_count_what_passed_on_the_threaded_api() {
+    within(LIMIT, || {
+        let server = server();
+        let (client, _) = chat_client(&server);
+        let before = client.stats();
+        for i in 0..5 {
+            let payload = format!("stats {i}");
+            let reply = client
+                .request(Message::new(ECHO, payload.clone()), WAIT)
+                .expect("reply");
+            assert_eq!(reply.payload(), payload.as_bytes());
+        }
+        let after = client.stats();
+        assert!(after.frames_out >= before.frames_out + 5, "{after:?}");
+        assert!(after.bytes_in > before.bytes_in, "{after:?}");
+        assert!(after.last_rtt.is_some() && after.smoothed_rtt.is_some());
+        assert_eq!(after.corrupt_frames, 0);
+        let peer = server.peers().into_iter().next().expect("listed");
+        // The peer's task may publish a moment after the reply left.
+        let deadline = std::time::Instant::now() + WAIT;
+        while peer.stats().frames_in < 5 + 1 {
+            assert!(std::time::Instant::now() < deadline, "{:?}", peer.stats());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(server.stats().frames_in >= peer.stats().frames_in);
+        client.close().expect("close");
+        server.shutdown().expect("shutdown");
+    });
+}

@@ -23,6 +23,7 @@ mod messaging;
 mod ping;
 mod reconnect;
 mod requests;
+mod stats;
 
 pub use backpressure::*;
 pub use callbacks::*;
@@ -33,6 +34,7 @@ pub use messaging::*;
 pub use ping::*;
 pub use reconnect::*;
 pub use requests::*;
+pub use stats::*;
 
 /// Expands `$callback! { name, name, … }` with the name of every
 /// conformance test, so each runtime's runner runs the same list.
@@ -89,6 +91,9 @@ macro_rules! conformance_tests {
             message_callback_alone_does_not_leak_closed_peers,
             callbacks_without_event_stream_do_not_stall,
             on_disconnect_is_told_the_address,
+            // stats.rs
+            stats_count_a_known_exchange,
+            stats_count_reconnections,
         }
     };
 }

@@ -39,6 +39,7 @@ macro_rules! hostile_tests {
         $callback! {
             oversized_length_is_refused_with_code_5,
             corrupt_frame_is_dropped_and_the_next_is_echoed,
+            stats_count_corrupt_frames_from_a_hostile_peer,
             random_garbage_is_cut_off,
             half_frame_then_silence_is_closed_by_idle_timeout,
             trickling_peer_is_closed_by_idle_timeout,
