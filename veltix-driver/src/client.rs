@@ -19,6 +19,7 @@ use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventOutlet, EventQueue, EventSender, EventStream};
 use crate::handle::{CommandRx, Control, DriverEnds, DriverHandle, command_budget};
 use crate::handlers::{Slot, SlotCache};
+use crate::meters::Meters;
 use crate::runtime::{Runtime, sleep_until, wall_ms};
 use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, Stats, os};
 
@@ -132,6 +133,7 @@ impl<R: Runtime> Client<R> {
             handlers: handlers.clone(),
             events,
             first: Arc::new(Mutex::new(Some(first_tx))),
+            meters: Meters::register("client", addr),
             closing: closing.clone(),
             _live: live,
         };
@@ -297,6 +299,8 @@ struct Task<R: Runtime> {
     events: EventQueue<ClientEvent>,
     /// Tells `connect` how the first handshake went.
     first: FirstOutcome,
+    /// The client's metrics (feature `metrics`).
+    meters: Option<Arc<Meters>>,
     closing: Arc<AtomicBool>,
     /// Dropped when the task ends: `close` waits for that.
     _live: mpsc::Sender<()>,
@@ -363,6 +367,7 @@ impl<R: Runtime> Task<R> {
                 security: self.server.handle.security.clone(),
                 stats: self.server.handle.stats.clone(),
                 totals: None,
+                meters: self.meters.clone(),
             };
             let read = ReadSettings {
                 chunk: self.config.read_chunk,
@@ -400,6 +405,9 @@ impl<R: Runtime> Task<R> {
                     Ok(sock) => {
                         tracing::debug!(attempt, "reconnected");
                         self.server.handle.stats.reconnected();
+                        if let Some(meters) = &self.meters {
+                            meters.reconnected();
+                        }
                         socket = Some(sock);
                         continue 'connections;
                     }

@@ -12,6 +12,7 @@ use veltix_core::frame::EncodedFrame;
 use veltix_core::{CloseCode, CloseReason, Message, MessageType, RequestId, SendError};
 
 use crate::command_queue::{self, Weighed};
+use crate::meters::Meters;
 use crate::stats::StatsCell;
 use crate::{Error, FlowControl};
 
@@ -278,6 +279,8 @@ pub(crate) struct DriverEnds {
     pub(crate) stats: Arc<StatsCell>,
     /// A server's totals, which the driver adds its counts to as well.
     pub(crate) totals: Option<Arc<StatsCell>>,
+    /// The server's or client's metrics (feature `metrics`).
+    pub(crate) meters: Option<Arc<Meters>>,
 }
 
 impl DriverHandle {
@@ -311,6 +314,7 @@ impl DriverHandle {
                 security,
                 stats,
                 totals: None,
+                meters: None,
             },
         )
     }

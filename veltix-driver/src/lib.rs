@@ -21,6 +21,7 @@ mod event;
 mod event_queue;
 mod handle;
 mod handlers;
+mod meters;
 mod os;
 mod peer;
 mod runtime;

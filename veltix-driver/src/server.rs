@@ -20,6 +20,7 @@ use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventQueue, EventSender, EventStream};
 use crate::handle::{DriverHandle, command_budget};
 use crate::handlers::{Slot, SlotCache};
+use crate::meters::Meters;
 use crate::runtime::{Listener, Runtime, sleep_until, wall_ms};
 use crate::stats::StatsCell;
 use crate::{Error, Incoming, Peer, PeerId, ServerConfig, ServerEvent, Stats, os};
@@ -98,6 +99,8 @@ struct Shared<R: Runtime> {
     next_peer: AtomicU64,
     /// Every peer's counters added up, those gone included.
     totals: Arc<StatsCell>,
+    /// The same through the `metrics` facade (feature `metrics`).
+    meters: Option<Arc<Meters>>,
     events: EventQueue<ServerEvent>,
     on_connect: Slot<OnConnect>,
     on_message: Slot<OnMessage>,
@@ -147,6 +150,7 @@ impl<R: Runtime> Server<R> {
             count: AtomicUsize::new(0),
             next_peer: AtomicU64::new(1),
             totals: Arc::default(),
+            meters: Meters::register("server", local_addr),
             events,
             on_connect: Slot::default(),
             on_message: Slot::default(),
@@ -515,6 +519,7 @@ fn start_peer<R: Runtime>(
         config.read_chunk,
     ));
     ends.totals = Some(shared.totals.clone());
+    ends.meters = shared.meters.clone();
     let peer = Peer { id, addr, handle };
     let admitted = shared.admit(&peer);
     let read = ReadSettings {

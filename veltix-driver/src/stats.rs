@@ -22,6 +22,8 @@ use std::time::Duration;
 /// its peers, those gone included; the gauges over those connected now).
 /// Counters only grow. Values are published by the connection's task after
 /// each turn of its loop, so they may lag what just happened by that much.
+/// With the feature `metrics`, the same figures also go through the
+/// `metrics` facade, labelled per server (see the README).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -182,15 +184,17 @@ impl StatsCell {
 
     /// One round-trip time measured (by the cell's only writer); `totals`
     /// too, where several writers may race (a lost update there only
-    /// skips one sample's smoothing).
-    pub(crate) fn rtt(&self, rtt: Duration, totals: Option<&Self>) {
+    /// skips one sample's smoothing). The smoothed RTT after it: the
+    /// totals' when there are totals.
+    pub(crate) fn rtt(&self, rtt: Duration, totals: Option<&Self>) -> Option<Duration> {
         let sample = nanos(rtt);
+        let mut smoothed = 0;
         for cell in std::iter::once(self).chain(totals) {
             cell.last_rtt.store(sample, Ordering::Relaxed);
-            let srtt = cell.smoothed_rtt.load(Ordering::Relaxed);
-            cell.smoothed_rtt
-                .store(smooth(srtt, sample), Ordering::Relaxed);
+            smoothed = smooth(cell.smoothed_rtt.load(Ordering::Relaxed), sample);
+            cell.smoothed_rtt.store(smoothed, Ordering::Relaxed);
         }
+        duration(smoothed)
     }
 
     /// One more reconnection of a client.

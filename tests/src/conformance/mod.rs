@@ -94,6 +94,7 @@ macro_rules! conformance_tests {
             // stats.rs
             stats_count_a_known_exchange,
             stats_count_reconnections,
+            metrics_record_into_a_test_recorder,
         }
     };
 }

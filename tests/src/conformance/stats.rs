@@ -1,8 +1,12 @@
 //! `stats()` on the client, a server's peer and the server: the bytes and
 //! frames of a known exchange, round-trip times, requests pending and timed
-//! out, reconnections.
+//! out, reconnections; and the same through the `metrics` facade.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
 use veltix_core::frame::HEADER_LEN;
 use veltix_driver::{ConnectionConfig, Error, Reconnect, Runtime, Stats};
@@ -163,4 +167,113 @@ pub async fn stats_count_reconnections<R: Runtime + Default>() {
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
+}
+
+/// The test recorder, installed once per test binary (before any server of
+/// this test registers its handles).
+fn recorder() -> &'static Snapshotter {
+    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
+    SNAPSHOTTER.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder
+            .install()
+            .expect("no other recorder in the test binary");
+        snapshotter
+    })
+}
+
+/// What the recorder saw for the series labelled `server`, by (name,
+/// role), added to `seen`. Taking a snapshot resets counters and gauges, so
+/// the values are summed across snapshots (a gauge moved up and down sums
+/// to its value); the `_seconds` gauges, which are set, keep the last.
+fn record(seen: &mut HashMap<(String, String), f64>, server: &str) {
+    for (key, _, _, value) in recorder().snapshot().into_vec() {
+        let key = key.key();
+        let label = |name: &str| {
+            key.labels()
+                .find(|l| l.key() == name)
+                .map(|l| l.value().to_owned())
+        };
+        if label("server").as_deref() != Some(server) {
+            continue;
+        }
+        let slot = seen
+            .entry((key.name().to_owned(), label("role").unwrap_or_default()))
+            .or_insert(0.0);
+        match value {
+            #[allow(clippy::cast_precision_loss)] // test counts are small
+            DebugValue::Counter(n) => *slot += n as f64,
+            DebugValue::Gauge(g) if key.name().ends_with("_seconds") => {
+                if g.0 > 0.0 {
+                    *slot = g.0;
+                }
+            }
+            DebugValue::Gauge(g) => *slot += g.0,
+            DebugValue::Histogram(_) => {}
+        }
+    }
+}
+
+fn value(seen: &HashMap<(String, String), f64>, name: &str, role: &str) -> f64 {
+    seen.get(&(name.to_owned(), role.to_owned()))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// Feature `metrics`: a server's and a client's counters and gauges reach
+/// the installed recorder, labelled with the server's address and the
+/// role, and agree with their `stats()`; the connection gauges go back to
+/// zero once the connections end.
+#[allow(clippy::cast_precision_loss)] // test counts are small
+pub async fn metrics_record_into_a_test_recorder<R: Runtime + Default>() {
+    let _ = recorder();
+    let server = echo_server::<R>(server_config().connection(quiet())).await;
+    let label = server.local_addr().to_string();
+    let client = connect::<R>(client_config(server.local_addr()).connection(quiet())).await;
+    for i in 0..REQUESTS {
+        let text = format!("metered {i}");
+        within::<R, _>(STEP, "request", client.request(msg(ECHO, text), STEP))
+            .await
+            .expect("request");
+    }
+    let mut seen = HashMap::new();
+    eventually::<R>(STEP, "the exchange reaches the recorder", || {
+        record(&mut seen, &label);
+        value(&seen, "veltix_frames_in", "server") >= (REQUESTS + 1) as f64
+            && value(&seen, "veltix_frames_in", "client") >= REQUESTS as f64
+            && value(&seen, "veltix_connections", "server") == 1.0
+            && value(&seen, "veltix_connections", "client") == 1.0
+    })
+    .await;
+    assert!(
+        value(&seen, "veltix_rtt_seconds", "client") > 0.0,
+        "{seen:?}"
+    );
+    assert!(value(&seen, "veltix_smoothed_rtt_seconds", "client") > 0.0);
+
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+    let (server_stats, client_stats) = (server.stats(), client.stats());
+    eventually::<R>(STEP, "the recorder agrees with stats()", || {
+        record(&mut seen, &label);
+        let agrees = |role, stats: &Stats| {
+            value(&seen, "veltix_bytes_in", role) == stats.bytes_in as f64
+                && value(&seen, "veltix_bytes_out", role) == stats.bytes_out as f64
+                && value(&seen, "veltix_frames_in", role) == stats.frames_in as f64
+                && value(&seen, "veltix_frames_out", role) == stats.frames_out as f64
+        };
+        agrees("server", &server_stats)
+            && agrees("client", &client_stats)
+            && value(&seen, "veltix_connections", "server") == 0.0
+            && value(&seen, "veltix_connections", "client") == 0.0
+    })
+    .await;
+    assert_eq!(value(&seen, "veltix_requests_pending", "client"), 0.0);
+    assert_eq!(value(&seen, "veltix_queued_bytes", "server"), 0.0);
+    assert_eq!(value(&seen, "veltix_corrupt_frames", "server"), 0.0);
 }

@@ -32,6 +32,7 @@ use veltix_core::{
 use crate::Error;
 use crate::backlog::Backlog;
 use crate::handle::{Command, CommandRx, Commands, Control, DriverEnds, Security};
+use crate::meters::{GaugeShare, Meters};
 use crate::runtime::{Runtime, Socket, Timer as _};
 use crate::stats::{Counts, StatsCell};
 use ledger::Ledger;
@@ -163,6 +164,10 @@ pub(crate) struct Driver<R: Runtime, K: Sink> {
     counts: Counts,
     /// What was published last: the next publish adds the difference.
     published: Counts,
+    /// The server's or client's metrics (feature `metrics`), and what this
+    /// connection adds to its gauges now.
+    meters: Option<Arc<Meters>>,
+    gauge_share: GaugeShare,
 }
 
 impl<R: Runtime, K: Sink> Driver<R, K> {
@@ -209,6 +214,8 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             totals: ends.totals,
             counts: Counts::default(),
             published: Counts::default(),
+            meters: ends.meters.inspect(|meters| meters.connection(true)),
+            gauge_share: GaugeShare::default(),
         }
     }
 
@@ -221,14 +228,37 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
         if self.counts != self.published {
             self.stats
                 .publish(&self.published, &self.counts, self.totals.as_deref());
+            if let Some(meters) = &self.meters {
+                meters.publish(&self.published, &self.counts);
+            }
             self.published = self.counts;
         }
-        self.stats.set_gauges(
-            self.waiters.len(),
-            self.conn
-                .queued_bytes()
-                .saturating_add(self.stalled.bytes()),
-        );
+        let pending = self.waiters.len();
+        let queued = self
+            .conn
+            .queued_bytes()
+            .saturating_add(self.stalled.bytes());
+        self.stats.set_gauges(pending, queued);
+        if let Some(meters) = &self.meters {
+            meters.gauges(&mut self.gauge_share, pending, queued);
+        }
+    }
+
+    /// One round-trip time measured.
+    fn rtt(&self, rtt: Duration) {
+        let smoothed = self.stats.rtt(rtt, self.totals.as_deref());
+        if let Some(meters) = &self.meters {
+            meters.rtt(rtt, smoothed);
+        }
+    }
+
+    /// The connection's share of the metrics' gauges goes (it has ended,
+    /// or its task was dropped).
+    fn retire_meters(&mut self) {
+        if let Some(meters) = self.meters.take() {
+            meters.gauges(&mut self.gauge_share, 0, 0);
+            meters.connection(false);
+        }
     }
 
     fn poll_control(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
@@ -418,13 +448,12 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 message,
             } => {
                 if let Some(Waiter::Reply(tx, sent)) = self.take_waiter(request_id) {
-                    let rtt = now.get(&self.runtime).saturating_duration_since(sent);
-                    self.stats.rtt(rtt, self.totals.as_deref());
+                    self.rtt(now.get(&self.runtime).saturating_duration_since(sent));
                     let _ = tx.send(Ok(message));
                 }
             }
             Event::Pong { request_id, rtt } => {
-                self.stats.rtt(rtt, self.totals.as_deref());
+                self.rtt(rtt);
                 if let Some(Waiter::Pong(tx)) = self.take_waiter(request_id) {
                     let _ = tx.send(Ok(rtt));
                 }
@@ -619,7 +648,16 @@ impl<R: Runtime, K: Sink> Future for Driver<R, K> {
         let this = self.get_mut();
         let poll = this.poll_rounds(cx);
         this.publish();
+        if poll.is_ready() {
+            this.retire_meters();
+        }
         poll
+    }
+}
+
+impl<R: Runtime, K: Sink> Drop for Driver<R, K> {
+    fn drop(&mut self) {
+        self.retire_meters();
     }
 }
 
