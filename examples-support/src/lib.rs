@@ -1,8 +1,8 @@
 //! What the examples of `veltix-tokio`, `veltix-smol` and `veltix-mio`
 //! share, so that each example is only what it shows: the command line
 //! ([`parse`] and the flag groups [`ServerArgs`], [`LogArgs`],
-//! [`ClientDialectArgs`], [`ClientTlsArgs`]) and, for the blocking
-//! examples, a [`StopSignal`]. A dev-dependency of those three crates; never
+//! [`ClientDialectArgs`], [`ClientTlsArgs`]), the echo servers' shutdown
+//! line ([`summary`]) and, for the blocking examples, a [`StopSignal`]. A dev-dependency of those three crates; never
 //! published.
 //!
 //! # Why lexopt, not clap
@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use lexopt::ValueExt as _;
 use veltix_driver::tls::{ServerTrust, TlsClientConfig, TlsServerConfig};
-use veltix_driver::{ClientTls, Dialect, ServerConfig};
+use veltix_driver::{ClientTls, Dialect, ServerConfig, Stats};
 
 /// The address the example servers listen on and the clients connect to.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7000";
@@ -339,6 +339,15 @@ impl ClientTlsArgs {
     }
 }
 
+/// The one line an echo server prints once shut down: what it served, from
+/// [`Server::stats`](veltix_driver::Server::stats).
+pub fn summary(stats: &Stats) -> String {
+    format!(
+        "served {} frames in ({} bytes), {} frames out ({} bytes), {} corrupt frames dropped",
+        stats.frames_in, stats.bytes_in, stats.frames_out, stats.bytes_out, stats.corrupt_frames
+    )
+}
+
 /// Prints `message` to standard error and exits with status 2 (a usage error).
 pub fn fail(message: impl Display) -> ! {
     eprintln!("{message}");
@@ -389,5 +398,24 @@ impl StopSignal {
         while !self.raised.load(std::sync::atomic::Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_is_one_line_of_counts() {
+        let mut stats = Stats::default();
+        stats.frames_in = 3;
+        stats.bytes_in = 300;
+        stats.frames_out = 2;
+        stats.bytes_out = 200;
+        stats.corrupt_frames = 1;
+        assert_eq!(
+            summary(&stats),
+            "served 3 frames in (300 bytes), 2 frames out (200 bytes), 1 corrupt frames dropped"
+        );
     }
 }

@@ -162,11 +162,11 @@ pub async fn exchange<R: Runtime + Default>(dialect: Dialect) {
     }
 
     // Pings both ways.
-    let rtt = within::<R, _>(STEP, "client ping", client.ping())
+    let rtt = within::<R, _>(STEP, "client ping", client.ping(STEP))
         .await
         .expect("client → server ping");
     assert!(rtt < STEP);
-    let rtt = within::<R, _>(STEP, "server ping", server.ping(peer))
+    let rtt = within::<R, _>(STEP, "server ping", server.ping(peer, STEP))
         .await
         .expect("server → client ping");
     assert!(rtt < STEP);
@@ -199,7 +199,9 @@ pub async fn exchange<R: Runtime + Default>(dialect: Dialect) {
         check_header(dialect, &message, &SERVER_IDS, "a server's message");
     }
 
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     let (gone, _) = expect_disconnected::<R>(&mut server_events).await;
     assert_eq!(gone, peer);
     within::<R, _>(STEP, "shutdown", server.shutdown())
@@ -297,7 +299,9 @@ pub async fn broadcast<R: Runtime + Default>(dialect: Dialect) {
     }
 
     for (client, _, _) in &clients {
-        within::<R, _>(STEP, "close", client.close()).await;
+        within::<R, _>(STEP, "close", client.close())
+            .await
+            .expect("close");
     }
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
@@ -360,7 +364,9 @@ pub async fn server_full<R: Runtime + Default>(dialect: Dialect) {
         .await
         .expect("the connected client is still served");
     assert_eq!(&reply.payload()[..], b"served");
-    within::<R, _>(STEP, "close", first.close()).await;
+    within::<R, _>(STEP, "close", first.close())
+        .await
+        .expect("close");
     let _ = expect_disconnected::<R>(&mut server_events).await;
     let again = connect::<R>(client_of(addr, dialect)).await;
     let reply = within::<R, _>(
@@ -371,7 +377,9 @@ pub async fn server_full<R: Runtime + Default>(dialect: Dialect) {
     .await
     .expect("a freed slot is reused");
     assert_eq!(&reply.payload()[..], b"room again");
-    within::<R, _>(STEP, "close", again.close()).await;
+    within::<R, _>(STEP, "close", again.close())
+        .await
+        .expect("close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");

@@ -68,7 +68,7 @@ async fn exchange<S: Runtime + Default, C: Runtime + Default>(
 
     // Pings in both directions.
     for (client, _) in &clients {
-        let rtt = within::<S, _>(STEP, "client ping", client.ping())
+        let rtt = within::<S, _>(STEP, "client ping", client.ping(STEP))
             .await
             .expect("client → server ping");
         assert!(rtt < Duration::from_secs(1), "{rtt:?}");
@@ -76,7 +76,7 @@ async fn exchange<S: Runtime + Default, C: Runtime + Default>(
     let peers = server.peers();
     assert_eq!(peers.len(), 3);
     for peer in &peers {
-        let rtt = within::<S, _>(STEP, "server ping", server.ping(peer.id()))
+        let rtt = within::<S, _>(STEP, "server ping", server.ping(peer.id(), STEP))
             .await
             .expect("server → client ping");
         assert!(rtt < Duration::from_secs(1), "{rtt:?}");
@@ -106,7 +106,9 @@ async fn exchange<S: Runtime + Default, C: Runtime + Default>(
     assert_eq!((to_all, markers), (2, 1), "{payloads:?}");
 
     for (client, _) in &clients {
-        within::<S, _>(STEP, "close", client.close()).await;
+        within::<S, _>(STEP, "close", client.close())
+            .await
+            .expect("close");
     }
     within::<S, _>(STEP, "shutdown", server.shutdown())
         .await

@@ -229,7 +229,7 @@ pub async fn expect_disconnected<R: Runtime + Default>(
     events: &mut ServerEvents,
 ) -> (PeerId, CloseReason) {
     match next_server_event::<R>(events).await {
-        ServerEvent::Disconnected { peer, reason } => (peer, reason),
+        ServerEvent::Disconnected { peer, reason, .. } => (peer, reason),
         other => panic!("expected Disconnected, got {other:?}"),
     }
 }

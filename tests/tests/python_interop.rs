@@ -126,7 +126,7 @@ async fn legacy_client_to_python_server<R: Runtime + Default>(python: &Path) {
     }
 
     // We ping Python: it answers PONG with our request id.
-    let rtt = client.ping().await.expect("Python answers our PING");
+    let rtt = client.ping(STEP).await.expect("Python answers our PING");
     assert!(rtt < STEP);
 
     // A plain send comes back as an ordinary message (its echo answers no request).
@@ -156,7 +156,7 @@ async fn legacy_client_to_python_server<R: Runtime + Default>(python: &Path) {
         .expect("request after the idle period");
     assert_eq!(&reply.payload()[..], b"still there");
 
-    client.close().await;
+    client.close().await.expect("close");
     let stderr = py.stderr();
     assert!(
         !stderr.contains("Parse error") && !stderr.contains("Failed to parse"),
@@ -228,7 +228,7 @@ async fn python_client_to_server<R: Runtime + Default>(python: &Path) {
                     seen.plain.push(text);
                     // Ping before pushing: the Python client disconnects soon
                     // after the push arrives, which must not cut our ping short.
-                    seen.ping = Some(serving.ping(peer).await.map_err(|e| e.to_string()));
+                    seen.ping = Some(serving.ping(peer, STEP).await.map_err(|e| e.to_string()));
                     serving.send(peer, push).await.unwrap();
                 }
                 ServerEvent::Message { message, .. } => {

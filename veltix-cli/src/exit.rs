@@ -105,7 +105,7 @@ fn classify(error: &Error) -> Exit {
         // Socket errors come from binding and connecting (the OS's refusal,
         // an unreachable network, a name that does not resolve, a port in
         // use): the others are typed.
-        Error::Io(_) | Error::Resolve(_) | Error::ConnectTimeout => Exit::Unreachable,
+        Error::Io(_) | Error::Resolve { .. } | Error::ConnectTimeout => Exit::Unreachable,
         Error::Config(_) | Error::InvalidConfig(_) => Exit::Usage,
         Error::Tls(e) if is_tls_setting(e) => Exit::Usage,
         Error::Tls(_) => Exit::Auth,

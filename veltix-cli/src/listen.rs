@@ -100,7 +100,7 @@ async fn print_events(
             ServerEvent::Message { peer, message } => {
                 message_line(peer, addrs.get(&peer), &message, json)
             }
-            ServerEvent::Disconnected { peer, reason } => {
+            ServerEvent::Disconnected { peer, reason, .. } => {
                 let addr = addrs.remove(&peer);
                 disconnected(peer, addr.as_ref(), &reason, json)
             }

@@ -36,7 +36,8 @@ pub(crate) async fn run(args: PingArgs) -> Result<(), Failure> {
         () = interrupts.recv() => None,
         lost = ping_loop(&client, &args, &mut tally) => lost,
     };
-    client.close().await;
+    // The summary stands whether or not the close was answered in time.
+    let _ = client.close().await;
     print_summary(&addr, &tally, args.json)?;
     if let Some(failure) = lost_connection {
         return Err(failure);
@@ -70,15 +71,15 @@ async fn ping_loop(client: &Client, args: &PingArgs, tally: &mut Tally) -> Optio
             break;
         }
         ticks.tick().await;
-        let outcome = tokio::time::timeout(args.timeout, client.ping()).await;
+        let outcome = client.ping(args.timeout).await;
         tally.sent += 1;
         let line = match outcome {
-            Ok(Ok(rtt)) => {
+            Ok(rtt) => {
                 tally.rtts.push(rtt);
                 reply_line(addr, seq, rtt, args.json)
             }
-            Ok(Err(Error::TimedOut)) | Err(_) => timeout_line(addr, seq, args.timeout, args.json),
-            Ok(Err(error)) => {
+            Err(Error::TimedOut) => timeout_line(addr, seq, args.timeout, args.json),
+            Err(error) => {
                 return Some(Failure::from_error(&format!("ping {addr}"), &error));
             }
         };

@@ -19,7 +19,8 @@ pub(crate) async fn run(args: RequestArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let outcome = request(&client, message, args.timeout, &args.target.addr).await;
     let latency = started.elapsed();
-    client.close().await;
+    // The reply (or its failure) is the outcome, however the close went.
+    let _ = client.close().await;
     let reply = outcome?;
     if !args.json {
         return output::raw(reply.payload());

@@ -27,7 +27,12 @@ pub(crate) async fn run(args: SendArgs) -> Result<(), Failure> {
         .send(message)
         .await
         .map_err(|e| Failure::from_error(&format!("send to {addr}"), &e))?;
-    client.close().await;
+    // A close not answered in time means the message may not have been
+    // flushed: that is this command's failure.
+    client
+        .close()
+        .await
+        .map_err(|e| Failure::from_error(&format!("close {addr}"), &e))?;
     let reason = tokio::time::timeout(CLOSE_REPORT, async {
         while let Some(event) = events.next().await {
             if let ClientEvent::Disconnected(reason) = event {

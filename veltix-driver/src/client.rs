@@ -19,14 +19,15 @@ use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventOutlet, EventQueue, EventSender, EventStream};
 use crate::handle::{CommandRx, Control, DriverEnds, DriverHandle, command_budget};
 use crate::handlers::{Slot, SlotCache};
+use crate::meters::Meters;
 use crate::runtime::{Runtime, sleep_until, wall_ms};
-use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, os};
+use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, Stats, os};
 
 type OnConnect = dyn Fn(PeerInfo) + Send + Sync;
 /// Where the task tells `connect` how the first handshake went.
 type FirstOutcome = Arc<Mutex<Option<oneshot::Sender<Result<PeerInfo, Error>>>>>;
 type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
-type OnDisconnect = dyn Fn(&CloseReason) + Send + Sync;
+type OnDisconnect = dyn Fn(SocketAddr, &CloseReason) + Send + Sync;
 
 /// A Veltix client on runtime `R`. Cheap to clone; every clone is the same
 /// connection. Dropping the last clone closes the connection.
@@ -60,7 +61,6 @@ impl<R: Runtime> std::fmt::Debug for Client<R> {
 
 struct Shared<R: Runtime> {
     runtime: R,
-    config: ClientConfig,
     /// The server, as a peer: what callbacks get to answer it.
     server: Peer,
     events: EventOutlet<ClientEvent>,
@@ -127,12 +127,13 @@ impl<R: Runtime> Client<R> {
         let closing = Arc::new(AtomicBool::new(false));
         let task = Task {
             runtime: runtime.clone(),
-            config: config.clone(),
+            config,
             addr,
             server: server.clone(),
             handlers: handlers.clone(),
             events,
             first: Arc::new(Mutex::new(Some(first_tx))),
+            meters: Meters::register("client", addr),
             closing: closing.clone(),
             _live: live,
         };
@@ -143,7 +144,6 @@ impl<R: Runtime> Client<R> {
         let client = Self {
             shared: Arc::new(Shared {
                 runtime,
-                config,
                 server,
                 events: outlet,
                 handlers,
@@ -174,6 +174,13 @@ impl<R: Runtime> Client<R> {
         !self.shared.server.handle.is_down()
     }
 
+    /// What the client has done so far, over all its connections (see
+    /// [`Stats`]): counters add up across reconnections, which
+    /// [`Stats::reconnects`] counts.
+    pub fn stats(&self) -> Stats {
+        self.shared.server.handle.stats.snapshot()
+    }
+
     /// The stream of events that have no callback. Can be taken once.
     pub fn events(&self) -> ClientEvents {
         ClientEvents {
@@ -192,8 +199,9 @@ impl<R: Runtime> Client<R> {
         self.shared.handlers.on_message.set(Arc::new(f));
     }
 
-    /// Calls `f` whenever the connection ends. Replaces any earlier callback.
-    pub fn on_disconnect(&self, f: impl Fn(&CloseReason) + Send + Sync + 'static) {
+    /// Calls `f` whenever the connection ends, with the address of the
+    /// server it was connected to and why it ended. Replaces any earlier callback.
+    pub fn on_disconnect(&self, f: impl Fn(SocketAddr, &CloseReason) + Send + Sync + 'static) {
         self.shared.handlers.on_disconnect.set(Arc::new(f));
     }
 
@@ -230,36 +238,43 @@ impl<R: Runtime> Client<R> {
         self.shared.server.request(message, timeout).await
     }
 
-    /// Pings the server; the round-trip time. Times out after the idle timeout (or 10 s).
+    /// Pings the server and waits up to `timeout` for its answer; the
+    /// round-trip time. (Python Veltix's `ping_server` waits 2 s.)
     ///
     /// # Errors
-    /// [`Error::TimedOut`], [`Error::Closed`], [`Error::NotConnected`].
-    pub async fn ping(&self) -> Result<Duration, Error> {
-        let timeout = self
-            .shared
-            .config
-            .connection
-            .idle_timeout
-            .unwrap_or(Duration::from_secs(10));
+    /// [`Error::TimedOut`] after `timeout`, [`Error::Closed`], [`Error::NotConnected`].
+    pub async fn ping(&self, timeout: Duration) -> Result<Duration, Error> {
         self.shared.server.ping(timeout).await
     }
 
     /// Closes the connection (flushing what was queued), stops reconnecting,
-    /// and waits up to 5 s for the connection to end.
-    pub async fn close(&self) {
+    /// and waits up to 5 s for the connection to end. Later calls return
+    /// at once.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] when the connection had not ended within 5 s
+    /// (the server did not take what was queued, or did not answer the
+    /// close): it is still dropped, unflushed, when its driver gives up.
+    pub async fn close(&self) -> Result<(), Error> {
         self.shared.closing.store(true, Ordering::Release);
         self.shared
             .server
             .handle
             .close(CloseCode::NORMAL, "client closed");
         let Some(mut done) = lock(&self.shared.done).take() else {
-            return;
+            return Ok(());
         };
-        let deadline = self.shared.runtime.now() + Duration::from_secs(5);
+        let deadline = self.shared.runtime.now() + CLOSE_WAIT;
         let sleep = pin!(sleep_until(&self.shared.runtime, deadline));
-        let _ = select(done.next(), sleep).await;
+        match select(done.next(), sleep).await {
+            Either::Left(_) => Ok(()),
+            Either::Right(_) => Err(Error::TimedOut),
+        }
     }
 }
+
+/// How long [`Client::close`] waits for the connection to end.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 async fn connect<R: Runtime>(
     runtime: &R,
@@ -284,6 +299,8 @@ struct Task<R: Runtime> {
     events: EventQueue<ClientEvent>,
     /// Tells `connect` how the first handshake went.
     first: FirstOutcome,
+    /// The client's metrics (feature `metrics`).
+    meters: Option<Arc<Meters>>,
     closing: Arc<AtomicBool>,
     /// Dropped when the task ends: `close` waits for that.
     _live: mpsc::Sender<()>,
@@ -348,6 +365,9 @@ impl<R: Runtime> Task<R> {
                 control,
                 gone: Arc::new(OnceLock::new()),
                 security: self.server.handle.security.clone(),
+                stats: self.server.handle.stats.clone(),
+                totals: None,
+                meters: self.meters.clone(),
             };
             let read = ReadSettings {
                 chunk: self.config.read_chunk,
@@ -384,6 +404,10 @@ impl<R: Runtime> Task<R> {
                 match connect(&self.runtime, self.addr, self.config.connect_timeout).await {
                     Ok(sock) => {
                         tracing::debug!(attempt, "reconnected");
+                        self.server.handle.stats.reconnected();
+                        if let Some(meters) = &self.meters {
+                            meters.reconnected();
+                        }
                         socket = Some(sock);
                         continue 'connections;
                     }
@@ -462,7 +486,7 @@ impl Sink for ClientSink {
                 None => ClientEvent::Message(message),
             },
             SinkEvent::Closed(reason) => match self.handlers.on_disconnect.get() {
-                Some(f) => return f(&reason),
+                Some(f) => return f(self.server.addr, &reason),
                 None => ClientEvent::Disconnected(reason),
             },
         };

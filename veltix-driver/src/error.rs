@@ -13,9 +13,16 @@ pub enum Error {
     /// Binding, connecting or another socket operation failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
-    /// The address did not resolve to anything.
-    #[error("address {0:?} did not resolve")]
-    Resolve(String),
+    /// The address did not resolve: it is malformed (no port, bad port),
+    /// the name lookup failed, or it found no address.
+    #[error("address {addr:?} did not resolve: {source}")]
+    Resolve {
+        /// The address as given.
+        addr: String,
+        /// Why: the resolver's error, or `NotFound` when it found nothing.
+        #[source]
+        source: io::Error,
+    },
     /// The TCP connection was not established within the connect timeout.
     #[error("connect timed out")]
     ConnectTimeout,
@@ -74,7 +81,7 @@ impl From<Error> for io::Error {
         use io::ErrorKind;
         let kind = match &err {
             Error::Io(e) => e.kind(),
-            Error::Resolve(_) | Error::Config(_) | Error::InvalidConfig(_) => {
+            Error::Resolve { .. } | Error::Config(_) | Error::InvalidConfig(_) => {
                 ErrorKind::InvalidInput
             }
             Error::ConnectTimeout | Error::TimedOut => ErrorKind::TimedOut,

@@ -70,6 +70,8 @@ pub enum ServerEvent {
     Disconnected {
         /// The peer.
         peer: PeerId,
+        /// Its address.
+        addr: SocketAddr,
         /// Why.
         reason: CloseReason,
     },

@@ -12,6 +12,8 @@ use veltix_core::frame::EncodedFrame;
 use veltix_core::{CloseCode, CloseReason, Message, MessageType, RequestId, SendError};
 
 use crate::command_queue::{self, Weighed};
+use crate::meters::Meters;
+use crate::stats::StatsCell;
 use crate::{Error, FlowControl};
 
 /// Commands taken from the queue or the direct lane, not applied yet.
@@ -265,6 +267,8 @@ pub(crate) struct DriverHandle {
     /// Set while a client is between connections: calls fail at once.
     down: Arc<AtomicBool>,
     pub(crate) security: Arc<Security>,
+    /// What the connection has done, published by its driver.
+    pub(crate) stats: Arc<StatsCell>,
 }
 
 pub(crate) struct DriverEnds {
@@ -272,6 +276,11 @@ pub(crate) struct DriverEnds {
     pub(crate) control: mpsc::UnboundedReceiver<Control>,
     pub(crate) gone: Arc<OnceLock<CloseReason>>,
     pub(crate) security: Arc<Security>,
+    pub(crate) stats: Arc<StatsCell>,
+    /// A server's totals, which the driver adds its counts to as well.
+    pub(crate) totals: Option<Arc<StatsCell>>,
+    /// The server's or client's metrics (feature `metrics`).
+    pub(crate) meters: Option<Arc<Meters>>,
 }
 
 impl DriverHandle {
@@ -282,6 +291,7 @@ impl DriverHandle {
         let (control, control_rx) = mpsc::unbounded();
         let gone = Arc::new(OnceLock::new());
         let security = Arc::new(Security::default());
+        let stats = Arc::new(StatsCell::default());
         let id = NEXT_HANDLE_ID.fetch_add(1, Ordering::Relaxed);
         (
             Self {
@@ -292,6 +302,7 @@ impl DriverHandle {
                 gone: gone.clone(),
                 down: Arc::new(AtomicBool::new(false)),
                 security: security.clone(),
+                stats: stats.clone(),
             },
             DriverEnds {
                 commands: CommandRx {
@@ -301,6 +312,9 @@ impl DriverHandle {
                 control: control_rx,
                 gone,
                 security,
+                stats,
+                totals: None,
+                meters: None,
             },
         )
     }

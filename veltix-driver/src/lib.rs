@@ -21,10 +21,12 @@ mod event;
 mod event_queue;
 mod handle;
 mod handlers;
+mod meters;
 mod os;
 mod peer;
 mod runtime;
 mod server;
+mod stats;
 mod sync;
 
 pub use client::{Client, ClientEvents};
@@ -34,6 +36,7 @@ pub use event::{ClientEvent, Incoming, PeerId, ServerEvent};
 pub use peer::Peer;
 pub use runtime::{LISTEN_BACKLOG, Listener, Runtime, Socket, Timer, bind_listener};
 pub use server::{Server, ServerEvents};
+pub use stats::Stats;
 pub use veltix_core::compression::Compression;
 pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{

@@ -29,10 +29,38 @@ pub(crate) fn random_request_id() -> io::Result<veltix_core::RequestId> {
     Ok(veltix_core::RequestId::from_bytes(bytes))
 }
 
-/// Resolves `addr` (numeric addresses resolve without a lookup).
+/// Resolves `addr` (numeric addresses resolve without a lookup). Every
+/// failure is [`Error::Resolve`](crate::Error::Resolve), never `Io`: a
+/// caller tells "no such host" from "the host refused" by the variant.
 pub(crate) fn resolve(addr: &str) -> Result<std::net::SocketAddr, crate::Error> {
     use std::net::ToSocketAddrs;
-    addr.to_socket_addrs()?
+    let failed = |source| crate::Error::Resolve {
+        addr: addr.to_owned(),
+        source,
+    };
+    addr.to_socket_addrs()
+        .map_err(failed)?
         .next()
-        .ok_or_else(|| crate::Error::Resolve(addr.to_owned()))
+        .ok_or_else(|| {
+            failed(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the lookup found no address",
+            ))
+        })
+}
+
+#[cfg(all(test, not(veltix_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_resolve_failure_is_typed_as_resolve() {
+        for bad in ["no-port-here", "127.0.0.1:notaport"] {
+            match resolve(bad) {
+                Err(crate::Error::Resolve { addr, .. }) => assert_eq!(addr, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert!(resolve("127.0.0.1:7000").is_ok());
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use veltix_core::{CloseCode, Message};
 
 use crate::handle::DriverHandle;
-use crate::{Error, PeerId};
+use crate::{Error, PeerId, Stats};
 
 /// A cheap, cloneable handle to one connected peer of a [`Server`](crate::Server).
 ///
@@ -91,6 +91,12 @@ impl Peer {
     /// Closes the connection with a reason the peer is told; queued messages are flushed first.
     pub fn close(&self, reason: &str) {
         self.handle.close(CloseCode::NORMAL, reason);
+    }
+
+    /// What this peer's connection has done so far (see [`Stats`]); after
+    /// it ended, its final figures.
+    pub fn stats(&self) -> Stats {
+        self.handle.stats.snapshot()
     }
 
     /// Whether the connection has ended.

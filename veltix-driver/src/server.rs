@@ -20,12 +20,14 @@ use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventQueue, EventSender, EventStream};
 use crate::handle::{DriverHandle, command_budget};
 use crate::handlers::{Slot, SlotCache};
+use crate::meters::Meters;
 use crate::runtime::{Listener, Runtime, sleep_until, wall_ms};
-use crate::{Error, Incoming, Peer, PeerId, ServerConfig, ServerEvent, os};
+use crate::stats::StatsCell;
+use crate::{Error, Incoming, Peer, PeerId, ServerConfig, ServerEvent, Stats, os};
 
 type OnConnect = dyn Fn(&Peer, PeerInfo) + Send + Sync;
 type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
-type OnDisconnect = dyn Fn(PeerId, &CloseReason) + Send + Sync;
+type OnDisconnect = dyn Fn(&Peer, &CloseReason) + Send + Sync;
 type OnAccept = dyn Fn(&Incoming) -> Result<(), String> + Send + Sync;
 
 /// A Veltix server on runtime `R`. Cheap to clone; every clone is the same server.
@@ -95,6 +97,10 @@ struct Shared<R: Runtime> {
     /// How many peers `peers` holds: what `max_connections` bounds.
     count: AtomicUsize,
     next_peer: AtomicU64,
+    /// Every peer's counters added up, those gone included.
+    totals: Arc<StatsCell>,
+    /// The same through the `metrics` facade (feature `metrics`).
+    meters: Option<Arc<Meters>>,
     events: EventQueue<ServerEvent>,
     on_connect: Slot<OnConnect>,
     on_message: Slot<OnMessage>,
@@ -143,6 +149,8 @@ impl<R: Runtime> Server<R> {
             peers: papaya::HashMap::new(),
             count: AtomicUsize::new(0),
             next_peer: AtomicU64::new(1),
+            totals: Arc::default(),
+            meters: Meters::register("server", local_addr),
             events,
             on_connect: Slot::default(),
             on_message: Slot::default(),
@@ -191,8 +199,12 @@ impl<R: Runtime> Server<R> {
         self.shared.on_message.set(Arc::new(f));
     }
 
-    /// Calls `f` when a peer's connection has ended. Replaces any earlier callback.
-    pub fn on_disconnect(&self, f: impl Fn(PeerId, &CloseReason) + Send + Sync + 'static) {
+    /// Calls `f` when a peer's connection has ended, with the peer (its
+    /// [`id`](Peer::id), [`addr`](Peer::addr), identity and final
+    /// [`stats`](Peer::stats); sending to it fails with [`Error::Closed`])
+    /// and why it ended. Also called for a peer refused during the
+    /// handshake, which never reached `on_connect`. Replaces any earlier callback.
+    pub fn on_disconnect(&self, f: impl Fn(&Peer, &CloseReason) + Send + Sync + 'static) {
         self.shared.on_disconnect.set(Arc::new(f));
     }
 
@@ -228,6 +240,21 @@ impl<R: Runtime> Server<R> {
             .collect();
         peers.sort_by_key(Peer::id);
         peers
+    }
+
+    /// What the server's connections have done so far (see [`Stats`]): the
+    /// counters of every peer it has had, those gone included and those
+    /// refused; the gauges (`requests_pending`, `queued_bytes`) of the peers
+    /// connected now; the RTTs last measured with any of them. A peer's own
+    /// figures are in [`Peer::stats`].
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.shared.totals.snapshot();
+        for slot in self.shared.peers.pin().values() {
+            let peer = slot.peer.handle.stats.snapshot();
+            stats.requests_pending += peer.requests_pending;
+            stats.queued_bytes += peer.queued_bytes;
+        }
+        stats
     }
 
     fn require(&self, id: PeerId) -> Result<Peer, Error> {
@@ -288,18 +315,12 @@ impl<R: Runtime> Server<R> {
         self.require(peer)?.request(message, timeout).await
     }
 
-    /// Pings `peer`; the round-trip time. Times out after the connection's
-    /// idle timeout (or 10 s without one).
+    /// Pings `peer` and waits up to `timeout` for its answer; the
+    /// round-trip time. (Python Veltix's `ping_client` waits 2 s.)
     ///
     /// # Errors
-    /// [`Error::TimedOut`], [`Error::Closed`], [`Error::UnknownPeer`].
-    pub async fn ping(&self, peer: PeerId) -> Result<Duration, Error> {
-        let timeout = self
-            .shared
-            .config
-            .connection
-            .idle_timeout
-            .unwrap_or(Duration::from_secs(10));
+    /// [`Error::TimedOut`] after `timeout`, [`Error::Closed`], [`Error::UnknownPeer`].
+    pub async fn ping(&self, peer: PeerId, timeout: Duration) -> Result<Duration, Error> {
         self.require(peer)?.ping(timeout).await
     }
 
@@ -311,6 +332,39 @@ impl<R: Runtime> Server<R> {
     /// # Errors
     /// [`Error::Send`] for a reserved type or oversized payload.
     pub async fn broadcast(&self, message: Message, except: &[PeerId]) -> Result<usize, Error> {
+        let recipients = self
+            .peers()
+            .into_iter()
+            .filter(|p| !except.contains(&p.id))
+            .collect();
+        self.fan_out(message, recipients).await
+    }
+
+    /// Sends `message` to the connected peers in `peers`, encoded and hashed
+    /// once as [`broadcast`](Self::broadcast) does. Ids of peers that are not
+    /// connected (gone, or still in their handshake) are skipped, and an id
+    /// listed twice is sent to once. Returns how many peers it was queued for.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a reserved type or oversized payload.
+    pub async fn broadcast_to(&self, message: Message, peers: &[PeerId]) -> Result<usize, Error> {
+        let mut ids = peers.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let recipients = {
+            let listed = self.shared.peers.pin();
+            ids.iter()
+                .filter_map(|id| listed.get(id))
+                .filter(|slot| slot.established.load(Ordering::Acquire))
+                .map(|slot| slot.peer.clone())
+                .collect()
+        };
+        self.fan_out(message, recipients).await
+    }
+
+    /// The one path of both broadcasts: encodes `message` once for the
+    /// server's wire and queues the shared frame for every recipient.
+    async fn fan_out(&self, message: Message, recipients: Vec<Peer>) -> Result<usize, Error> {
         veltix_core::MessageType::new(message.message_type().code())
             .map_err(|e| Error::Send(e.into()))?;
         let wire = self.shared.config.connection.wire();
@@ -325,11 +379,6 @@ impl<R: Runtime> Server<R> {
             .with_request_id(id)
             .with_timestamp_ms(wall_ms(&self.shared.runtime));
         let frame = wire.encode(&message).map_err(|e| Error::Send(e.into()))?;
-        let recipients: Vec<Peer> = self
-            .peers()
-            .into_iter()
-            .filter(|p| !except.contains(&p.id))
-            .collect();
         let sends = recipients
             .iter()
             .map(|peer| peer.handle.send_frame(frame.clone()));
@@ -464,11 +513,13 @@ fn start_peer<R: Runtime>(
     };
     let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
     let config = &shared.config;
-    let (handle, ends) = DriverHandle::new(command_budget(
+    let (handle, mut ends) = DriverHandle::new(command_budget(
         config.connection.max_outbound_bytes,
         &config.flow,
         config.read_chunk,
     ));
+    ends.totals = Some(shared.totals.clone());
+    ends.meters = shared.meters.clone();
     let peer = Peer { id, addr, handle };
     let admitted = shared.admit(&peer);
     let read = ReadSettings {
@@ -560,8 +611,12 @@ impl<R: Runtime> Sink for ServerSink<R> {
                 None => ServerEvent::Message { peer: id, message },
             },
             SinkEvent::Closed(reason) => match self.shared.on_disconnect.get() {
-                Some(f) => return f(id, &reason),
-                None => ServerEvent::Disconnected { peer: id, reason },
+                Some(f) => return f(&self.peer, &reason),
+                None => ServerEvent::Disconnected {
+                    peer: id,
+                    addr: self.peer.addr,
+                    reason,
+                },
             },
         };
         self.events.send(event, weight);

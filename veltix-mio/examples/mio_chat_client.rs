@@ -27,7 +27,9 @@ fn main() -> Result<(), Error> {
                 break;
             }
         }
-        sender.close();
+        if let Err(err) = sender.close() {
+            eprintln!("close: {err}");
+        }
     });
     for event in events {
         match event {
@@ -40,6 +42,6 @@ fn main() -> Result<(), Error> {
             _ => {}
         }
     }
-    client.close();
+    client.close()?;
     Ok(())
 }

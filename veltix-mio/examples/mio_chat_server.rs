@@ -41,6 +41,8 @@ pub(crate) fn serve(config: ServerConfig) -> Result<Server, Error> {
             eprintln!("cannot relay {}'s line: {err}", peer.id());
         }
     });
-    server.on_disconnect(|peer, reason| println!("{peer} left ({reason})"));
+    server.on_disconnect(|peer, reason| {
+        println!("{} left from {} ({reason})", peer.id(), peer.addr())
+    });
     Ok(server)
 }

@@ -67,7 +67,7 @@ pub(crate) fn run(addr: String) -> Result<(), Error> {
 
     let mut rtts = Vec::new();
     for _ in 0..100 {
-        rtts.push(client.ping()?);
+        rtts.push(client.ping(Duration::from_secs(2))?);
     }
     rtts.sort();
     println!(
@@ -79,7 +79,10 @@ pub(crate) fn run(addr: String) -> Result<(), Error> {
         .first()
         .map(|p| p.id())
         .expect("one peer connected");
-    println!("server → client ping: {:?}", server.ping(peer)?);
+    println!(
+        "server → client ping: {:?}",
+        server.ping(peer, Duration::from_secs(2))?
+    );
 
     // Broadcast: three listeners hear the chat line; its sender does not.
     let mut listeners = Vec::new();
@@ -110,9 +113,9 @@ pub(crate) fn run(addr: String) -> Result<(), Error> {
     }
 
     for (listener, _) in &listeners {
-        listener.close();
+        listener.close()?;
     }
-    client.close();
+    client.close()?;
     server.shutdown()?;
     println!("shut down cleanly");
     Ok(())

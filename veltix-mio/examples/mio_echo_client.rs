@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 use examples_support::{ClientDialectArgs, ClientTlsArgs, DEFAULT_ADDR, describe, parse};
 use veltix_mio::{Client, ClientConfig, Error, Message, MessageType};
 
+/// How long each ping waits for its pong (Python Veltix waits 2 s).
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 const USAGE: &str = "mio_echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--dialect D] \
      [--no-handshake] [--tls-ca PEM | --tls-pin HEX] [--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]";
 
@@ -63,7 +66,9 @@ pub(crate) fn main() -> Result<(), Error> {
 
     // A lost connection has been reported; it is a failure of the whole run.
     let failures = exchange(&client, count, size, pings).unwrap_or_else(|_| std::process::exit(1));
-    client.close();
+    if let Err(err) = client.close() {
+        eprintln!("close: {err}");
+    }
 
     if failures > 0 {
         eprintln!("{failures} of {count} requests and {pings} pings failed");
@@ -113,7 +118,7 @@ pub(crate) fn exchange(
 
     let mut rtts = Vec::with_capacity(pings);
     for _ in 0..pings {
-        match client.ping() {
+        match client.ping(PING_TIMEOUT) {
             Ok(rtt) => rtts.push(rtt),
             Err(err) => {
                 failures += 1;

@@ -3,8 +3,9 @@
 //! so a client's `request` gets its own payload back. `--dialect` (native,
 //! python1.4, python3, legacy) picks the protocol; native also serves Python 1.2/1.3.
 //!
-//! Prints `listening on ADDR` once ready, and shuts down gracefully on
-//! Ctrl-C or SIGTERM.
+//! Prints `listening on ADDR` once ready, shuts down gracefully on Ctrl-C
+//! or SIGTERM, then prints one line of what it served (`served N frames
+//! in …`).
 //!
 //! ```text
 //! cargo run --release -p veltix-mio --example mio_echo_server -- \
@@ -26,7 +27,7 @@
 
 use std::io::Write as _;
 
-use examples_support::{LogArgs, ServerArgs, StopSignal, parse};
+use examples_support::{LogArgs, ServerArgs, StopSignal, parse, summary};
 use veltix_mio::{Error, Message, Server, ServerConfig};
 
 const USAGE: &str = "mio_echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES]
@@ -50,7 +51,9 @@ pub(crate) fn main() -> Result<(), Error> {
     std::io::stdout().flush()?;
 
     stop.wait();
-    server.shutdown()
+    let result = server.shutdown();
+    println!("{}", summary(&server.stats()));
+    result
 }
 
 /// Binds and echoes until shut down.

@@ -52,7 +52,7 @@ pub(crate) fn main() -> Result<(), Error> {
     let interval = Duration::from_millis(interval_ms);
 
     if client_only {
-        ping_server(addr, count, interval, legacy)?.close();
+        ping_server(addr, count, interval, legacy)?.close()?;
         return Ok(());
     }
     if server_only {
@@ -77,7 +77,7 @@ pub(crate) fn both_ends(
     let client = ping_server(server.local_addr().to_string(), count, interval, legacy)?;
     // Stay connected until the server's ping of this client has ended.
     let _ = pinged.recv_timeout(TIMEOUT);
-    client.close();
+    client.close()?;
     server.shutdown()
 }
 
@@ -115,7 +115,7 @@ fn ping_server(
         if i > 0 {
             std::thread::sleep(interval);
         }
-        let rtt = client.ping()?;
+        let rtt = client.ping(TIMEOUT)?;
         println!("client → server {}: {rtt:.1?}", client.server_addr());
     }
     Ok(client)

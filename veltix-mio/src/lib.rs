@@ -36,8 +36,8 @@
 //! let kind = MessageType::new(200).expect("user types start at 200");
 //! let reply = client.request(Message::new(kind, "hello"), Duration::from_secs(1))?;
 //! assert_eq!(&reply.payload()[..], b"hello");
-//! println!("ping: {:?}", client.ping()?);
-//! client.close();
+//! println!("ping: {:?}", client.ping(Duration::from_secs(2))?);
+//! client.close()?;
 //! server.shutdown()?;
 //! # Ok(()) }
 //! ```
@@ -48,7 +48,7 @@
 //!   not the network. A callback may block, and may call `request`, `ping`,
 //!   `send` or `broadcast` itself: answers reach the waiting caller directly,
 //!   not through the event queue the worker is busy with.
-//! - **Blocking calls** (`request(msg, timeout)`, `ping()`, `send`, …) block
+//! - **Blocking calls** (`request(msg, timeout)`, `ping(timeout)`, `send`, …) block
 //!   the calling thread and may be made from any thread but the event loop
 //!   (they panic there rather than deadlock).
 //! - Events without a callback go to the blocking iterator from `events()`.
@@ -104,5 +104,5 @@ pub use rt::{AsyncClient, AsyncPeer, AsyncServer, Mio, MioListener, MioSocket, M
 #[cfg(feature = "runtime")]
 pub use veltix_driver::{
     ClientConfig, ClientEvent, ClientTls, Error, Incoming, Listener, PeerId, Reconnect, Runtime,
-    ServerConfig, ServerEvent, Socket, Timer,
+    ServerConfig, ServerEvent, Socket, Stats, Timer,
 };

@@ -32,12 +32,15 @@ fn async_server_and_client_on_mio_talk() {
                     .expect("reply");
                 assert_eq!(reply.payload(), payload.as_bytes());
             }
-            let rtt = client.ping().await.expect("pong");
+            let rtt = client.ping(Duration::from_secs(5)).await.expect("pong");
             assert!(rtt < Duration::from_secs(5), "rtt {rtt:?}");
             let peer = server.peers().first().map(|p| p.id()).expect("one peer");
-            let rtt = server.ping(peer).await.expect("pong from client");
+            let rtt = server
+                .ping(peer, Duration::from_secs(5))
+                .await
+                .expect("pong from client");
             assert!(rtt < Duration::from_secs(5), "rtt {rtt:?}");
-            client.close().await;
+            client.close().await.expect("close");
             server.shutdown().await.expect("clean shutdown");
             assert!(server.peers().is_empty());
         });
@@ -86,7 +89,7 @@ fn request_deadlines_fire_on_the_loop_timers() {
                     "late: {waited:?}"
                 );
             }
-            client.close().await;
+            client.close().await.expect("close");
             server.shutdown().await.expect("clean shutdown");
         });
     });
@@ -103,14 +106,16 @@ fn blocking_on_the_event_loop_panics_instead_of_deadlocking() {
         let (tx, rx) = std::sync::mpsc::channel();
         let on_loop = client.clone();
         veltix_mio::Mio::default().spawn(async move {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_loop.ping()));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                on_loop.ping(Duration::from_secs(2))
+            }));
             let _ = tx.send(outcome.is_err());
         });
         let panicked = common::recv(&rx, Duration::from_secs(5), "outcome");
         assert!(panicked, "a blocking call on the loop thread must panic");
         // The loop survived: the client still works.
-        assert!(client.ping().is_ok());
-        client.close();
+        assert!(client.ping(Duration::from_secs(5)).is_ok());
+        client.close().expect("close");
         server.shutdown().expect("clean shutdown");
     });
 }

@@ -65,7 +65,7 @@ fn echo_client_example_gets_every_reply_from_the_echo_server_example() {
                 failures, 0,
                 "every reply matches and every ping is answered"
             );
-            client.close();
+            client.close().expect("close");
         }
         server.shutdown().expect("shuts down in time");
     });
@@ -99,7 +99,7 @@ fn chat_server_example_relays_to_everyone_but_the_sender() {
         let echo = next_message(&mut clients[0].1, Duration::from_millis(300));
         assert!(echo.is_none(), "the sender does not hear its own line");
         for (client, _) in &clients {
-            client.close();
+            client.close().expect("close");
         }
         server.shutdown().expect("shuts down in time");
     });

@@ -59,7 +59,7 @@ fn connect_and_request_response() {
                 .expect("reply");
             assert_eq!(reply.payload(), payload.as_bytes());
         }
-        client.close();
+        client.close().expect("close");
         server.shutdown().expect("clean shutdown");
     });
 }
@@ -87,7 +87,7 @@ fn requests_from_many_threads_at_once() {
         for thread in threads {
             thread.join().expect("requester panicked");
         }
-        client.close();
+        client.close().expect("close");
         server.shutdown().expect("clean shutdown");
     });
 }
@@ -102,13 +102,13 @@ fn ping_both_directions() {
         });
         let client = connect(&server);
         let peer = recv(&connected, WAIT, "on_connect");
-        let rtt = client.ping().expect("client → server ping");
+        let rtt = client.ping(WAIT).expect("client → server ping");
         assert!(rtt > Duration::ZERO && rtt < WAIT, "{rtt:?}");
-        let rtt = server.ping(peer.id()).expect("server → client ping");
+        let rtt = server.ping(peer.id(), WAIT).expect("server → client ping");
         assert!(rtt > Duration::ZERO && rtt < WAIT, "{rtt:?}");
         let rtt = peer.ping(WAIT).expect("ping through the peer handle");
         assert!(rtt > Duration::ZERO && rtt < WAIT, "{rtt:?}");
-        client.close();
+        client.close().expect("close");
         server.shutdown().expect("clean shutdown");
     });
 }
@@ -128,7 +128,7 @@ fn unanswered_request_times_out() {
             .request(Message::new(ECHO, "still here"), WAIT)
             .expect("reply");
         assert_eq!(&reply.payload()[..], b"still here");
-        client.close();
+        client.close().expect("close");
         server.shutdown().expect("clean shutdown");
     });
 }
@@ -169,7 +169,7 @@ fn broadcast_skips_the_excluded_peer() {
             assert_eq!(&message.payload()[..], expected, "peer {id}");
         }
         for (_, client, _) in &clients {
-            client.close();
+            client.close().expect("close");
         }
         server.shutdown().expect("clean shutdown");
     });
@@ -234,7 +234,7 @@ fn callbacks_may_make_blocking_calls() {
         let echoed = recv(&heard, WAIT, "the client callback's request").expect("echo");
         assert_eq!(&echoed[..], b"from a callback");
 
-        client.close();
+        client.close().expect("close");
         server.shutdown().expect("clean shutdown");
     });
 }
@@ -257,7 +257,7 @@ fn a_panicking_callback_does_not_stop_the_worker() {
             .request(Message::new(ECHO, "after the panic"), WAIT)
             .expect("the worker goes on");
         assert_eq!(&reply.payload()[..], b"after the panic");
-        client.close();
+        client.close().expect("close");
         server.shutdown().expect("clean shutdown");
     });
 }
@@ -283,7 +283,7 @@ fn events_without_callbacks_reach_the_iterator() {
             }
             other => panic!("expected Message, got {other:?}"),
         }
-        client.close();
+        client.close().expect("close");
         match events.recv_timeout(WAIT) {
             Some(ServerEvent::Disconnected { peer: gone, .. }) => assert_eq!(gone, peer),
             other => panic!("expected Disconnected, got {other:?}"),
@@ -311,7 +311,7 @@ fn graceful_shutdown_tells_peers_and_runs_the_last_callbacks() {
         for _ in 0..2 {
             let client = connect(&server);
             let reason_tx = reason_tx.clone();
-            client.on_disconnect(move |reason| {
+            client.on_disconnect(move |_, reason| {
                 let _ = reason_tx.send(reason.clone());
             });
             let reply = client
@@ -348,12 +348,12 @@ fn client_close_from_a_callback_and_drop_close() {
         let server = server();
         let (gone_tx, gone) = mpsc::channel();
         server.on_disconnect(move |peer, reason| {
-            let _ = gone_tx.send((peer, reason.clone()));
+            let _ = gone_tx.send((peer.id(), reason.clone()));
         });
         let client = connect(&server);
         client.on_message(|client, message| {
             if message.message_type() == NOTIFY {
-                client.close(); // from the worker: must not wait for itself
+                client.close().expect("close"); // from the worker: must not wait for itself
             }
         });
         let peer = server.peers()[0].id();
@@ -422,7 +422,7 @@ fn several_workers_serve_callbacks_concurrently() {
             let reply = thread.join().expect("requester panicked");
             assert_eq!(&reply.payload()[..], b"together");
         }
-        client.close();
+        client.close().expect("close");
         server.shutdown().expect("clean shutdown");
     });
 }
@@ -441,7 +441,7 @@ fn events_nobody_takes_do_not_stall_the_callbacks() {
                 .request(Message::new(ECHO, text.clone()), WAIT)
                 .expect("answered although the iterator is full");
             assert_eq!(reply.payload(), text.as_bytes());
-            client.close();
+            client.close().expect("close");
         }
         server.shutdown().expect("clean shutdown");
         // Kept up to its capacity for a late reader, the rest dropped.

@@ -42,7 +42,7 @@ fn main() -> Result<(), Error> {
                 Input::Line(None) | Input::Event(None) => break,
             }
         }
-        client.close().await;
+        client.close().await?;
         Ok(())
     })
 }

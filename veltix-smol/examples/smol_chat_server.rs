@@ -38,8 +38,8 @@ fn main() -> Result<(), Error> {
                         eprintln!("cannot relay {peer}'s line: {err}");
                     }
                 }
-                Some(ServerEvent::Disconnected { peer, reason }) => {
-                    println!("{peer} left ({reason})")
+                Some(ServerEvent::Disconnected { peer, addr, reason }) => {
+                    println!("{peer} left from {addr} ({reason})")
                 }
                 Some(_) => {}
                 None => break,

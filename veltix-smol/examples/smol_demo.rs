@@ -69,7 +69,7 @@ async fn demo(addr: String) -> Result<(), Error> {
 
     let mut rtts = Vec::new();
     for _ in 0..100 {
-        rtts.push(client.ping().await?);
+        rtts.push(client.ping(Duration::from_secs(2)).await?);
     }
     rtts.sort();
     println!(
@@ -81,7 +81,10 @@ async fn demo(addr: String) -> Result<(), Error> {
         .first()
         .map(|p| p.id())
         .expect("one peer connected");
-    println!("server → client ping: {:?}", server.ping(peer).await?);
+    println!(
+        "server → client ping: {:?}",
+        server.ping(peer, Duration::from_secs(2)).await?
+    );
 
     // Broadcast: three listeners hear the chat line; its sender does not.
     let mut listeners = Vec::new();
@@ -115,9 +118,9 @@ async fn demo(addr: String) -> Result<(), Error> {
     }
 
     for (listener, _) in &listeners {
-        listener.close().await;
+        listener.close().await?;
     }
-    client.close().await;
+    client.close().await?;
     server.shutdown().await?;
     println!("shut down cleanly");
     Ok(())

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 use examples_support::{ClientDialectArgs, ClientTlsArgs, DEFAULT_ADDR, describe, parse};
 use veltix_smol::{Client, ClientConfig, Dialect, Error, Message, MessageType};
 
+/// How long each ping waits for its pong (Python Veltix waits 2 s).
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 const USAGE: &str = "smol_echo_client [--addr HOST:PORT] [--count N] [--size BYTES] [--pings N] [--dialect D] \
      [--no-handshake] [--tls-ca PEM | --tls-pin HEX] [--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]";
 
@@ -103,7 +106,7 @@ async fn run(
 
     let mut rtts = Vec::with_capacity(pings);
     for _ in 0..pings {
-        match client.ping().await {
+        match client.ping(PING_TIMEOUT).await {
             Ok(rtt) => rtts.push(rtt),
             Err(err) => {
                 failures += 1;
@@ -116,7 +119,9 @@ async fn run(
         let median = rtts[rtts.len() / 2];
         println!("ping RTT: median {median:.1?}, min {min:.1?}, max {max:.1?} ({pings} pings)");
     }
-    client.close().await;
+    if let Err(err) = client.close().await {
+        eprintln!("close: {err}");
+    }
 
     if failures > 0 {
         eprintln!("{failures} of {count} requests and {pings} pings failed");

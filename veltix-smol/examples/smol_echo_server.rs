@@ -3,8 +3,9 @@
 //! `request` gets its own payload back. `--dialect` (native, python1.4,
 //! python3, legacy) picks the protocol; native also serves Python 1.2/1.3.
 //!
-//! Prints `listening on ADDR` once ready, and shuts down gracefully on
-//! Ctrl-C or SIGTERM.
+//! Prints `listening on ADDR` once ready, shuts down gracefully on Ctrl-C
+//! or SIGTERM, then prints one line of what it served (`served N frames
+//! in …`).
 //!
 //! ```text
 //! cargo run --release -p veltix-smol --example smol_echo_server -- \
@@ -26,7 +27,7 @@
 use std::io::Write as _;
 
 use async_signal::{Signal, Signals};
-use examples_support::{LogArgs, ServerArgs, parse};
+use examples_support::{LogArgs, ServerArgs, parse, summary};
 use smol::stream::StreamExt as _;
 use veltix_smol::{Error, Message, Server, ServerConfig};
 
@@ -61,7 +62,9 @@ async fn serve(config: ServerConfig) -> Result<(), Error> {
     std::io::stdout().flush()?;
 
     signals.next().await.transpose()?;
-    server.shutdown().await
+    let result = server.shutdown().await;
+    println!("{}", summary(&server.stats()));
+    result
 }
 
 /// Ctrl-C, and SIGTERM where there is one.

@@ -58,7 +58,7 @@ fn main() -> Result<(), Error> {
             ping_server(addr, count, interval, legacy)
                 .await?
                 .close()
-                .await;
+                .await?;
             return Ok(());
         }
         let (server, pinged) = serve(addr).await?;
@@ -76,7 +76,7 @@ fn main() -> Result<(), Error> {
                 Timer::after(TIMEOUT).await;
             };
             ended.or(timeout).await;
-            client.close().await;
+            client.close().await?;
         }
         server.shutdown().await
     })
@@ -116,7 +116,7 @@ async fn ping_server(
         if i > 0 {
             Timer::after(interval).await;
         }
-        let rtt = client.ping().await?;
+        let rtt = client.ping(TIMEOUT).await?;
         println!("client → server {}: {rtt:.1?}", client.server_addr());
     }
     Ok(client)

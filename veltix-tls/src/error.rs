@@ -25,7 +25,7 @@ pub enum TlsError {
     /// The peer's certificate, or its handshake signature, was refused for a
     /// reason other than the ones below (bad encoding, bad signature, wrong
     /// key usage, revoked…).
-    #[error("the peer's certificate was refused: {0:?}")]
+    #[error("the peer's certificate was refused: {}", describe_certificate_error(.0))]
     BadCertificate(CertificateError),
     /// The server's key is not the pinned one.
     #[error(
@@ -218,6 +218,33 @@ fn is_certificate_alert(alert: AlertDescription) -> bool {
     )
 }
 
+/// Why a certificate was refused, in words (rustls's own `Display` falls
+/// back to the variant's `Debug` name for most of them).
+fn describe_certificate_error(error: &CertificateError) -> String {
+    use CertificateError as C;
+    let text = match error {
+        C::BadEncoding => "it is not a well-formed X.509 certificate",
+        C::BadSignature => "a signature in its chain, or its handshake signature, does not verify",
+        C::Revoked => "it has been revoked",
+        C::UnhandledCriticalExtension => {
+            "it has a critical extension this verifier does not handle"
+        }
+        C::UnknownRevocationStatus => "its revocation status is unknown",
+        C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => {
+            "the certificate revocation list has expired"
+        }
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "its extended key usage does not allow this use (server or client authentication)"
+        }
+        C::ApplicationVerificationFailure => "the application's verifier refused it",
+        C::Other(other) => return format!("{}", other.0),
+        // Those with context have a readable Display in rustls; the rest
+        // are named as rustls names them.
+        other => return other.to_string(),
+    };
+    text.to_owned()
+}
+
 /// The alert, and what it usually means in a Veltix deployment.
 fn describe_alert(alert: AlertDescription) -> String {
     use AlertDescription as A;
@@ -280,5 +307,26 @@ impl fmt::Display for DisplayPins<'_> {
             write!(f, "{pin}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_certificate_is_described_in_words_not_debug() {
+        let text = TlsError::BadCertificate(CertificateError::BadSignature).to_string();
+        assert_eq!(
+            text,
+            "the peer's certificate was refused: a signature in its chain, or its handshake signature, does not verify"
+        );
+        let other = TlsError::BadCertificate(CertificateError::Other(rustls::OtherError(
+            Arc::new(io::Error::other("no such key")),
+        )));
+        assert!(
+            other.to_string().ends_with("refused: no such key"),
+            "{other}"
+        );
     }
 }

@@ -43,6 +43,6 @@ async fn main() -> Result<(), Error> {
             },
         }
     }
-    client.close().await;
+    client.close().await?;
     Ok(())
 }

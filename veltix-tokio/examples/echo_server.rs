@@ -3,8 +3,9 @@
 //! `request` gets its own payload back. `--dialect` (native, python1.4,
 //! python3, legacy) picks the protocol; native also serves Python 1.2/1.3.
 //!
-//! Prints `listening on ADDR` once ready, and shuts down gracefully on
-//! Ctrl-C or SIGTERM.
+//! Prints `listening on ADDR` once ready, shuts down gracefully on Ctrl-C
+//! or SIGTERM, then prints one line of what it served (`served N frames
+//! in …`).
 //!
 //! ```text
 //! cargo run --release -p veltix-tokio --example echo_server -- \
@@ -26,7 +27,7 @@
 
 use std::io::Write as _;
 
-use examples_support::{LogArgs, ServerArgs, parse};
+use examples_support::{LogArgs, ServerArgs, parse, summary};
 use veltix_tokio::{Error, Message, Server};
 
 const USAGE: &str = "echo_server [--addr HOST:PORT] [--idle-timeout SECS] [--max-payload BYTES] \
@@ -58,7 +59,9 @@ async fn main() -> Result<(), Error> {
 
     shutdown_signal().await?;
     veltix_log::info!("shutting down");
-    server.shutdown().await
+    let result = server.shutdown().await;
+    println!("{}", summary(&server.stats()));
+    result
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM where there is one.

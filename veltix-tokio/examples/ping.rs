@@ -56,7 +56,7 @@ async fn main() -> Result<(), Error> {
         ping_server(addr, count, interval, legacy)
             .await?
             .close()
-            .await;
+            .await?;
         return Ok(());
     }
     let (server, mut pinged) = serve(addr).await?;
@@ -67,7 +67,7 @@ async fn main() -> Result<(), Error> {
         let client = ping_server(server.local_addr().to_string(), count, interval, legacy).await?;
         // Stay connected until the server's ping of this client has ended.
         let _ = tokio::time::timeout(TIMEOUT, pinged.next()).await;
-        client.close().await;
+        client.close().await?;
     }
     server.shutdown().await
 }
@@ -105,7 +105,7 @@ async fn ping_server(
         if i > 0 {
             tokio::time::sleep(interval).await;
         }
-        let rtt = client.ping().await?;
+        let rtt = client.ping(TIMEOUT).await?;
         println!("client → server {}: {rtt:.1?}", client.server_addr());
     }
     Ok(client)

@@ -27,7 +27,7 @@
 //! let kind = MessageType::new(200).expect("user types start at 200");
 //! let reply = client.request(Message::new(kind, "hello"), Duration::from_secs(1)).await?;
 //! assert_eq!(&reply.payload()[..], b"hello");
-//! println!("ping: {:?}", client.ping().await?);
+//! println!("ping: {:?}", client.ping(Duration::from_secs(2)).await?);
 //! # Ok(()) }
 //! ```
 //!
@@ -47,7 +47,7 @@ pub use veltix_driver::{
     ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, CloseReason, Compression,
     ConnectionConfig, Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Incoming,
     KeyStore, Message, MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId,
-    SendError, ServerConfig, ServerEvent, ServerEvents,
+    SendError, ServerConfig, ServerEvent, ServerEvents, Stats,
 };
 
 /// A Veltix server on tokio. See [`veltix_driver::Server`] for every method.

@@ -106,7 +106,9 @@ pub async fn client_send_waits_for_a_non_reading_server<R: Runtime + Default>() 
         .await
         .expect("the waiting send went through once the server read");
     within::<R, _>(Duration::from_secs(20), "reader", reader).await;
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
 }
 
 /// What [`fill_until_full`] learned.
@@ -255,5 +257,7 @@ pub async fn client_try_send_reports_full_for_a_non_reading_server<R: Runtime + 
         .await
         .expect("the waiting send went through");
     within::<R, _>(Duration::from_secs(20), "reader", reader).await;
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
 }

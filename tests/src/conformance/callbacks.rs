@@ -1,16 +1,18 @@
 //! Callbacks without anyone taking the event streams: nothing stalls and
-//! no closed peer is kept.
+//! no closed peer is kept; what `on_disconnect` is told.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use veltix_driver::Runtime;
+use futures::StreamExt as _;
+use futures::channel::mpsc;
+use veltix_driver::{CloseCode, PeerId, Runtime, ServerEvent};
 
 use crate::raw::RawPeer;
 use crate::support::{
-    DATA, ECHO, STEP, bind, client_config, connect, eventually, msg, on_thread, server_config,
-    within,
+    DATA, ECHO, STEP, bind, client_config, connect, eventually, msg, next_server_event, on_thread,
+    server_config, within,
 };
 
 /// A server with an `on_message` callback only (like the demo) whose event
@@ -90,7 +92,7 @@ pub async fn callbacks_without_event_stream_do_not_stall<R: Runtime + Default>()
             pushed.fetch_add(1, Ordering::SeqCst);
         });
         client.on_connect(|_| {});
-        client.on_disconnect(|_| {});
+        client.on_disconnect(|_, _| {});
         for j in 0..20 {
             let text = format!("{i}/{j}");
             let reply = within::<R, _>(
@@ -118,7 +120,9 @@ pub async fn callbacks_without_event_stream_do_not_stall<R: Runtime + Default>()
     })
     .await;
     for client in &clients {
-        within::<R, _>(STEP, "client close", client.close()).await;
+        within::<R, _>(STEP, "client close", client.close())
+            .await
+            .expect("client close");
     }
     eventually::<R>(STEP, "every disconnect reaches the callback", || {
         disconnects.load(Ordering::SeqCst) == CLIENTS
@@ -128,4 +132,66 @@ pub async fn callbacks_without_event_stream_do_not_stall<R: Runtime + Default>()
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
+}
+
+/// `on_disconnect` is told who left: the server's gets the peer (the id and
+/// address `on_connect` saw), the event stream's `Disconnected` the same
+/// address, and the client's the address of the server it was connected to.
+pub async fn on_disconnect_is_told_the_address<R: Runtime + Default>() {
+    let server = bind::<R>(server_config()).await;
+    let (connect_tx, mut connects) = mpsc::unbounded();
+    server.on_connect(move |peer, _| {
+        let _ = connect_tx.unbounded_send((peer.id(), peer.addr()));
+    });
+    let (gone_tx, mut gone) = mpsc::unbounded();
+    server.on_disconnect(move |peer, reason| {
+        let _ = gone_tx.unbounded_send((peer.id(), peer.addr(), reason.code(), peer.is_closed()));
+    });
+    let client = connect::<R>(client_config(server.local_addr())).await;
+    let (left_tx, mut left) = mpsc::unbounded();
+    client.on_disconnect(move |server, reason| {
+        let _ = left_tx.unbounded_send((server, reason.code()));
+    });
+    let (id, addr) = within::<R, _>(STEP, "on_connect", connects.next())
+        .await
+        .expect("on_connect ran");
+
+    // The server closes the peer: both callbacks run.
+    server.close_peer(id, "bye").expect("close_peer");
+    let (gone_id, gone_addr, code, closed) = within::<R, _>(STEP, "on_disconnect", gone.next())
+        .await
+        .expect("on_disconnect ran");
+    assert_eq!((gone_id, gone_addr), (id, addr));
+    assert_eq!(code, CloseCode::NORMAL);
+    assert!(closed, "the peer handed to on_disconnect has ended");
+    let (server_addr, code) = within::<R, _>(STEP, "client on_disconnect", left.next())
+        .await
+        .expect("the client's on_disconnect ran");
+    assert_eq!(server_addr, server.local_addr());
+    assert_eq!(code, CloseCode::NORMAL);
+
+    // Without a callback, the event says the same.
+    let plain = bind::<R>(server_config()).await;
+    let mut events = plain.events();
+    let client = connect::<R>(client_config(plain.local_addr())).await;
+    let (peer, addr): (PeerId, _) = match next_server_event::<R>(&mut events).await {
+        ServerEvent::Connected { peer, addr, .. } => (peer, addr),
+        other => panic!("expected Connected, got {other:?}"),
+    };
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
+    match next_server_event::<R>(&mut events).await {
+        ServerEvent::Disconnected {
+            peer: gone,
+            addr: gone_addr,
+            ..
+        } => assert_eq!((gone, gone_addr), (peer, addr)),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    for server in [server, plain] {
+        within::<R, _>(STEP, "shutdown", server.shutdown())
+            .await
+            .expect("shutdown");
+    }
 }

@@ -70,7 +70,9 @@ pub async fn close_peer_tells_the_client_why<R: Runtime + Default>() {
         server.peers().iter().map(|p| p.id()).collect::<Vec<_>>(),
         vec![other]
     );
-    within::<R, _>(STEP, "client close", bystander.close()).await;
+    within::<R, _>(STEP, "client close", bystander.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -129,7 +131,9 @@ pub async fn a_close_reaches_the_peer_at_once<R: Runtime + Default>() {
     });
     let client = connect::<R>(client_config(addr).legacy()).await;
     let started = Instant::now();
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     let took = started.elapsed();
     raw_server.await;
     assert!(took < prompt, "Client::close took {took:?}");
@@ -245,7 +249,9 @@ pub async fn client_close_flushes_every_accepted_message<R: Runtime + Default>()
             .await
             .expect("send");
     }
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     let mut received = 0;
     loop {
         match next_server_event::<R>(&mut events).await {
@@ -296,7 +302,7 @@ pub async fn dropping_every_client_handle_closes_the_connection<R: Runtime + Def
     let (peer, _, _) = expect_connected::<R>(&mut events).await;
     let clone = client.clone();
     drop(client);
-    within::<R, _>(STEP, "ping through the clone", clone.ping())
+    within::<R, _>(STEP, "ping through the clone", clone.ping(STEP))
         .await
         .expect("a clone keeps the connection");
     drop(clone);

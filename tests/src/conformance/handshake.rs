@@ -30,7 +30,9 @@ pub async fn pre_shared_key_accepted<R: Runtime + Default>() {
         .await
         .expect("request");
     assert_eq!(&reply.payload()[..], b"secret");
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -82,7 +84,9 @@ pub async fn pre_shared_key_wrong_or_missing_is_refused<R: Runtime + Default>() 
         1,
         "only the peer with the key is listed"
     );
-    within::<R, _>(STEP, "client close", good.close()).await;
+    within::<R, _>(STEP, "client close", good.close())
+        .await
+        .expect("client close");
 
     // A client with a key refuses a server without one.
     let open = bind::<R>(server_config()).await;
@@ -166,7 +170,9 @@ pub async fn newest_common_version_is_chosen<R: Runtime + Default>() {
         .await
         .expect("request");
     assert_eq!(&reply.payload()[..], b"v2");
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -194,10 +200,10 @@ pub async fn legacy_client_to_default_server<R: Runtime + Default>() {
     let (peer, _, info) = expect_connected::<R>(&mut events).await;
     assert_eq!(info.protocol_version, None, "the server sees a legacy peer");
     assert!(!info.heartbeat);
-    within::<R, _>(STEP, "client ping", client.ping())
+    within::<R, _>(STEP, "client ping", client.ping(STEP))
         .await
         .expect("client ping");
-    within::<R, _>(STEP, "server ping", server.ping(peer))
+    within::<R, _>(STEP, "server ping", server.ping(peer, STEP))
         .await
         .expect("server ping");
     within::<R, _>(STEP, "push", server.send(peer, msg(DATA, "pushed")))
@@ -209,7 +215,9 @@ pub async fn legacy_client_to_default_server<R: Runtime + Default>() {
             .payload()[..],
         b"pushed"
     );
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     let (_, reason) = expect_disconnected::<R>(&mut events).await;
     assert!(
         matches!(reason, CloseReason::TransportClosed),
@@ -252,7 +260,9 @@ pub async fn silent_legacy_peer_is_served_after_legacy_wait<R: Runtime + Default
             other => panic!("unexpected {other:?}"),
         }
     }
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");

@@ -50,7 +50,9 @@ pub async fn max_connections_refuses_the_extra_peer<R: Runtime + Default>() {
         assert_eq!(&reply.payload()[..], b"served");
     }
 
-    within::<R, _>(STEP, "client close", first.close()).await;
+    within::<R, _>(STEP, "client close", first.close())
+        .await
+        .expect("client close");
     let _ = expect_disconnected::<R>(&mut events).await;
     let third = connect::<R>(client_config(addr)).await;
     let _ = expect_connected::<R>(&mut events).await;
@@ -63,7 +65,9 @@ pub async fn max_connections_refuses_the_extra_peer<R: Runtime + Default>() {
     .expect("a freed slot is reused");
     assert_eq!(&reply.payload()[..], b"room again");
     for client in [&second, &third] {
-        within::<R, _>(STEP, "client close", client.close()).await;
+        within::<R, _>(STEP, "client close", client.close())
+            .await
+            .expect("client close");
     }
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await

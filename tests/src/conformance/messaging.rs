@@ -1,5 +1,6 @@
 //! Connecting and talking: what both sides learn on connect, messages in
-//! order both ways, broadcast with exclusions, and the server's peer list.
+//! order both ways, broadcast with exclusions or to chosen peers, and the
+//! server's peer list.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -65,7 +66,9 @@ pub async fn connect_and_exchange<R: Runtime + Default>() {
     assert_eq!(message.message_type(), DATA);
     assert_eq!(&message.payload()[..], b"from server");
 
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     let (gone, reason) = expect_disconnected::<R>(&mut events).await;
     assert_eq!(gone, peer);
     assert_eq!(reason.code(), CloseCode::NORMAL, "{reason}");
@@ -124,7 +127,89 @@ pub async fn messages_arrive_in_order<R: Runtime + Default>() {
         }
     }
     within::<R, _>(STEP, "server sends", pushing).await;
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
+    within::<R, _>(STEP, "shutdown", server.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// `broadcast_to` queues one shared frame for exactly the connected peers
+/// listed: a peer listed twice gets it once, a gone peer's id is skipped,
+/// the unlisted get nothing.
+pub async fn broadcast_to_reaches_exactly_the_listed_peers<R: Runtime + Default>() {
+    let server = bind::<R>(server_config()).await;
+    let mut events = server.events();
+    let (clients, ids) = connect_named::<R>(&server, &mut events, 5).await;
+    // The fifth leaves: its id is no longer anyone's.
+    within::<R, _>(STEP, "client close", clients[4].close())
+        .await
+        .expect("client close");
+    let (gone, _) = expect_disconnected::<R>(&mut events).await;
+    assert_eq!(gone, ids[4]);
+    let mut streams: Vec<_> = clients[..4].iter().map(Client::events).collect();
+
+    let listed = [ids[0], ids[2], ids[2], ids[4]];
+    let count = within::<R, _>(
+        STEP,
+        "broadcast_to",
+        server.broadcast_to(msg(DATA, "to the chosen"), &listed),
+    )
+    .await
+    .expect("broadcast_to");
+    assert_eq!(count, 2, "queued once for each connected peer listed");
+    // Sent after the broadcast on the same connections: an unlisted peer
+    // that had been sent the broadcast would see it first.
+    for unlisted in [ids[1], ids[3]] {
+        within::<R, _>(STEP, "marker", server.send(unlisted, msg(DATA, "marker")))
+            .await
+            .expect("send");
+    }
+    let mut request_ids = BTreeSet::new();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let message = loop {
+            match next_client_event::<R>(stream).await {
+                ClientEvent::Connected(_) => {}
+                ClientEvent::Message(m) => break m,
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        if i == 0 || i == 2 {
+            assert_eq!(&message.payload()[..], b"to the chosen", "client {i}");
+            request_ids.insert(message.request_id().to_u128());
+        } else {
+            assert_eq!(
+                &message.payload()[..],
+                b"marker",
+                "client {i} was not listed"
+            );
+        }
+    }
+    assert_eq!(request_ids.len(), 1, "one frame, encoded once");
+    // Nothing more for the listed peers: listed twice, sent once.
+    within::<R, _>(STEP, "marker", server.send(ids[2], msg(DATA, "after")))
+        .await
+        .expect("send");
+    assert_eq!(
+        &expect_client_message::<R>(&mut streams[2]).await.payload()[..],
+        b"after"
+    );
+
+    // Only unknown ids: nobody, and no error.
+    let count = within::<R, _>(
+        STEP,
+        "broadcast_to",
+        server.broadcast_to(msg(DATA, "x"), &[ids[4]]),
+    )
+    .await
+    .expect("broadcast_to");
+    assert_eq!(count, 0);
+    for client in &clients[..4] {
+        within::<R, _>(STEP, "client close", client.close())
+            .await
+            .expect("client close");
+    }
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -231,7 +316,9 @@ pub async fn broadcast_reaches_exactly_the_others<R: Runtime + Default>() {
         );
     }
     for client in &clients {
-        within::<R, _>(STEP, "client close", client.close()).await;
+        within::<R, _>(STEP, "client close", client.close())
+            .await
+            .expect("client close");
     }
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
@@ -268,7 +355,9 @@ pub async fn peers_lists_connected_peers_with_addresses<R: Runtime + Default>() 
 
     let (gone, _) = seen[1];
     let handle = server.peer(gone).expect("connected");
-    within::<R, _>(STEP, "client close", clients[1].close()).await;
+    within::<R, _>(STEP, "client close", clients[1].close())
+        .await
+        .expect("client close");
     let (left, _) = expect_disconnected::<R>(&mut events).await;
     assert_eq!(left, gone);
     let listed: Vec<PeerId> = server.peers().iter().map(|p| p.id()).collect();
@@ -286,7 +375,9 @@ pub async fn peers_lists_connected_peers_with_addresses<R: Runtime + Default>() 
         "{sent:?}"
     );
     for client in &clients {
-        within::<R, _>(STEP, "client close", client.close()).await;
+        within::<R, _>(STEP, "client close", client.close())
+            .await
+            .expect("client close");
     }
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await

@@ -23,6 +23,7 @@ mod messaging;
 mod ping;
 mod reconnect;
 mod requests;
+mod stats;
 
 pub use backpressure::*;
 pub use callbacks::*;
@@ -33,6 +34,7 @@ pub use messaging::*;
 pub use ping::*;
 pub use reconnect::*;
 pub use requests::*;
+pub use stats::*;
 
 /// Expands `$callback! { name, name, … }` with the name of every
 /// conformance test, so each runtime's runner runs the same list.
@@ -44,6 +46,7 @@ macro_rules! conformance_tests {
             connect_and_exchange,
             messages_arrive_in_order,
             broadcast_reaches_exactly_the_others,
+            broadcast_to_reaches_exactly_the_listed_peers,
             peers_lists_connected_peers_with_addresses,
             // requests.rs
             request_response_via_event_stream,
@@ -55,6 +58,7 @@ macro_rules! conformance_tests {
             // ping.rs
             ping_both_directions,
             quiet_connections_are_kept_alive,
+            ping_to_a_silent_peer_times_out_at_the_given_timeout,
             // handshake.rs
             pre_shared_key_accepted,
             pre_shared_key_wrong_or_missing_is_refused,
@@ -86,6 +90,11 @@ macro_rules! conformance_tests {
             // callbacks.rs
             message_callback_alone_does_not_leak_closed_peers,
             callbacks_without_event_stream_do_not_stall,
+            on_disconnect_is_told_the_address,
+            // stats.rs
+            stats_count_a_known_exchange,
+            stats_count_reconnections,
+            metrics_record_into_a_test_recorder,
         }
     };
 }

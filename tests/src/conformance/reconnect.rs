@@ -103,7 +103,9 @@ pub async fn connect_failures_are_reported<R: Runtime + Default>() {
             other.map(|_| ())
         ),
     }
-    within::<R, _>(STEP, "client close", first.close()).await;
+    within::<R, _>(STEP, "client close", first.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -130,7 +132,7 @@ pub async fn reconnect_keeps_callbacks<R: Runtime + Default>() {
             on_message.unbounded_send(format!("message {}", String::from_utf8_lossy(m.payload())));
     });
     let on_disconnect = tx;
-    client.on_disconnect(move |reason| {
+    client.on_disconnect(move |_, reason| {
         let _ = on_disconnect.unbounded_send(format!("disconnect {}", reason.code().0));
     });
 
@@ -212,7 +214,9 @@ pub async fn reconnect_keeps_callbacks<R: Runtime + Default>() {
     .expect("requests work again");
     assert_eq!(&reply.payload()[..], b"back");
 
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     assert_eq!(
         next_heard::<R>(&mut heard).await,
         format!("disconnect {}", CloseCode::NORMAL.0)

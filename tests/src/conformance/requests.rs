@@ -43,7 +43,9 @@ pub async fn request_response_via_event_stream<R: Runtime + Default>() {
         assert_eq!(reply.payload().as_ref(), shout(text.as_bytes()));
         assert_eq!(reply.message_type(), ECHO);
     }
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -102,7 +104,9 @@ pub async fn request_response_via_callbacks<R: Runtime + Default>() {
     .expect("request through a Peer handle");
     assert_eq!(&reply.payload()[..], b"client saw via handle");
 
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -123,7 +127,9 @@ pub async fn concurrent_requests_are_correlated<R: Runtime + Default>() {
         }
     });
     within::<R, _>(STEP, "200 concurrent requests", join_all(requests)).await;
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -169,7 +175,9 @@ pub async fn request_times_out_and_late_reply_is_a_message<R: Runtime + Default>
             other => panic!("unexpected {other:?}"),
         }
     }
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");
@@ -250,7 +258,9 @@ pub async fn pending_requests_fail_when_the_server_closes_the_peer<R: Runtime + 
         })
     };
     within::<R, _>(STEP, "the client hears the request", heard.next()).await;
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     let closed_at = Instant::now();
     let result = within::<R, _>(STEP, "server request failing", asking).await;
     assert!(matches!(result, Err(Error::Closed(_))), "{result:?}");
@@ -331,7 +341,9 @@ pub async fn dropped_request_is_cancelled<R: Runtime + Default>() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    within::<R, _>(STEP, "client close", client.close()).await;
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");

@@ -1,6 +1,9 @@
-//! Bad bytes: an oversized length, a corrupt frame, garbage, half a frame,
-//! a trickle, a reset mid-frame.
+//! Bad bytes: an oversized length, a corrupt frame (and the stats that
+//! count it), garbage, half a frame, a trickle, a reset mid-frame.
 
+use std::time::Duration;
+
+use futures::channel::oneshot;
 use futures::future::join_all;
 use veltix_driver::{CloseCode, CloseReason, Runtime};
 
@@ -8,7 +11,8 @@ use super::{
     Fixture, IDLE, corrupt_then_good_peer, during_attack, garbage_peer, half_frame_peer,
     oversized_peer, resetting_peer, trickling_peer,
 };
-use crate::support::{STEP, on_thread};
+use crate::raw::{self, RawPeer};
+use crate::support::{ECHO, STEP, eventually, on_thread, within};
 
 /// A 4 GiB-1 length is refused with ERROR code 5, before and after the handshake.
 pub async fn oversized_length_is_refused_with_code_5<R: Runtime + Default>() {
@@ -47,6 +51,64 @@ pub async fn corrupt_frame_is_dropped_and_the_next_is_echoed<R: Runtime + Defaul
         corrupt_then_good_peer(addr, false)
     })
     .await;
+    fixture.finish().await;
+}
+
+/// The stats count the corrupt frames a raw peer sends: on its `Peer`, in
+/// the server's totals, and nowhere else; the peer lives on.
+pub async fn stats_count_corrupt_frames_from_a_hostile_peer<R: Runtime + Default>() {
+    const CORRUPT: u64 = 3;
+    let mut fixture = Fixture::<R>::new().await;
+    let addr = fixture.addr;
+    let before = fixture.server.stats();
+    let (local_tx, local) = oneshot::channel();
+    let (done_tx, done) = std::sync::mpsc::channel::<()>();
+    let peer_thread = on_thread::<R, _>(STEP, "corrupting peer", move || {
+        let mut raw = RawPeer::connect(addr).expect("connect");
+        raw.handshake();
+        let mut burst = Vec::new();
+        for id in 0..CORRUPT {
+            burst.extend(raw::corrupt_frame(ECHO, 100 + u128::from(id), b"bad"));
+        }
+        burst.extend(raw::frame(ECHO, 200, b"good"));
+        raw.write(&burst).expect("write");
+        let echo = raw
+            .next_app_frame(Duration::from_secs(3))
+            .expect("read")
+            .expect("still open");
+        assert_eq!(
+            echo.request_id().to_u128(),
+            200,
+            "only the good frame is echoed"
+        );
+        let _ = local_tx.send(raw.local_addr());
+        // Connected until its stats have been read.
+        let _ = done.recv_timeout(STEP);
+    });
+    let local = within::<R, _>(STEP, "the raw peer's address", local)
+        .await
+        .expect("the raw peer reports its address");
+    let peer = fixture.peer_at(local).await;
+    let handle = fixture.server.peer(peer).expect("still connected");
+    eventually::<R>(STEP, "the peer's stats count the corrupt frames", || {
+        handle.stats().corrupt_frames == CORRUPT
+    })
+    .await;
+    let stats = handle.stats();
+    // HELLO, the corrupt ones, the good one.
+    assert!(stats.frames_in >= 2 + CORRUPT, "{stats:?}");
+    assert!(stats.bytes_in > 0 && stats.bytes_out > 0, "{stats:?}");
+    eventually::<R>(STEP, "the server's totals count them", || {
+        fixture.server.stats().corrupt_frames - before.corrupt_frames == CORRUPT
+    })
+    .await;
+    assert_eq!(
+        fixture.good.stats().corrupt_frames,
+        0,
+        "the good client saw none"
+    );
+    let _ = done_tx.send(());
+    peer_thread.await;
     fixture.finish().await;
 }
 

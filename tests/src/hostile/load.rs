@@ -182,7 +182,9 @@ pub async fn hostile_mix_leaves_a_good_client_alone<R: Runtime + Default>() {
                 .expect("request");
                 assert_eq!(reply.payload().as_ref(), text.as_bytes());
             }
-            within::<R, _>(STEP, "close", client.close()).await;
+            within::<R, _>(STEP, "close", client.close())
+                .await
+                .expect("close");
         })
     });
     let crowd = spawn::<R, _>(join_all(crowd));

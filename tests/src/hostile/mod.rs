@@ -39,6 +39,7 @@ macro_rules! hostile_tests {
         $callback! {
             oversized_length_is_refused_with_code_5,
             corrupt_frame_is_dropped_and_the_next_is_echoed,
+            stats_count_corrupt_frames_from_a_hostile_peer,
             random_garbage_is_cut_off,
             half_frame_then_silence_is_closed_by_idle_timeout,
             trickling_peer_is_closed_by_idle_timeout,
@@ -103,7 +104,7 @@ impl<R: Runtime + Default> Fixture<R> {
         });
         let (disconnect_tx, disconnects) = mpsc::unbounded();
         server.on_disconnect(move |peer, reason| {
-            let _ = disconnect_tx.unbounded_send((peer, reason.clone()));
+            let _ = disconnect_tx.unbounded_send((peer.id(), reason.clone()));
         });
         let addr = server.local_addr();
         let good = connect::<R>(good_config(addr, connection)).await;
@@ -161,7 +162,9 @@ impl<R: Runtime + Default> Fixture<R> {
     /// Closes the good client and shuts the server down.
     pub async fn finish(self) {
         self.check_good().await;
-        within::<R, _>(STEP, "good client close", self.good.close()).await;
+        within::<R, _>(STEP, "good client close", self.good.close())
+            .await
+            .expect("good client close");
         within::<R, _>(STEP, "shutdown", self.server.shutdown())
             .await
             .expect("shutdown");

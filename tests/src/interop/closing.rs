@@ -94,7 +94,7 @@ pub async fn full_server_refuses_python_3_3_client<R: Runtime + Default>(python:
     .await
     .expect("the first client is still served");
     assert_eq!(&reply.payload()[..], b"still served");
-    within(STEP, holder.close()).await;
+    within(STEP, holder.close()).await.expect("close");
     within(STEP, server.shutdown()).await.expect("shutdown");
 }
 
@@ -131,5 +131,5 @@ pub async fn full_python_3_3_server_refuses_our_client<R: Runtime + Default>(pyt
     .await
     .unwrap_or_else(|e| panic!("the first client is still served: {e}{}", py.stderr()));
     assert_eq!(&reply.payload()[..], b"still served");
-    within(STEP, first.close()).await;
+    within(STEP, first.close()).await.expect("close");
 }

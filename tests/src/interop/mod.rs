@@ -174,7 +174,7 @@ pub async fn our_client_to_python_server<R: Runtime + Default>(python: &Path, re
     }
 
     // We ping Python: it answers PONG with our request id.
-    let rtt = within(STEP, client.ping())
+    let rtt = within(STEP, client.ping(STEP))
         .await
         .unwrap_or_else(|e| panic!("Python left our PING unanswered: {e}{}", py.stderr()));
     assert!(rtt < STEP);
@@ -232,7 +232,7 @@ pub async fn our_client_to_python_server<R: Runtime + Default>(python: &Path, re
     .expect("request after the idle period");
     assert_eq!(&reply.payload()[..], b"still there");
 
-    within(STEP, client.close()).await;
+    within(STEP, client.close()).await.expect("close");
     assert!(
         !py.refused_frames(),
         "Python refused some of our frames:{}",
@@ -406,7 +406,7 @@ pub async fn python_client_to_our_server<R: Runtime + Default>(python: &Path, re
             match event {
                 ServerEvent::Connected { info, .. } => seen.connected.push(info.dialect),
                 ServerEvent::Message { peer, message } if message.message_type() == PING_ME => {
-                    let rtt = serving.ping(peer).await.map_err(|e| e.to_string());
+                    let rtt = serving.ping(peer, STEP).await.map_err(|e| e.to_string());
                     let text = match &rtt {
                         Ok(rtt) => format!("{}", rtt.as_secs_f64() * 1000.0),
                         Err(_) => "None".to_owned(),

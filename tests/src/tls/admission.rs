@@ -77,7 +77,9 @@ pub async fn the_accept_hook_refuses_by_address_and_by_identity<R: Runtime + Def
     let alice = within::<R, _>(STEP, "alice", Client::<R>::connect(client_of("alice")))
         .await
         .expect("alice is let in");
-    within::<R, _>(STEP, "close", alice.close()).await;
+    within::<R, _>(STEP, "close", alice.close())
+        .await
+        .expect("close");
     match within::<R, _>(STEP, "mallory", Client::<R>::connect(client_of("mallory"))).await {
         Err(Error::Closed(CloseReason::Peer { code, reason })) => {
             assert_eq!(code, CloseCode::REFUSED);
@@ -137,7 +139,9 @@ pub async fn each_client_proves_its_own_key<R: Runtime + Default>() {
             other => panic!("{id} with the wrong key: {other:?}"),
         }
     }
-    within::<R, _>(STEP, "close", alice.close()).await;
+    within::<R, _>(STEP, "close", alice.close())
+        .await
+        .expect("close");
     within::<R, _>(STEP, "shutdown", server.shutdown())
         .await
         .expect("shutdown");

@@ -152,5 +152,7 @@ async fn still_serves<R: Runtime + Default>(addr: SocketAddr, trust: ServerTrust
         .await
         .expect("answered");
     assert_eq!(reply.payload().as_ref(), b"still?");
-    within::<R, _>(STEP, "close", good.close()).await;
+    within::<R, _>(STEP, "close", good.close())
+        .await
+        .expect("close");
 }

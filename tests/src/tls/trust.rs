@@ -38,11 +38,11 @@ pub async fn requests_pings_broadcast_and_shutdown_over_tls<R: Runtime + Default
         .expect("a reply");
         assert_eq!(reply.payload().as_ref(), text.as_bytes());
     }
-    within::<R, _>(STEP, "ping", client.ping())
+    within::<R, _>(STEP, "ping", client.ping(STEP))
         .await
         .expect("pong");
     let peer = server.peers().pop().expect("one peer");
-    within::<R, _>(STEP, "server ping", server.ping(peer.id()))
+    within::<R, _>(STEP, "server ping", server.ping(peer.id(), STEP))
         .await
         .expect("pong from the client");
     let sent = within::<R, _>(
@@ -164,7 +164,9 @@ pub async fn mutual_tls_names_the_client_and_refuses_one_without_a_certificate<
         .expect("a connect")
         .expect("an identity in on_connect");
     assert!(subject.contains("CN=alice"), "{subject}");
-    within::<R, _>(STEP, "close", client.close()).await;
+    within::<R, _>(STEP, "close", client.close())
+        .await
+        .expect("close");
     let error = refused::<R>(
         tls_client(addr, ServerTrust::Ca(ca.certs())),
         "no certificate",

@@ -49,7 +49,9 @@ pub async fn plaintext_and_tls_on_the_wrong_port_fail_clearly<R: Runtime + Defau
     let good = Client::<R>::connect(client_config(plain.local_addr()))
         .await
         .expect("the plaintext server serves on");
-    within::<R, _>(STEP, "close", good.close()).await;
+    within::<R, _>(STEP, "close", good.close())
+        .await
+        .expect("close");
     within::<R, _>(STEP, "shutdown", secure.shutdown())
         .await
         .expect("shutdown");

@@ -39,7 +39,7 @@ pub(crate) async fn request(
         progress.update(done, started);
     }
     let elapsed = started.elapsed();
-    client.close().await;
+    let _ = client.close().await; // the figures are taken
     Ok(Outcome {
         scenario: Scenario::Request,
         messages: done,
@@ -73,7 +73,7 @@ pub(crate) async fn latency(
         progress.update(done, started);
     }
     let elapsed = started.elapsed();
-    client.close().await;
+    let _ = client.close().await; // the figures are taken
     Ok(Outcome {
         scenario: Scenario::Latency,
         messages: done,
@@ -121,7 +121,7 @@ pub(crate) async fn burst(
     let echoes = receiver
         .await
         .map_err(|e| Failure::failed(format!("burst: the echo counter failed: {e}")))?;
-    client.close().await;
+    let _ = client.close().await; // the figures are taken
     Ok(Outcome {
         scenario: Scenario::Burst,
         messages: echoes.count,

@@ -83,7 +83,7 @@ fn listen_python3_serves_a_python3_library_client() {
             .request(Message::new(KIND, "vx"), Duration::from_secs(30))
             .await
             .expect("an echo");
-        client.close().await;
+        client.close().await.expect("close");
         reply
     });
     assert_eq!(&reply.payload()[..], b"vx");

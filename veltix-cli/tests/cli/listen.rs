@@ -18,7 +18,7 @@ fn listen_echoes_to_a_library_client_and_stops_cleanly_on_sigterm() {
             .request(Message::new(KIND, "hello"), Duration::from_secs(30))
             .await
             .expect("an echo");
-        client.close().await;
+        client.close().await.expect("close");
         reply
     });
     assert_eq!(&reply.payload()[..], b"hello");
@@ -68,7 +68,7 @@ fn listen_print_json_gives_one_object_per_line() {
             .send(Message::new(KIND, vec![0xff, 0x00, 0x41]))
             .await
             .expect("sent");
-        client.close().await;
+        client.close().await.expect("close");
     });
     let parse = |line: String| -> serde_json::Value {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))

@@ -32,7 +32,9 @@ use veltix_core::{
 use crate::Error;
 use crate::backlog::Backlog;
 use crate::handle::{Command, CommandRx, Commands, Control, DriverEnds, Security};
+use crate::meters::{GaugeShare, Meters};
 use crate::runtime::{Runtime, Socket, Timer as _};
+use crate::stats::{Counts, StatsCell};
 use ledger::Ledger;
 use phase::Phase;
 use scratch::with_read_scratch;
@@ -108,7 +110,8 @@ pub(crate) struct DriverExit {
 }
 
 enum Waiter {
-    Reply(oneshot::Sender<Result<Message, Error>>),
+    /// A request, and when it was sent (for its round-trip time).
+    Reply(oneshot::Sender<Result<Message, Error>>, Instant),
     Pong(oneshot::Sender<Result<Duration, Error>>),
 }
 
@@ -153,6 +156,18 @@ pub(crate) struct Driver<R: Runtime, K: Sink> {
     /// When the TLS handshake must be done by; `None` once it is (or without TLS).
     tls_deadline: Option<Instant>,
     security: Arc<Security>,
+    /// Where the counts are published, and the server's totals.
+    stats: Arc<StatsCell>,
+    totals: Option<Arc<StatsCell>>,
+    /// Counted as data passes (bytes, dropped frames, timeouts; frames
+    /// come from the core's own counters at publishing).
+    counts: Counts,
+    /// What was published last: the next publish adds the difference.
+    published: Counts,
+    /// The server's or client's metrics (feature `metrics`), and what this
+    /// connection adds to its gauges now.
+    meters: Option<Arc<Meters>>,
+    gauge_share: GaugeShare,
 }
 
 impl<R: Runtime, K: Sink> Driver<R, K> {
@@ -195,6 +210,54 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             tls: tls.map(|session| Box::new(TlsLayer::new(session))),
             tls_deadline,
             security: ends.security,
+            stats: ends.stats,
+            totals: ends.totals,
+            counts: Counts::default(),
+            published: Counts::default(),
+            meters: ends.meters.inspect(|meters| meters.connection(true)),
+            gauge_share: GaugeShare::default(),
+        }
+    }
+
+    /// Publishes what changed since the last time (once per poll: plain
+    /// field updates per message, a few relaxed atomics per poll).
+    fn publish(&mut self) {
+        let core = self.conn.stats();
+        self.counts.frames_in = core.frames_received;
+        self.counts.frames_out = core.frames_sent;
+        if self.counts != self.published {
+            self.stats
+                .publish(&self.published, &self.counts, self.totals.as_deref());
+            if let Some(meters) = &self.meters {
+                meters.publish(&self.published, &self.counts);
+            }
+            self.published = self.counts;
+        }
+        let pending = self.waiters.len();
+        let queued = self
+            .conn
+            .queued_bytes()
+            .saturating_add(self.stalled.bytes());
+        self.stats.set_gauges(pending, queued);
+        if let Some(meters) = &self.meters {
+            meters.gauges(&mut self.gauge_share, pending, queued);
+        }
+    }
+
+    /// One round-trip time measured.
+    fn rtt(&self, rtt: Duration) {
+        let smoothed = self.stats.rtt(rtt, self.totals.as_deref());
+        if let Some(meters) = &self.meters {
+            meters.rtt(rtt, smoothed);
+        }
+    }
+
+    /// The connection's share of the metrics' gauges goes (it has ended,
+    /// or its task was dropped).
+    fn retire_meters(&mut self) {
+        if let Some(meters) = self.meters.take() {
+            meters.gauges(&mut self.gauge_share, 0, 0);
+            meters.connection(false);
         }
     }
 
@@ -295,7 +358,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 reply,
             } => {
                 match self.conn.request(now, message, timeout) {
-                    Ok(id) => self.wait(token, id, Waiter::Reply(reply)),
+                    Ok(id) => self.wait(token, id, Waiter::Reply(reply, now)),
                     Err(e) => drop(reply.send(Err(e.into()))),
                 }
                 Ok(())
@@ -384,11 +447,13 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 request_id,
                 message,
             } => {
-                if let Some(Waiter::Reply(tx)) = self.take_waiter(request_id) {
+                if let Some(Waiter::Reply(tx, sent)) = self.take_waiter(request_id) {
+                    self.rtt(now.get(&self.runtime).saturating_duration_since(sent));
                     let _ = tx.send(Ok(message));
                 }
             }
             Event::Pong { request_id, rtt } => {
+                self.rtt(rtt);
                 if let Some(Waiter::Pong(tx)) = self.take_waiter(request_id) {
                     let _ = tx.send(Ok(rtt));
                 }
@@ -397,14 +462,18 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 if error == RequestError::TimedOut {
                     tracing::debug!(%request_id, "request timed out");
                 }
-                match self.take_waiter(request_id) {
-                    Some(Waiter::Reply(tx)) => drop(tx.send(Err(error.into()))),
+                let waiter = self.take_waiter(request_id);
+                if waiter.is_some() && error == RequestError::TimedOut {
+                    self.counts.requests_timed_out += 1;
+                }
+                match waiter {
+                    Some(Waiter::Reply(tx, _)) => drop(tx.send(Err(error.into()))),
                     Some(Waiter::Pong(tx)) => drop(tx.send(Err(error.into()))),
                     None => {}
                 }
             }
             // Logged by the core, inside this connection's span.
-            Event::FrameDropped(_) => {}
+            Event::FrameDropped(_) => self.counts.corrupt_frames += 1,
             other => tracing::trace!(event = ?other, "unhandled connection event"),
         }
         None
@@ -525,7 +594,10 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             let socket = &mut self.socket;
             match with_read_scratch(self.read.chunk, |buf| socket.poll_read(cx, buf)) {
                 Poll::Ready(Ok(0) | Err(_)) => self.halves.read_closed = true,
-                Poll::Ready(Ok(n)) => budget = budget.saturating_sub(n),
+                Poll::Ready(Ok(n)) => {
+                    budget = budget.saturating_sub(n);
+                    self.counts.bytes_in += n as u64;
+                }
                 Poll::Pending => break,
             }
         }
@@ -574,6 +646,26 @@ impl<R: Runtime, K: Sink> Future for Driver<R, K> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DriverExit> {
         let this = self.get_mut();
+        let poll = this.poll_rounds(cx);
+        this.publish();
+        if poll.is_ready() {
+            this.retire_meters();
+        }
+        poll
+    }
+}
+
+impl<R: Runtime, K: Sink> Drop for Driver<R, K> {
+    fn drop(&mut self) {
+        self.retire_meters();
+    }
+}
+
+impl<R: Runtime, K: Sink> Driver<R, K> {
+    /// The loop's rounds, until there is nothing to do, the budget is
+    /// spent, or the connection has ended.
+    fn poll_rounds(&mut self, cx: &mut Context<'_>) -> Poll<DriverExit> {
+        let this = self;
         let mut budget = READ_BUDGET;
         for _ in 0..ROUNDS {
             // At most one clock read per round, not per message (a round
@@ -634,7 +726,7 @@ fn fail_waiters(waiters: &mut HashMap<RequestId, (u64, Waiter)>, reason: &CloseR
     for (_, (_, waiter)) in waiters.drain() {
         let error = RequestError::ConnectionClosed(reason.clone());
         match waiter {
-            Waiter::Reply(tx) => drop(tx.send(Err(error.into()))),
+            Waiter::Reply(tx, _) => drop(tx.send(Err(error.into()))),
             Waiter::Pong(tx) => drop(tx.send(Err(error.into()))),
         }
     }

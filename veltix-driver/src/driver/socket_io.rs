@@ -112,6 +112,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 }
                 Poll::Ready(Ok(n)) => {
                     progress = true;
+                    self.counts.bytes_in += n as u64;
                     *budget = budget.saturating_sub(n);
                     if n < self.read.chunk {
                         // Drained the socket for now; let events flow before reading on.
@@ -192,6 +193,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             match written {
                 Poll::Ready(Ok(n)) if n > 0 => {
                     transmit.advance(n);
+                    self.counts.bytes_out += n as u64;
                     progress = true;
                     self.stall_since = None;
                 }
@@ -238,6 +240,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             match layer.write_to(&mut socket) {
                 Ok(n) if n > 0 => {
                     progress = true;
+                    self.counts.bytes_out += n as u64;
                     self.stall_since = None;
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {

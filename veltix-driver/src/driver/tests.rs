@@ -680,3 +680,52 @@ fn a_peer_that_reads_nothing_is_closed_after_the_write_stall_timeout_not_as_idle
     s.pump();
     assert_eq!(s.recorder.closed(), Some(CloseReason::WriteStalled));
 }
+
+#[test]
+fn stats_count_bytes_frames_and_dropped_frames_through_short_reads_and_writes() {
+    use veltix_core::frame::HEADER_LEN;
+    let mut s = echo_setup();
+    {
+        let mut wire = s.socket.wire();
+        wire.max_read = Some(7);
+        wire.max_write = Some(5);
+    }
+    s.connect();
+    let before = s.handle.stats.snapshot();
+    let now = s.clock.now();
+    // One corrupt frame, by hand: a message's bytes with the last payload
+    // byte flipped (its hash no longer matches).
+    s.peer
+        .send(now, Message::new(ECHO, vec![1u8; 10]))
+        .expect("room");
+    let mut corrupt = Vec::new();
+    while let Some(mut transmit) = s.peer.poll_transmit() {
+        let n = transmit.remaining();
+        corrupt.extend_from_slice(&transmit.copy_to_bytes(n));
+    }
+    *corrupt.last_mut().expect("a frame") ^= 0xff;
+    s.socket.push(&corrupt);
+    for i in 0..20u32 {
+        s.peer
+            .send(now, Message::new(ECHO, i.to_be_bytes().to_vec()))
+            .expect("room");
+    }
+    s.pump();
+    let after = s.handle.stats.snapshot();
+    let frame = |payload: usize| (HEADER_LEN + payload) as u64;
+    assert_eq!(after.corrupt_frames - before.corrupt_frames, 1);
+    assert_eq!(
+        after.frames_in - before.frames_in,
+        21,
+        "dropped ones count as received"
+    );
+    assert_eq!(after.bytes_in - before.bytes_in, frame(10) + 20 * frame(4));
+    assert_eq!(
+        after.frames_out - before.frames_out,
+        20,
+        "one echo per good frame"
+    );
+    assert_eq!(after.bytes_out - before.bytes_out, 20 * frame(4));
+    assert_eq!((after.requests_pending, after.queued_bytes), (0, 0));
+    assert_eq!(s.recorder.messages().len(), 20);
+}

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use veltix_driver::{ClientConfig, ClientEvent, CloseReason, Error, Message, PeerInfo};
+use veltix_driver::{ClientConfig, ClientEvent, CloseReason, Error, Message, PeerInfo, Stats};
 
 use super::block_on;
 use super::callbacks::Callbacks;
@@ -18,7 +18,7 @@ pub type ClientEvents = Events<ClientEvent>;
 
 type OnConnect = dyn Fn(PeerInfo) + Send + Sync;
 type OnMessage = dyn Fn(&Client, Message) + Send + Sync;
-type OnDisconnect = dyn Fn(&CloseReason) + Send + Sync;
+type OnDisconnect = dyn Fn(SocketAddr, &CloseReason) + Send + Sync;
 type ClientCallbacks = Callbacks<OnConnect, OnMessage, OnDisconnect>;
 
 /// How long [`Client::close`] waits for the connection, then for the worker.
@@ -80,6 +80,7 @@ impl Client {
         let inner = Arc::new_cyclic(|owner| {
             let dispatch = ClientDispatch {
                 owner: owner.clone(),
+                server: client.server_addr(),
                 callbacks: callbacks.clone(),
             };
             // The stream ends when the connection's task does: no stop signal needed.
@@ -116,6 +117,12 @@ impl Client {
         self.inner.client.is_connected()
     }
 
+    /// What the client has done so far, over all its connections (see
+    /// [`Stats`]; counters add up across reconnections).
+    pub fn stats(&self) -> Stats {
+        self.inner.client.stats()
+    }
+
     /// The events that have no callback, as a blocking iterator. Can be taken once.
     pub fn events(&self) -> ClientEvents {
         self.inner.events.take()
@@ -134,8 +141,10 @@ impl Client {
         self.inner.callbacks.message.set(Arc::new(f));
     }
 
-    /// Calls `f` on the worker whenever the connection ends. Replaces any earlier callback.
-    pub fn on_disconnect(&self, f: impl Fn(&CloseReason) + Send + Sync + 'static) {
+    /// Calls `f` on the worker whenever the connection ends, with the
+    /// address of the server it was connected to and why it ended.
+    /// Replaces any earlier callback.
+    pub fn on_disconnect(&self, f: impl Fn(SocketAddr, &CloseReason) + Send + Sync + 'static) {
         self.inner.callbacks.disconnect.set(Arc::new(f));
     }
 
@@ -171,20 +180,29 @@ impl Client {
         block_on(self.inner.client.request(message, timeout))
     }
 
-    /// Pings the server; the round-trip time. Times out after the idle timeout (or 10 s).
+    /// Pings the server and waits up to `timeout` for its answer; the round-trip time.
     ///
     /// # Errors
-    /// [`Error::TimedOut`], [`Error::Closed`], [`Error::NotConnected`].
-    pub fn ping(&self) -> Result<Duration, Error> {
-        block_on(self.inner.client.ping())
+    /// [`Error::TimedOut`] after `timeout`, [`Error::Closed`], [`Error::NotConnected`].
+    pub fn ping(&self, timeout: Duration) -> Result<Duration, Error> {
+        block_on(self.inner.client.ping(timeout))
     }
 
     /// Closes the connection (flushing what was queued), stops reconnecting,
     /// waits up to 5 s for the connection to end, then as long for the
     /// worker to run the callbacks of the events left (unless called from a callback).
-    pub fn close(&self) {
-        block_on(self.inner.client.close());
-        self.inner.workers.wait(Instant::now() + CLOSE_WAIT);
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] when the connection, or the worker, had not
+    /// finished in that time.
+    pub fn close(&self) -> Result<(), Error> {
+        let closed = block_on(self.inner.client.close());
+        let drained =
+            self.inner.workers.is_current() || self.inner.workers.wait(Instant::now() + CLOSE_WAIT);
+        match closed {
+            Ok(()) if !drained => Err(Error::TimedOut),
+            other => other,
+        }
     }
 }
 
@@ -192,13 +210,15 @@ impl Client {
 struct ClientDispatch {
     /// Weak, so the workers do not keep the connection open.
     owner: Weak<Inner>,
+    /// The server's address, for `on_disconnect`.
+    server: SocketAddr,
     callbacks: Arc<ClientCallbacks>,
 }
 
 enum ClientJob {
     Connect(Arc<OnConnect>, PeerInfo),
     Message(Arc<OnMessage>, Client, Message),
-    Disconnect(Arc<OnDisconnect>, CloseReason),
+    Disconnect(Arc<OnDisconnect>, SocketAddr, CloseReason),
 }
 
 impl Dispatch for ClientDispatch {
@@ -228,7 +248,7 @@ impl Dispatch for ClientDispatch {
                 }
             }
             ClientEvent::Disconnected(reason) => match callbacks.disconnect.get() {
-                Some(f) => Ok(ClientJob::Disconnect(f, reason)),
+                Some(f) => Ok(ClientJob::Disconnect(f, self.server, reason)),
                 None => Err(ClientEvent::Disconnected(reason)),
             },
             other => Err(other),
@@ -239,7 +259,7 @@ impl Dispatch for ClientDispatch {
         match job {
             ClientJob::Connect(f, info) => f(info),
             ClientJob::Message(f, client, message) => f(&client, message),
-            ClientJob::Disconnect(f, reason) => f(&reason),
+            ClientJob::Disconnect(f, server, reason) => f(server, &reason),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use veltix_driver::{Error, Message, PeerId};
+use veltix_driver::{Error, Message, PeerId, Stats};
 
 use super::block_on;
 use crate::AsyncPeer;
@@ -130,6 +130,13 @@ impl Peer {
         if let Some(peer) = self.as_async() {
             peer.close(reason);
         }
+    }
+
+    /// What this peer's connection has done so far (see [`Stats`]); after
+    /// it ended, its final figures. All zero for a peer that had left
+    /// before the worker reached its `on_connect` (nothing is left of it).
+    pub fn stats(&self) -> Stats {
+        self.as_async().map(AsyncPeer::stats).unwrap_or_default()
     }
 
     /// Whether the connection has ended.

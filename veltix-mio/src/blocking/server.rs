@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
-use veltix_driver::{CloseReason, Error, Message, PeerId, PeerInfo, ServerConfig, ServerEvent};
+use veltix_driver::{
+    CloseReason, Error, Message, PeerId, PeerInfo, ServerConfig, ServerEvent, Stats,
+};
 
 use super::block_on;
 use super::callbacks::Callbacks;
@@ -21,7 +23,7 @@ pub type ServerEvents = Events<ServerEvent>;
 
 type OnConnect = dyn Fn(&Peer, PeerInfo) + Send + Sync;
 type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
-type OnDisconnect = dyn Fn(PeerId, &CloseReason) + Send + Sync;
+type OnDisconnect = dyn Fn(&Peer, &CloseReason) + Send + Sync;
 type ServerCallbacks = Callbacks<OnConnect, OnMessage, OnDisconnect>;
 
 /// A Veltix server on a mio event-loop thread, with blocking methods, closest
@@ -147,9 +149,20 @@ impl Server {
         self.inner.callbacks.message.set(Arc::new(f));
     }
 
-    /// Calls `f` on the worker when a peer's connection has ended. Replaces any earlier callback.
-    pub fn on_disconnect(&self, f: impl Fn(PeerId, &CloseReason) + Send + Sync + 'static) {
+    /// Calls `f` on the worker when a peer's connection has ended, with the
+    /// peer (its [`id`](Peer::id), [`addr`](Peer::addr) and final
+    /// [`stats`](Peer::stats); sending to it fails) and why it ended. Also
+    /// called for a peer refused during the handshake. Replaces any earlier callback.
+    pub fn on_disconnect(&self, f: impl Fn(&Peer, &CloseReason) + Send + Sync + 'static) {
         self.inner.callbacks.disconnect.set(Arc::new(f));
+    }
+
+    /// What the server's connections have done so far: every peer's
+    /// counters, the gauges of those connected now (see
+    /// [`AsyncServer::stats`](veltix_driver::Server::stats)); a peer's own
+    /// in [`Peer::stats`].
+    pub fn stats(&self) -> Stats {
+        self.inner.server.stats()
     }
 
     /// A handle to a connected peer.
@@ -204,13 +217,12 @@ impl Server {
         block_on(self.inner.server.request(peer, message, timeout))
     }
 
-    /// Pings `peer`; the round-trip time. Times out after the connection's
-    /// idle timeout (or 10 s without one).
+    /// Pings `peer` and waits up to `timeout` for its answer; the round-trip time.
     ///
     /// # Errors
-    /// [`Error::TimedOut`], [`Error::Closed`], [`Error::UnknownPeer`].
-    pub fn ping(&self, peer: PeerId) -> Result<Duration, Error> {
-        block_on(self.inner.server.ping(peer))
+    /// [`Error::TimedOut`] after `timeout`, [`Error::Closed`], [`Error::UnknownPeer`].
+    pub fn ping(&self, peer: PeerId, timeout: Duration) -> Result<Duration, Error> {
+        block_on(self.inner.server.ping(peer, timeout))
     }
 
     /// Sends `message` to every connected peer but those in `except`, encoded
@@ -221,6 +233,16 @@ impl Server {
     /// [`Error::Send`] for a reserved type or oversized payload.
     pub fn broadcast(&self, message: Message, except: &[PeerId]) -> Result<usize, Error> {
         block_on(self.inner.server.broadcast(message, except))
+    }
+
+    /// Sends `message` to the connected peers in `peers`, encoded once;
+    /// ids of peers not connected are skipped, one listed twice is sent to
+    /// once. Returns how many peers it was queued for.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a reserved type or oversized payload.
+    pub fn broadcast_to(&self, message: Message, peers: &[PeerId]) -> Result<usize, Error> {
+        block_on(self.inner.server.broadcast_to(message, peers))
     }
 
     /// Closes one peer's connection, telling it `reason`.
@@ -270,7 +292,7 @@ struct ServerDispatch {
 enum ServerJob {
     Connect(Arc<OnConnect>, Peer, PeerInfo),
     Message(Arc<OnMessage>, Peer, Message),
-    Disconnect(Arc<OnDisconnect>, PeerId, CloseReason),
+    Disconnect(Arc<OnDisconnect>, Peer, CloseReason),
 }
 
 impl ServerDispatch {
@@ -305,11 +327,15 @@ impl Dispatch for ServerDispatch {
                 Some(f) => Ok(ServerJob::Message(f, self.peer(peer, None), message)),
                 None => Err(ServerEvent::Message { peer, message }),
             },
-            ServerEvent::Disconnected { peer, reason } => {
-                self.peers.remove(&peer);
+            ServerEvent::Disconnected { peer, addr, reason } => {
+                // A peer refused in its handshake was never in the table.
+                let handle = match self.peers.remove(&peer) {
+                    Some(handle) => handle,
+                    None => self.peer(peer, Some(addr)),
+                };
                 match callbacks.disconnect.get() {
-                    Some(f) => Ok(ServerJob::Disconnect(f, peer, reason)),
-                    None => Err(ServerEvent::Disconnected { peer, reason }),
+                    Some(f) => Ok(ServerJob::Disconnect(f, handle, reason)),
+                    None => Err(ServerEvent::Disconnected { peer, addr, reason }),
                 }
             }
             other => Err(other),
@@ -320,7 +346,7 @@ impl Dispatch for ServerDispatch {
         match job {
             ServerJob::Connect(f, peer, info) => f(&peer, info),
             ServerJob::Message(f, peer, message) => f(&peer, message),
-            ServerJob::Disconnect(f, peer, reason) => f(peer, &reason),
+            ServerJob::Disconnect(f, peer, reason) => f(&peer, &reason),
         }
     }
 }
