@@ -34,10 +34,12 @@ pub use event::{ClientEvent, Incoming, PeerId, ServerEvent};
 pub use peer::Peer;
 pub use runtime::{Listener, Runtime, Socket, Timer};
 pub use server::{Server, ServerEvents};
+/// The error of `Message::json` and `Message::parse_json` (typed payloads).
+pub use veltix_core::JsonError;
 pub use veltix_core::compression::Compression;
 pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{
     CloseCode, CloseReason, ConnectionConfig, Dialect, HandshakeError, HandshakeMode, KeyStore,
-    Message, MessageType, PeerInfo, PreSharedKey, RequestId, SendError,
+    Message, MessageType, PeerInfo, PreSharedKey, RequestId, SendError, TextError,
 };
 pub use veltix_tls as tls;
