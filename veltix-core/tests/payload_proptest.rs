@@ -4,7 +4,7 @@
 //! `Arbitrary` messages encode and decode as any other.
 
 use bytes::BytesMut;
-use proptest::collection::{btree_map, vec};
+use proptest::collection::vec;
 use proptest::prelude::*;
 use veltix_core::frame::EncodedFrame;
 use veltix_core::{Message, MessageType, RequestId, compact, frame};
@@ -53,6 +53,7 @@ proptest! {
 
 #[cfg(feature = "serde")]
 mod json {
+    use proptest::collection::btree_map;
     use serde::{Deserialize, Serialize};
 
     use super::*;
