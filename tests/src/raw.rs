@@ -142,10 +142,7 @@ impl Closed {
 }
 
 fn is_keepalive(m: &Message) -> bool {
-    matches!(
-        m.message_type(),
-        MessageType::HEARTBEAT | MessageType::PING | MessageType::PONG
-    )
+    [MessageType::HEARTBEAT, MessageType::PING, MessageType::PONG].contains(&m.message_type())
 }
 
 /// A blocking raw TCP peer that reads and writes frames by hand.

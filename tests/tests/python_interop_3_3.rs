@@ -6,6 +6,8 @@
 //! - our client against `tests/python/echo_server_3_3.py`: requests of every
 //!   size, pings both ways, 1 MiB, a burst of 500 in order, keep-alive;
 //! - `tests/python/client_3_3.py` against our server: the same from Python;
+//! - JSON payloads both ways (`Message::json` / `parse_json` here,
+//!   `Request(T, json=…)` / `Response.json` there), `tests/python/json_peer_3_3.py`;
 //! - a full server refusing the other side's client, both ways
 //!   (`ServerFullError("server_full")` in Python,
 //!   `CloseReason::Peer { code: SERVER_FULL, reason: "server_full" }` here).
@@ -56,4 +58,10 @@ interop_tests! {
     full_python_server_refuses_our_tokio_client: full_python_3_3_server_refuses_our_client::<Tokio>,
     full_python_server_refuses_our_smol_client: full_python_3_3_server_refuses_our_client::<Smol>,
     full_python_server_refuses_our_mio_client: full_python_3_3_server_refuses_our_client::<Mio>,
+    our_tokio_json_to_python_server: our_json_to_python_server::<Tokio>,
+    our_smol_json_to_python_server: our_json_to_python_server::<Smol>,
+    our_mio_json_to_python_server: our_json_to_python_server::<Mio>,
+    python_json_to_our_tokio_server: python_json_to_our_server::<Tokio>,
+    python_json_to_our_smol_server: python_json_to_our_server::<Smol>,
+    python_json_to_our_mio_server: python_json_to_our_server::<Mio>,
 }

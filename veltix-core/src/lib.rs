@@ -18,7 +18,17 @@
 //!   authentication, requests, ping, heartbeat, limits, close — in the
 //!   [`Dialect`] its configuration names: ours, Python Veltix 1.4–1.6's,
 //!   Python Veltix 3.x's, or none.
-//! - [`Message`], [`MessageType`], [`RequestId`]: the values on the wire.
+//! - [`Message`], [`MessageType`], [`RequestId`]: the values on the wire;
+//!   typed payloads with [`Message::text`] and, with the `serde` feature,
+//!   [`Message::json`]; [`Message::latency`] once a driver stamps the
+//!   receive time.
+//!
+//! # Features
+//!
+//! - `serde` (on by default): [`Message::json`] and [`Message::parse_json`].
+//! - `arbitrary`: [`arbitrary::Arbitrary`](https://docs.rs/arbitrary) for
+//!   [`Message`], [`MessageType`] and [`RequestId`], to fuzz one's own
+//!   handlers with Veltix messages; `examples/fuzz_handler.rs` shows how.
 //!
 //! # Run loop
 //!
@@ -89,6 +99,7 @@ pub mod flow;
 pub mod frame;
 mod message;
 mod message_type;
+mod payload;
 mod request_id;
 pub mod wire;
 
@@ -99,4 +110,7 @@ pub use connection::{
 };
 pub use message::Message;
 pub use message_type::{MessageType, ReservedTypeError};
+#[cfg(feature = "serde")]
+pub use payload::JsonError;
+pub use payload::TextError;
 pub use request_id::{ParseRequestIdError, RequestId};

@@ -161,6 +161,18 @@ impl From<RequestId> for [u8; 16] {
     }
 }
 
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for RequestId {
+    /// Any 16 bytes, as on the classic wire.
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        <[u8; 16]>::arbitrary(u).map(Self)
+    }
+
+    fn size_hint(depth: usize) -> (usize, Option<usize>) {
+        <[u8; 16] as arbitrary::Arbitrary<'a>>::size_hint(depth)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,10 +37,12 @@ pub use peer::Peer;
 pub use runtime::{LISTEN_BACKLOG, Listener, Runtime, Socket, Timer, bind_listener};
 pub use server::{Server, ServerEvents};
 pub use stats::Stats;
+/// The error of `Message::json` and `Message::parse_json` (typed payloads).
+pub use veltix_core::JsonError;
 pub use veltix_core::compression::Compression;
 pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{
     CloseCode, CloseReason, ConnectionConfig, Dialect, HandshakeError, HandshakeMode, KeyStore,
-    Message, MessageType, PeerInfo, PreSharedKey, RequestId, SendError,
+    Message, MessageType, PeerInfo, PreSharedKey, RequestId, SendError, TextError,
 };
 pub use veltix_tls as tls;

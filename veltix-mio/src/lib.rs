@@ -91,8 +91,8 @@ pub use veltix_core::compression::Compression;
 pub use veltix_core::flow::FlowControl;
 pub use veltix_core::{
     CloseCode, CloseReason, ConfigError, Connection, ConnectionConfig, Dialect, Event,
-    HandshakeError, HandshakeMode, KeyStore, Message, MessageType, PeerInfo, PreSharedKey,
-    RequestError, RequestId, Role, SendError,
+    HandshakeError, HandshakeMode, JsonError, KeyStore, Message, MessageType, PeerInfo,
+    PreSharedKey, RequestError, RequestId, Role, SendError, TextError,
 };
 /// TLS 1.3 settings, certificates and pins (the `veltix-tls` crate).
 pub use veltix_tls as tls;

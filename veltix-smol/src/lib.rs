@@ -35,8 +35,8 @@ pub use veltix_driver::tls;
 pub use veltix_driver::{
     ClientConfig, ClientEvent, ClientEvents, ClientTls, CloseCode, CloseReason, Compression,
     ConnectionConfig, Dialect, Error, FlowControl, HandshakeError, HandshakeMode, Incoming,
-    KeyStore, Message, MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect, RequestId,
-    SendError, ServerConfig, ServerEvent, ServerEvents, Stats,
+    JsonError, KeyStore, Message, MessageType, Peer, PeerId, PeerInfo, PreSharedKey, Reconnect,
+    RequestId, SendError, ServerConfig, ServerEvent, ServerEvents, Stats, TextError,
 };
 
 /// A Veltix server on smol. See [`veltix_driver::Server`] for every method.

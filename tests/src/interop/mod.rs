@@ -29,12 +29,14 @@ use crate::python::{Py, Release, STEP, listening_addr, within};
 use crate::support::{seq_of, seq_payload};
 
 mod closing;
+mod json;
 mod threaded;
 
 pub use closing::{
     full_python_3_3_server_refuses_our_client, full_server_refuses_python_3_3_client,
     our_closes_reach_the_python_client,
 };
+pub use json::{Sample, our_json_to_python_server, python_json_to_our_server, sample};
 pub use threaded::python_client_to_threaded_mio_server;
 
 /// Requests a client sends one after the other.

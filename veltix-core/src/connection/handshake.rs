@@ -13,7 +13,7 @@ use sha2::Sha256;
 use super::config::MAX_CLIENT_ID_LEN;
 use super::{
     AUTH, CloseReason, Connection, Dialect, HandshakeMode, PeerInfo, PreSharedKey, State,
-    TranscriptKey,
+    TranscriptKey, code,
 };
 use crate::compression::Algorithm;
 use crate::{Message, MessageType, RequestId};
@@ -360,9 +360,9 @@ pub(crate) struct Claim {
 
 impl Connection {
     pub(super) fn on_frame_awaiting_ack(&mut self, now: Instant, message: Message) {
-        match message.message_type() {
-            MessageType::HELLO_ACK => {}
-            MessageType::ERROR => return self.on_peer_close(message.payload()),
+        match message.message_type().code() {
+            code::HELLO_ACK => {}
+            code::ERROR => return self.on_peer_close(message.payload()),
             _ => return self.fail(now, CloseReason::ProtocolViolation("expected HELLO_ACK")),
         }
         let Some(ack) = HelloAck::parse(message.payload()) else {
@@ -612,9 +612,9 @@ impl Connection {
         message: Message,
         key: TranscriptKey,
     ) {
-        match message.message_type() {
-            AUTH => {}
-            MessageType::ERROR => return self.on_peer_close(message.payload()),
+        match message.message_type().code() {
+            code::AUTH => {}
+            code::ERROR => return self.on_peer_close(message.payload()),
             _ => {
                 return self.fail(
                     now,

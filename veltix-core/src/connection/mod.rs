@@ -38,6 +38,20 @@ use transmit::OutboundQueue;
 /// A system code of ours (`docs/protocol.md` §2: 0–199 belong to the library).
 pub(crate) const AUTH: MessageType = MessageType::from_code(12);
 
+/// The codes of the types the connection handles itself, for `match`
+/// patterns (a `MessageType` compares by code but cannot be a pattern).
+pub(crate) mod code {
+    use super::MessageType;
+
+    pub(crate) const PING: u16 = MessageType::PING.code();
+    pub(crate) const PONG: u16 = MessageType::PONG.code();
+    pub(crate) const HEARTBEAT: u16 = MessageType::HEARTBEAT.code();
+    pub(crate) const HELLO: u16 = MessageType::HELLO.code();
+    pub(crate) const HELLO_ACK: u16 = MessageType::HELLO_ACK.code();
+    pub(crate) const ERROR: u16 = MessageType::ERROR.code();
+    pub(crate) const AUTH: u16 = super::AUTH.code();
+}
+
 /// One Veltix connection, as a deterministic state machine with no I/O.
 ///
 /// # Calling contract
@@ -975,15 +989,15 @@ impl Connection {
         // Python 1.4 – 1.6 peers use HELLO / HELLO_ACK for their handshake only.
         let handshake_over = negotiated || self.dialect == Dialect::Python14;
         let id = message.request_id();
-        match message.message_type() {
-            MessageType::PING => {
+        match message.message_type().code() {
+            code::PING => {
                 if self.outbound.queued_bytes() < self.config.max_outbound_bytes {
                     self.queue_control(now, MessageType::PONG, id, Bytes::new());
                 } else {
                     self.stats.pongs_dropped += 1;
                 }
             }
-            MessageType::PONG => match self
+            code::PONG => match self
                 .pending
                 .take_if(id, |a| matches!(a, Awaiting::Pong { .. }))
             {
@@ -993,9 +1007,9 @@ impl Connection {
                 }),
                 _ => self.stats.unmatched_pongs += 1,
             },
-            MessageType::HEARTBEAT => {}
-            MessageType::ERROR if negotiated => self.on_peer_close(message.payload()),
-            MessageType::HELLO if self.legacy_by_silence && self.stats.frames_sent == 0 => {
+            code::HEARTBEAT => {}
+            code::ERROR if negotiated => self.on_peer_close(message.payload()),
+            code::HELLO if self.legacy_by_silence && self.stats.frames_sent == 0 => {
                 // The peer was only slow: it speaks the handshake after all.
                 self.legacy_by_silence = false;
                 self.state = State::AwaitHello;
@@ -1006,7 +1020,7 @@ impl Connection {
             // handshake, or from a peer that spoke none (a dialect mismatch,
             // such as a Python 1.4 server's HELLO to a legacy client), they
             // end the connection rather than reach the application.
-            MessageType::HELLO | MessageType::HELLO_ACK | AUTH => {
+            code::HELLO | code::HELLO_ACK | code::AUTH => {
                 let why = if handshake_over {
                     "handshake frame after the handshake"
                 } else {
