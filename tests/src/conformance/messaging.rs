@@ -54,6 +54,18 @@ pub async fn connect_and_exchange<R: Runtime + Default>() {
         message.timestamp_ms() + 1000 >= before_ms && message.timestamp_ms() <= wall_ms() + 1000,
         "the header timestamp is the sender's wall clock"
     );
+    let received_ms = message
+        .received_at()
+        .expect("the driver stamps the receive time")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64;
+    assert!(
+        received_ms + 1 >= before_ms && received_ms <= wall_ms() + 1,
+        "received during this exchange"
+    );
+    let latency = message.latency().expect("a latency: both times are known");
+    assert!(latency.as_secs() < 5, "a loopback latency, not {latency:?}");
 
     within::<R, _>(
         STEP,

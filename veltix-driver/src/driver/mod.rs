@@ -400,7 +400,14 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             .ends
             .as_ref()
             .map(|(commands, _)| commands.open_direct(&mut self.stalled));
-        while let Some(event) = self.conn.poll_event() {
+        // Messages and replies carry their receive time (for
+        // `Message::latency`): one wall-clock read per round, at most.
+        let mut received_at = None;
+        while let Some(mut event) = self.conn.poll_event() {
+            if let Event::Message(message) | Event::Response { message, .. } = &mut event {
+                let at = *received_at.get_or_insert_with(|| self.runtime.wall_clock());
+                message.set_received_at(at);
+            }
             if let Some(event) = self.route(event, now) {
                 self.sink.deliver(event);
             }
