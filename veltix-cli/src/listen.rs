@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 use veltix_tokio::{
@@ -41,13 +42,34 @@ pub(crate) async fn run(args: ListenArgs) -> Result<(), Failure> {
             let _ = peer.try_reply(&message, answer);
         });
     }
+    // The peers' addresses, for the message lines.
+    let peers = Peers::default();
+    if args.print {
+        let (peers, json) = (peers.clone(), args.json);
+        // Written on the peer's own task, where the peer is still there to
+        // ask for its TLS identity (the event stream may be read after a
+        // quick peer has gone), and before any of its messages reach that
+        // stream: its "connected" line comes first.
+        server.on_connect(move |peer, info| {
+            peers.insert(peer.id(), peer.addr());
+            let subject = peer.tls_identity().map(|id| id.subject().to_owned());
+            // A failed write fails the event loop at its next line.
+            let _ = write(connected(
+                peer.id(),
+                peer.addr(),
+                &info,
+                subject.as_deref(),
+                json,
+            ));
+        });
+    }
     // Taken before the announcement, so no event is dropped.
     let events = args.print.then(|| server.events());
     announce(&server, &args, pin.as_deref())?;
 
     let printed = async {
         match events {
-            Some(events) => print_events(&server, events, args.json).await,
+            Some(events) => print_events(&peers, events, args.json).await,
             None => std::future::pending().await,
         }
     };
@@ -80,38 +102,58 @@ fn announce(server: &Server, args: &ListenArgs, pin: Option<&str>) -> Result<(),
     Ok(())
 }
 
-/// Prints every event until the server is gone.
-async fn print_events(
-    server: &Server,
-    mut events: ServerEvents,
-    json: bool,
-) -> Result<(), Failure> {
-    let mut addrs: HashMap<PeerId, SocketAddr> = HashMap::new();
+/// Addresses of the connected peers, by id.
+#[derive(Clone, Default)]
+struct Peers(Arc<Mutex<HashMap<PeerId, SocketAddr>>>);
+
+impl Peers {
+    fn insert(&self, peer: PeerId, addr: SocketAddr) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(peer, addr);
+    }
+
+    fn get(&self, peer: PeerId) -> Option<SocketAddr> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&peer)
+            .copied()
+    }
+
+    fn remove(&self, peer: PeerId) -> Option<SocketAddr> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&peer)
+    }
+}
+
+/// Prints every message and disconnection until the server is gone (the
+/// connections are printed by `on_connect`).
+async fn print_events(peers: &Peers, mut events: ServerEvents, json: bool) -> Result<(), Failure> {
     while let Some(event) = events.next().await {
         let line = match event {
-            ServerEvent::Connected { peer, addr, info } => {
-                addrs.insert(peer, addr);
-                let subject = server
-                    .peer(peer)
-                    .and_then(|p| p.tls_identity())
-                    .map(|id| id.subject().to_owned());
-                connected(peer, addr, &info, subject.as_deref(), json)
-            }
             ServerEvent::Message { peer, message } => {
-                message_line(peer, addrs.get(&peer), &message, json)
+                message_line(peer, peers.get(peer).as_ref(), &message, json)
             }
-            ServerEvent::Disconnected { peer, reason, .. } => {
-                let addr = addrs.remove(&peer);
-                disconnected(peer, addr.as_ref(), &reason, json)
+            ServerEvent::Disconnected { peer, addr, reason } => {
+                let addr = peers.remove(peer).unwrap_or(addr);
+                disconnected(peer, Some(&addr), &reason, json)
             }
             _ => continue,
         };
-        match line {
-            Line::Text(text) => output::line(&text)?,
-            Line::Json(value) => output::json(&value)?,
-        }
+        write(line)?;
     }
     Ok(())
+}
+
+fn write(line: Line) -> Result<(), Failure> {
+    match line {
+        Line::Text(text) => output::line(&text),
+        Line::Json(value) => output::json(&value),
+    }
 }
 
 enum Line {
