@@ -15,3 +15,4 @@ macro_rules! on_smol {
 }
 
 veltix_tests::conformance_tests!(on_smol);
+veltix_tests::async_handler_tests!(on_smol);

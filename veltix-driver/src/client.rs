@@ -1,6 +1,7 @@
 //! The client: connects (with a timeout), optionally reconnects with backoff,
 //! and offers send, request, ping and events or callbacks.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,21 +13,23 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{Either, select};
 use futures::{Stream, StreamExt as _};
 use tracing::Instrument as _;
-use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
+use veltix_core::{
+    CloseCode, CloseReason, Connection, Message, MessageType, PeerInfo, RequestId, Role,
+};
 
 use crate::backlog::Backlog;
 use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventOutlet, EventQueue, EventSender, EventStream};
 use crate::handle::{CommandRx, Control, DriverEnds, DriverHandle, command_budget};
-use crate::handlers::{Slot, SlotCache};
+use crate::handlers::Slot;
 use crate::meters::Meters;
+use crate::routes::{self, Dispatch, Handler, HandlerEnv, MessageHandlers};
 use crate::runtime::{Runtime, sleep_until, wall_ms};
-use crate::{ClientConfig, ClientEvent, Error, Peer, PeerId, Stats, os};
+use crate::{ClientConfig, ClientEvent, Error, IntoReply, Peer, PeerId, Stats, os};
 
 type OnConnect = dyn Fn(PeerInfo) + Send + Sync;
 /// Where the task tells `connect` how the first handshake went.
 type FirstOutcome = Arc<Mutex<Option<oneshot::Sender<Result<PeerInfo, Error>>>>>;
-type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
 type OnDisconnect = dyn Fn(SocketAddr, &CloseReason) + Send + Sync;
 
 /// A Veltix client on runtime `R`. Cheap to clone; every clone is the same
@@ -81,7 +84,7 @@ impl<R: Runtime> Drop for Shared<R> {
 #[derive(Default)]
 struct Handlers {
     on_connect: Slot<OnConnect>,
-    on_message: Slot<OnMessage>,
+    messages: MessageHandlers,
     on_disconnect: Slot<OnDisconnect>,
 }
 
@@ -193,10 +196,70 @@ impl<R: Runtime> Client<R> {
         self.shared.handlers.on_connect.set(Arc::new(f));
     }
 
-    /// Calls `f` for every application message; `f` gets the server as a
-    /// [`Peer`] to answer with. Replaces any earlier callback.
-    pub fn on_message(&self, f: impl Fn(&Peer, Message) + Send + Sync + 'static) {
-        self.shared.handlers.on_message.set(Arc::new(f));
+    /// Calls `f` for every application message that has no
+    /// [`route`](Self::route); `f` gets the server as a [`Peer`] to answer
+    /// with, and what it returns is the reply (see [`IntoReply`]). Replaces
+    /// any earlier message handler (sync or async). Runs on the
+    /// connection's task: must not block.
+    pub fn on_message<T: IntoReply>(
+        &self,
+        f: impl Fn(&Peer, Message) -> T + Send + Sync + 'static,
+    ) {
+        self.shared.handlers.messages.on_message(Handler::sync(f));
+    }
+
+    /// As [`on_message`](Self::on_message), with an async handler, run as
+    /// [`Server::on_message_async`](crate::Server::on_message_async) says
+    /// (in arrival order, up to [`ClientConfig::handler_concurrency`] at
+    /// once; messages waiting for it count towards flow control).
+    pub fn on_message_async<F, Fut>(&self, f: F)
+    where
+        F: Fn(Peer, Message) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReply,
+    {
+        self.shared
+            .handlers
+            .messages
+            .on_message(Handler::asynchronous(f));
+    }
+
+    /// Calls `f` for every message of type `kind`, instead of
+    /// [`on_message`](Self::on_message), as
+    /// [`Server::route`](crate::Server::route) does.
+    pub fn route<T: IntoReply>(
+        &self,
+        kind: MessageType,
+        f: impl Fn(&Peer, Message) -> T + Send + Sync + 'static,
+    ) {
+        self.shared
+            .handlers
+            .messages
+            .route(kind.code(), Handler::sync(f));
+    }
+
+    /// As [`route`](Self::route), with an async handler (see
+    /// [`on_message_async`](Self::on_message_async)).
+    pub fn route_async<F, Fut>(&self, kind: MessageType, f: F)
+    where
+        F: Fn(Peer, Message) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReply,
+    {
+        self.shared
+            .handlers
+            .messages
+            .route(kind.code(), Handler::asynchronous(f));
+    }
+
+    /// As [`Peer::respond`], for a message from the server.
+    pub fn respond(&self, request_id: RequestId, value: impl IntoReply) {
+        self.shared.server.respond(request_id, value);
+    }
+
+    /// As [`Peer::note_unrouted`], for a message from the server.
+    pub fn note_unrouted(&self, message: &Message) {
+        self.shared.server.note_unrouted(message);
     }
 
     /// Calls `f` whenever the connection ends, with the address of the
@@ -358,7 +421,9 @@ impl<R: Runtime> Task<R> {
                 handlers: self.handlers.clone(),
                 events: self.events.sender(),
                 first: self.first.clone(),
-                on_message: SlotCache::default(),
+                dispatch: Dispatch::default(),
+                runtime: self.runtime.clone(),
+                concurrency: self.config.handler_concurrency,
             };
             let ends = DriverEnds {
                 commands,
@@ -447,15 +512,21 @@ async fn fail_commands_until<R: Runtime>(
     }
 }
 
-struct ClientSink {
+struct ClientSink<R: Runtime> {
     server: Peer,
     handlers: Arc<Handlers>,
     events: EventSender<ClientEvent>,
     first: FirstOutcome,
-    on_message: SlotCache<OnMessage>,
+    dispatch: Dispatch,
+    /// Where the connection's async handlers run, and how many at once.
+    runtime: R,
+    concurrency: usize,
 }
 
-impl Sink for ClientSink {
+// Nothing in a sink is pinned: the runtime handle is only called through `&`.
+impl<R: Runtime> Unpin for ClientSink<R> {}
+
+impl<R: Runtime> Sink for ClientSink<R> {
     fn deliver(&mut self, event: SinkEvent) {
         let weight = event.weight();
         match &event {
@@ -481,10 +552,30 @@ impl Sink for ClientSink {
                 Some(f) => return f(info),
                 None => ClientEvent::Connected(info),
             },
-            SinkEvent::Message(message) => match self.on_message.get(&self.handlers.on_message) {
-                Some(f) => return f(&self.server, message),
-                None => ClientEvent::Message(message),
-            },
+            SinkEvent::Message(message) => {
+                let runtime = &self.runtime;
+                let env = HandlerEnv {
+                    peer: &self.server,
+                    backlog: self.events.shared_backlog(),
+                    concurrency: self.concurrency,
+                    spawn: &|task| {
+                        runtime.spawn(tracing::Instrument::instrument(
+                            task,
+                            tracing::Span::current(),
+                        ));
+                    },
+                };
+                match self
+                    .dispatch
+                    .message(&self.handlers.messages, &env, message, weight)
+                {
+                    Ok(()) => return,
+                    Err(unhandled) if unhandled.routed && !self.events.has_reader() => {
+                        return routes::unrouted(&self.server, &unhandled.message);
+                    }
+                    Err(unhandled) => ClientEvent::Message(unhandled.message),
+                }
+            }
             SinkEvent::Closed(reason) => match self.handlers.on_disconnect.get() {
                 Some(f) => return f(self.server.addr, &reason),
                 None => ClientEvent::Disconnected(reason),

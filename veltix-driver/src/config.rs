@@ -32,6 +32,14 @@ pub struct ServerConfig {
     /// How long [`Server::shutdown`](crate::Server::shutdown) waits for peers
     /// to flush before dropping them. Default 5 s.
     pub shutdown_timeout: Duration,
+    /// Async handlers ([`route_async`](crate::Server::route_async),
+    /// [`on_message_async`](crate::Server::on_message_async)) running at
+    /// once for one peer. At 1 (the default) a peer's messages are handled
+    /// one after the other, in the order they arrived; above, up to this
+    /// many overlap (each still starts in arrival order). Messages waiting
+    /// for a handler count towards the peer's flow control (see
+    /// [`flow`](Self::flow)).
+    pub handler_concurrency: usize,
     /// TLS 1.3 for every peer: nothing from a peer reaches the application
     /// before its TLS handshake completes (and, with client certificates
     /// required, verifies it). The TLS handshake must finish within
@@ -50,6 +58,7 @@ impl ServerConfig {
             flow: FlowControl::default(),
             read_chunk: 64 * 1024,
             shutdown_timeout: Duration::from_secs(5),
+            handler_concurrency: 1,
             tls: None,
         }
     }
@@ -61,6 +70,13 @@ impl ServerConfig {
         let mut settings = self.connection.clone();
         settings.transport_authenticated |= self.tls.is_some();
         settings
+    }
+
+    /// Sets [`handler_concurrency`](Self::handler_concurrency).
+    #[must_use]
+    pub fn handler_concurrency(mut self, n: usize) -> Self {
+        self.handler_concurrency = n;
+        self
     }
 
     /// Serves every peer over TLS 1.3 with `tls`.
@@ -123,6 +139,7 @@ impl ServerConfig {
             ("max_connections", self.max_connections),
             ("event_capacity", self.event_capacity),
             ("read_chunk", self.read_chunk),
+            ("handler_concurrency", self.handler_concurrency),
         ])
     }
 }
@@ -189,6 +206,12 @@ pub struct ClientConfig {
     /// wait, or get `Full`, once they hold `connection.max_outbound_bytes`
     /// or `flow.high_water` plus `read_chunk`, whichever is larger.
     pub flow: FlowControl,
+    /// Async handlers ([`route_async`](crate::Client::route_async),
+    /// [`on_message_async`](crate::Client::on_message_async)) running at
+    /// once. At 1 (the default) messages are handled one after the other, in
+    /// the order they arrived; above, up to this many overlap. Messages
+    /// waiting for a handler count towards flow control.
+    pub handler_concurrency: usize,
     /// Bytes read from the socket at once. Default 64 KiB.
     pub read_chunk: usize,
     /// TLS 1.3 to the server. Default none (plaintext).
@@ -228,6 +251,7 @@ impl ClientConfig {
             event_capacity: 1024,
             flow: FlowControl::default(),
             read_chunk: 64 * 1024,
+            handler_concurrency: 1,
             tls: None,
         }
     }
@@ -238,6 +262,13 @@ impl ClientConfig {
         let mut settings = self.connection.clone();
         settings.transport_authenticated |= self.tls.is_some();
         settings
+    }
+
+    /// Sets [`handler_concurrency`](Self::handler_concurrency).
+    #[must_use]
+    pub fn handler_concurrency(mut self, n: usize) -> Self {
+        self.handler_concurrency = n;
+        self
     }
 
     /// Connects over TLS 1.3 with `config`, checking the server's
@@ -321,6 +352,7 @@ impl ClientConfig {
         nonzero(&[
             ("event_capacity", self.event_capacity),
             ("read_chunk", self.read_chunk),
+            ("handler_concurrency", self.handler_concurrency),
         ])
     }
 }

@@ -218,6 +218,18 @@ impl<T> EventSender<T> {
     pub(crate) fn backlog(&self) -> &Backlog {
         &self.backlog
     }
+
+    /// The same count, shared: what else holds messages for the
+    /// application (async handlers) adds to it, so flow control sees both.
+    pub(crate) fn shared_backlog(&self) -> &Arc<Backlog> {
+        &self.backlog
+    }
+
+    /// Whether a reader has taken the stream and not dropped it.
+    pub(crate) fn has_reader(&self) -> bool {
+        let state = self.shared.lock();
+        state.taken && !state.discarding
+    }
 }
 
 impl<T> Drop for EventSender<T> {

@@ -13,7 +13,7 @@ use veltix_core::{CloseCode, CloseReason, Message, MessageType, RequestId, SendE
 
 use crate::command_queue::{self, Weighed};
 use crate::meters::Meters;
-use crate::stats::StatsCell;
+use crate::stats::{Handled, StatsCell};
 use crate::{Error, FlowControl};
 
 /// Commands taken from the queue or the direct lane, not applied yet.
@@ -269,6 +269,8 @@ pub(crate) struct DriverHandle {
     pub(crate) security: Arc<Security>,
     /// What the connection has done, published by its driver.
     pub(crate) stats: Arc<StatsCell>,
+    /// A server's totals, which the handlers' counts go to as well.
+    pub(crate) totals: Option<Arc<StatsCell>>,
 }
 
 pub(crate) struct DriverEnds {
@@ -303,6 +305,7 @@ impl DriverHandle {
                 down: Arc::new(AtomicBool::new(false)),
                 security: security.clone(),
                 stats: stats.clone(),
+                totals: None,
             },
             DriverEnds {
                 commands: CommandRx {
@@ -412,13 +415,28 @@ impl DriverHandle {
     }
 
     pub(crate) async fn reply(&self, to: &Message, message: Message) -> Result<(), Error> {
-        check_sendable(&message)?;
-        self.command(Command::Reply(to.request_id(), message)).await
+        self.reply_id(to.request_id(), message).await
     }
 
     pub(crate) fn try_reply(&self, to: &Message, message: Message) -> Result<(), Error> {
+        self.try_reply_id(to.request_id(), message)
+    }
+
+    /// Answers the message whose request id is `to`, waiting for room.
+    pub(crate) async fn reply_id(&self, to: RequestId, message: Message) -> Result<(), Error> {
         check_sendable(&message)?;
-        self.try_command(Command::Reply(to.request_id(), message))
+        self.command(Command::Reply(to, message)).await
+    }
+
+    /// Answers the message whose request id is `to`, without waiting.
+    pub(crate) fn try_reply_id(&self, to: RequestId, message: Message) -> Result<(), Error> {
+        check_sendable(&message)?;
+        self.try_command(Command::Reply(to, message))
+    }
+
+    /// Counts what a handler did, here and in the server's totals.
+    pub(crate) fn handled(&self, what: Handled) {
+        self.stats.handled(what, self.totals.as_deref());
     }
 
     pub(crate) async fn send_frame(&self, frame: EncodedFrame) -> Result<(), Error> {

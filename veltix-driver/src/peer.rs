@@ -4,10 +4,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use veltix_core::{CloseCode, Message};
+use veltix_core::{CloseCode, Message, RequestId};
 
 use crate::handle::DriverHandle;
-use crate::{Error, PeerId, Stats};
+use crate::{Error, IntoReply, PeerId, Stats};
 
 /// A cheap, cloneable handle to one connected peer of a [`Server`](crate::Server).
 ///
@@ -70,6 +70,22 @@ impl Peer {
     /// As [`try_send`](Self::try_send).
     pub fn try_reply(&self, received: &Message, message: Message) -> Result<(), Error> {
         self.handle.try_reply(received, message)
+    }
+
+    /// Acts on a handler's return value for the message whose request id is
+    /// `request_id`, as a [route](crate::Server::route) does: a reply is
+    /// queued without waiting (carrying that id); an error, or a reply that
+    /// cannot be queued, is logged and counted in [`Stats`]. For code that
+    /// dispatches messages itself, such as veltix-mio's threaded routes.
+    pub fn respond(&self, request_id: RequestId, value: impl IntoReply) {
+        crate::routes::respond(self, request_id, value.into_reply());
+    }
+
+    /// Logs (debug) and counts in [`Stats::unrouted`] a message from this
+    /// peer that nothing handles, as a server with routes does. For code
+    /// that dispatches messages itself.
+    pub fn note_unrouted(&self, message: &Message) {
+        crate::routes::unrouted(self, message);
     }
 
     /// Sends a request and waits up to `timeout` for the peer's answer.

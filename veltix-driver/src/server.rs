@@ -1,6 +1,7 @@
 //! The server: accepts peers, drives each on its own task, and offers send,
 //! broadcast, request, ping, peer listing and graceful shutdown.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -13,20 +14,20 @@ use futures::future::{Either, join_all, select};
 use futures::{Stream, StreamExt as _};
 use tracing::Instrument as _;
 use veltix_core::wire::Wire;
-use veltix_core::{CloseCode, CloseReason, Connection, Message, PeerInfo, Role};
+use veltix_core::{CloseCode, CloseReason, Connection, Message, MessageType, PeerInfo, Role};
 
 use crate::backlog::Backlog;
 use crate::driver::{Driver, ReadSettings, Sink, SinkEvent};
 use crate::event_queue::{EventQueue, EventSender, EventStream};
 use crate::handle::{DriverHandle, command_budget};
-use crate::handlers::{Slot, SlotCache};
+use crate::handlers::Slot;
 use crate::meters::Meters;
+use crate::routes::{self, Dispatch, Handler, HandlerEnv, LaneTask, MessageHandlers};
 use crate::runtime::{Listener, Runtime, sleep_until, wall_ms};
 use crate::stats::StatsCell;
-use crate::{Error, Incoming, Peer, PeerId, ServerConfig, ServerEvent, Stats, os};
+use crate::{Error, Incoming, IntoReply, Peer, PeerId, ServerConfig, ServerEvent, Stats, os};
 
 type OnConnect = dyn Fn(&Peer, PeerInfo) + Send + Sync;
-type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
 type OnDisconnect = dyn Fn(&Peer, &CloseReason) + Send + Sync;
 type OnAccept = dyn Fn(&Incoming) -> Result<(), String> + Send + Sync;
 
@@ -103,7 +104,7 @@ struct Shared<R: Runtime> {
     meters: Option<Arc<Meters>>,
     events: EventQueue<ServerEvent>,
     on_connect: Slot<OnConnect>,
-    on_message: Slot<OnMessage>,
+    messages: MessageHandlers,
     on_disconnect: Slot<OnDisconnect>,
     on_accept: Slot<OnAccept>,
     stop_accept: Mutex<Option<oneshot::Sender<()>>>,
@@ -153,7 +154,7 @@ impl<R: Runtime> Server<R> {
             meters: Meters::register("server", local_addr),
             events,
             on_connect: Slot::default(),
-            on_message: Slot::default(),
+            messages: MessageHandlers::default(),
             on_disconnect: Slot::default(),
             on_accept: Slot::default(),
             stop_accept: Mutex::new(Some(stop_tx)),
@@ -194,9 +195,70 @@ impl<R: Runtime> Server<R> {
         self.shared.on_connect.set(Arc::new(f));
     }
 
-    /// Calls `f` for every application message. Replaces any earlier callback.
-    pub fn on_message(&self, f: impl Fn(&Peer, Message) + Send + Sync + 'static) {
-        self.shared.on_message.set(Arc::new(f));
+    /// Calls `f` for every application message that has no
+    /// [`route`](Self::route). Replaces any earlier message handler (sync or
+    /// async). What `f` returns is acted on as [`IntoReply`] says: `()` for
+    /// nothing, a [`Message`] (or `Option`, or `Result<_, E: Display>`) to
+    /// reply with. `f` runs on the connection's task and must not block; a
+    /// panic in it is logged and counted, and the peer is served on.
+    pub fn on_message<T: IntoReply>(
+        &self,
+        f: impl Fn(&Peer, Message) -> T + Send + Sync + 'static,
+    ) {
+        self.shared.messages.on_message(Handler::sync(f));
+    }
+
+    /// As [`on_message`](Self::on_message), with an async handler: the
+    /// future may await anything (a database, a [`Peer::request`]). A peer's
+    /// messages are handed to it in arrival order, up to
+    /// [`ServerConfig::handler_concurrency`] at once (one by default, so
+    /// one after the other), on a task of the peer's own, not on its
+    /// connection's task. While a peer's messages wait for their handlers,
+    /// they count towards its flow control: past the high-water mark its
+    /// socket is not read until handlers catch up (see [`Server`]). A
+    /// handler that panics or returns an `Err` is logged and counted
+    /// ([`Stats::handler_errors`]); the peer and the server live on. Its
+    /// reply waits for room in the peer's queue.
+    ///
+    /// Ordering holds among a peer's async handlers; sync routes run as
+    /// messages arrive, possibly before an earlier message's async handler
+    /// is done. `on_disconnect` may run before the handlers of the peer's
+    /// last messages have; those still run, and their replies are dropped.
+    pub fn on_message_async<F, Fut>(&self, f: F)
+    where
+        F: Fn(Peer, Message) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReply,
+    {
+        self.shared.messages.on_message(Handler::asynchronous(f));
+    }
+
+    /// Calls `f` for every message of type `kind`, instead of
+    /// [`on_message`](Self::on_message): one handler per type, replacing any
+    /// earlier one for `kind`. Its return value is the reply, as for
+    /// `on_message` (see [`IntoReply`]). Once any route is set, a message
+    /// with neither a route nor `on_message` goes to the event stream if it
+    /// has been taken, and is otherwise logged (debug) and counted in
+    /// [`Stats::unrouted`].
+    pub fn route<T: IntoReply>(
+        &self,
+        kind: MessageType,
+        f: impl Fn(&Peer, Message) -> T + Send + Sync + 'static,
+    ) {
+        self.shared.messages.route(kind.code(), Handler::sync(f));
+    }
+
+    /// As [`route`](Self::route), with an async handler, run as
+    /// [`on_message_async`](Self::on_message_async) says.
+    pub fn route_async<F, Fut>(&self, kind: MessageType, f: F)
+    where
+        F: Fn(Peer, Message) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReply,
+    {
+        self.shared
+            .messages
+            .route(kind.code(), Handler::asynchronous(f));
     }
 
     /// Calls `f` when a peer's connection has ended, with the peer (its
@@ -513,11 +575,12 @@ fn start_peer<R: Runtime>(
     };
     let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
     let config = &shared.config;
-    let (handle, mut ends) = DriverHandle::new(command_budget(
+    let (mut handle, mut ends) = DriverHandle::new(command_budget(
         config.connection.max_outbound_bytes,
         &config.flow,
         config.read_chunk,
     ));
+    handle.totals = Some(shared.totals.clone());
     ends.totals = Some(shared.totals.clone());
     ends.meters = shared.meters.clone();
     let peer = Peer { id, addr, handle };
@@ -543,7 +606,7 @@ fn start_peer<R: Runtime>(
             peer,
             shared: shared.clone(),
             events: shared.events.sender(),
-            on_message: SlotCache::default(),
+            dispatch: Dispatch::default(),
         };
         let driver = Driver::new(conn, shared.runtime.clone(), socket, ends, sink, read, tls);
         shared.runtime.spawn(
@@ -580,7 +643,7 @@ struct ServerSink<R: Runtime> {
     peer: Peer,
     shared: Arc<Shared<R>>,
     events: EventSender<ServerEvent>,
-    on_message: SlotCache<OnMessage>,
+    dispatch: Dispatch,
 }
 
 impl<R: Runtime> Sink for ServerSink<R> {
@@ -606,10 +669,28 @@ impl<R: Runtime> Sink for ServerSink<R> {
                     info,
                 },
             },
-            SinkEvent::Message(message) => match self.on_message.get(&self.shared.on_message) {
-                Some(f) => return f(&self.peer, message),
-                None => ServerEvent::Message { peer: id, message },
-            },
+            SinkEvent::Message(message) => {
+                let shared = &self.shared;
+                let env = HandlerEnv {
+                    peer: &self.peer,
+                    backlog: self.events.shared_backlog(),
+                    concurrency: shared.config.handler_concurrency,
+                    spawn: &|task| spawn_handlers(shared, task),
+                };
+                match self
+                    .dispatch
+                    .message(&shared.messages, &env, message, weight)
+                {
+                    Ok(()) => return,
+                    Err(unhandled) if unhandled.routed && !self.events.has_reader() => {
+                        return routes::unrouted(&self.peer, &unhandled.message);
+                    }
+                    Err(unhandled) => ServerEvent::Message {
+                        peer: id,
+                        message: unhandled.message,
+                    },
+                }
+            }
             SinkEvent::Closed(reason) => match self.shared.on_disconnect.get() {
                 Some(f) => return f(&self.peer, &reason),
                 None => ServerEvent::Disconnected {
@@ -636,6 +717,19 @@ impl<R: Runtime> Sink for ServerSink<R> {
             client_id: self.peer.client_id(),
         })
     }
+}
+
+/// Starts a peer's handler task, in the peer's span; shutdown waits for it
+/// as for the connections.
+fn spawn_handlers<R: Runtime>(shared: &Shared<R>, task: LaneTask) {
+    let live = lock(&shared.live).clone();
+    shared.runtime.spawn(
+        async move {
+            task.await;
+            drop(live);
+        }
+        .instrument(tracing::Span::current()),
+    );
 }
 
 /// For a peer refused because the server is full: nothing reaches the application.

@@ -57,6 +57,26 @@ pub struct Stats {
     /// Times the client connected again after losing its connection
     /// (always 0 for a server and its peers).
     pub reconnects: u64,
+    /// Messages nobody handled: no route for their type, no `on_message`,
+    /// and no event stream taken (each is also logged, at debug). Counted
+    /// only once a route is registered; before that such messages wait for
+    /// the event stream, as always.
+    pub unrouted: u64,
+    /// Route and message handlers that returned an `Err` or panicked (each
+    /// is also logged with the peer). The peer is served on.
+    pub handler_errors: u64,
+    /// Replies returned by handlers that could not be queued (the peer's
+    /// outbound queue was full, or it was gone); each is also logged.
+    pub replies_dropped: u64,
+}
+
+/// What the application's handlers did, counted by whoever runs them (the
+/// connection's task, a handler task, a worker thread): see [`StatsCell::handled`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handled {
+    Unrouted,
+    HandlerError,
+    ReplyDropped,
 }
 
 /// The counters a driver keeps in plain fields and publishes (see
@@ -88,6 +108,10 @@ pub(crate) struct StatsCell {
     smoothed_rtt: AtomicU64,
     queued_bytes: AtomicU64,
     reconnects: AtomicU64,
+    // The handlers' counts, written from any thread (so `fetch_add`).
+    unrouted: AtomicU64,
+    handler_errors: AtomicU64,
+    replies_dropped: AtomicU64,
 }
 
 /// A cell's one writer (a connection's driver) adds without a locked
@@ -202,6 +226,18 @@ impl StatsCell {
         bump(&self.reconnects, 1);
     }
 
+    /// One more of `what`, here and in `totals` (a server's); any thread.
+    pub(crate) fn handled(&self, what: Handled, totals: Option<&Self>) {
+        for cell in std::iter::once(self).chain(totals) {
+            let counter = match what {
+                Handled::Unrouted => &cell.unrouted,
+                Handled::HandlerError => &cell.handler_errors,
+                Handled::ReplyDropped => &cell.replies_dropped,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// What the cell holds now.
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -217,6 +253,9 @@ impl StatsCell {
             smoothed_rtt: duration(load(&self.smoothed_rtt)),
             queued_bytes: load(&self.queued_bytes),
             reconnects: load(&self.reconnects),
+            unrouted: load(&self.unrouted),
+            handler_errors: load(&self.handler_errors),
+            replies_dropped: load(&self.replies_dropped),
         }
     }
 }

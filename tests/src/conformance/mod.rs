@@ -23,6 +23,7 @@ mod messaging;
 mod ping;
 mod reconnect;
 mod requests;
+mod routes;
 mod stats;
 
 pub use backpressure::*;
@@ -34,6 +35,7 @@ pub use messaging::*;
 pub use ping::*;
 pub use reconnect::*;
 pub use requests::*;
+pub use routes::*;
 pub use stats::*;
 
 /// Expands `$callback! { name, name, … }` with the name of every
@@ -95,6 +97,28 @@ macro_rules! conformance_tests {
             stats_count_a_known_exchange,
             stats_count_reconnections,
             metrics_record_into_a_test_recorder,
+            // routes.rs
+            a_route_answers_a_request,
+            routes_and_on_message_split_traffic_by_type,
+            an_unknown_type_without_on_message_is_counted,
+            a_route_error_is_counted_and_the_peer_served_on,
+        }
+    };
+}
+
+/// Expands `$callback! { name, name, … }` with the conformance tests of
+/// async handlers (routes.rs): run on tokio and smol, whose applications
+/// write async handlers. (veltix-mio's threaded API runs handlers as plain
+/// closures on its worker threads, tested in `tests/tests/routes_mio_threaded.rs`.)
+#[macro_export]
+macro_rules! async_handler_tests {
+    ($callback:ident) => {
+        $callback! {
+            async_handlers_keep_order,
+            async_handlers_overlap_up_to_the_limit,
+            a_slow_async_handler_pauses_its_peer_while_others_are_served,
+            a_panicking_async_handler_leaves_peer_and_server_alive,
+            an_async_handler_awaits_a_request_to_its_peer,
         }
     };
 }
