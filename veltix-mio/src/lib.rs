@@ -103,6 +103,6 @@ pub use blocking::{Client, ClientEvents, Events, Peer, Server, ServerEvents};
 pub use rt::{AsyncClient, AsyncPeer, AsyncServer, Mio, MioListener, MioSocket, MioTimer};
 #[cfg(feature = "runtime")]
 pub use veltix_driver::{
-    ClientConfig, ClientEvent, ClientTls, Error, Incoming, Listener, PeerId, Reconnect, Runtime,
-    ServerConfig, ServerEvent, Socket, Stats, Timer,
+    ClientConfig, ClientEvent, ClientTls, Error, Incoming, IntoReply, Listener, PeerId, Reconnect,
+    Reply, Runtime, ServerConfig, ServerEvent, Socket, Stats, Timer,
 };

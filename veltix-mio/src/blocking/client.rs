@@ -5,10 +5,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use veltix_driver::{ClientConfig, ClientEvent, CloseReason, Error, Message, PeerInfo, Stats};
+use veltix_driver::{
+    ClientConfig, ClientEvent, CloseReason, Error, IntoReply, Message, MessageType, PeerInfo,
+    Reply, Stats,
+};
 
 use super::block_on;
-use super::callbacks::Callbacks;
+use super::callbacks::{Callbacks, Routes, RoutesCache, run_route};
 use super::events::{Events, EventsSlot};
 use super::worker::{Dispatch, Workers};
 use crate::AsyncClient;
@@ -20,6 +23,7 @@ type OnConnect = dyn Fn(PeerInfo) + Send + Sync;
 type OnMessage = dyn Fn(&Client, Message) + Send + Sync;
 type OnDisconnect = dyn Fn(SocketAddr, &CloseReason) + Send + Sync;
 type ClientCallbacks = Callbacks<OnConnect, OnMessage, OnDisconnect>;
+type OnRoute = dyn Fn(&Client, Message) -> Reply + Send + Sync;
 
 /// How long [`Client::close`] waits for the connection, then for the worker.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -44,6 +48,7 @@ pub struct Client {
 struct Inner {
     client: AsyncClient,
     callbacks: Arc<ClientCallbacks>,
+    routes: Arc<Routes<OnRoute>>,
     events: EventsSlot<ClientEvent>,
     workers: Workers,
 }
@@ -76,12 +81,15 @@ impl Client {
         let capacity = config.event_capacity;
         let client = block_on(AsyncClient::connect(config))?;
         let callbacks = Arc::new(ClientCallbacks::default());
+        let routes = Arc::new(Routes::default());
         let mut failed = None;
         let inner = Arc::new_cyclic(|owner| {
             let dispatch = ClientDispatch {
                 owner: owner.clone(),
                 server: client.server_addr(),
                 callbacks: callbacks.clone(),
+                routes: routes.clone(),
+                cache: RoutesCache::default(),
             };
             // The stream ends when the connection's task does: no stop signal needed.
             let started = Workers::start(workers, capacity, client.events(), None, dispatch);
@@ -92,6 +100,7 @@ impl Client {
             Inner {
                 client,
                 callbacks,
+                routes,
                 events,
                 workers,
             }
@@ -139,6 +148,22 @@ impl Client {
     /// client to answer with. Replaces any earlier callback.
     pub fn on_message(&self, f: impl Fn(&Client, Message) + Send + Sync + 'static) {
         self.inner.callbacks.message.set(Arc::new(f));
+    }
+
+    /// Calls `f` on the worker for every message of type `kind`, instead of
+    /// [`on_message`](Self::on_message), as
+    /// [`Server::route`](crate::Server::route) does; `f` gets the client
+    /// to make requests with, and what it returns is the reply (see
+    /// [`IntoReply`]).
+    pub fn route<T: IntoReply>(
+        &self,
+        kind: MessageType,
+        f: impl Fn(&Client, Message) -> T + Send + Sync + 'static,
+    ) {
+        self.inner.routes.set(
+            kind.code(),
+            Arc::new(move |client: &Client, message: Message| f(client, message).into_reply()),
+        );
     }
 
     /// Calls `f` on the worker whenever the connection ends, with the
@@ -213,10 +238,13 @@ struct ClientDispatch {
     /// The server's address, for `on_disconnect`.
     server: SocketAddr,
     callbacks: Arc<ClientCallbacks>,
+    routes: Arc<Routes<OnRoute>>,
+    cache: RoutesCache<OnRoute>,
 }
 
 enum ClientJob {
     Connect(Arc<OnConnect>, PeerInfo),
+    Route(Arc<OnRoute>, Client, Message),
     Message(Arc<OnMessage>, Client, Message),
     Disconnect(Arc<OnDisconnect>, SocketAddr, CloseReason),
 }
@@ -233,6 +261,12 @@ impl Dispatch for ClientDispatch {
                 None => Err(ClientEvent::Connected(info)),
             },
             ClientEvent::Message(message) => {
+                let code = message.message_type().code();
+                if let Some(f) = self.cache.get(&self.routes, code)
+                    && let Some(inner) = self.owner.upgrade()
+                {
+                    return Ok(ClientJob::Route(f, Client { inner }, message));
+                }
                 // No handle left means the connection is closing: nobody to answer with.
                 let answer = |f| {
                     Some((
@@ -258,8 +292,29 @@ impl Dispatch for ClientDispatch {
     fn run(job: ClientJob) {
         match job {
             ClientJob::Connect(f, info) => f(info),
+            ClientJob::Route(f, client, message) => {
+                run_route(
+                    |message| f(&client, message),
+                    message,
+                    |to, reply| {
+                        client.inner.client.respond(to, reply);
+                    },
+                );
+            }
             ClientJob::Message(f, client, message) => f(&client, message),
             ClientJob::Disconnect(f, server, reason) => f(server, &reason),
+        }
+    }
+
+    fn unclaimed(&mut self, event: ClientEvent) -> Option<ClientEvent> {
+        match event {
+            ClientEvent::Message(message) if self.cache.any(&self.routes) => {
+                if let Some(inner) = self.owner.upgrade() {
+                    inner.client.note_unrouted(&message);
+                }
+                None
+            }
+            other => Some(other),
         }
     }
 }

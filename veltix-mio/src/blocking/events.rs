@@ -93,6 +93,11 @@ impl<E> EventsSlot<E> {
 }
 
 impl<E> EventsSender<E> {
+    /// Whether the application has taken the iterator.
+    pub(crate) fn is_taken(&self) -> bool {
+        self.taken.load(Ordering::Acquire)
+    }
+
     /// Hands `event` to the iterator; whether it was kept. Waits for room
     /// only in an iterator someone took, and not once `stopping`: an
     /// iterator nobody took would stall every connection, and so would a

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use veltix_driver::{
-    CloseReason, Error, Message, PeerId, PeerInfo, ServerConfig, ServerEvent, Stats,
+    CloseReason, Error, IntoReply, Message, MessageType, PeerId, PeerInfo, Reply, ServerConfig,
+    ServerEvent, Stats,
 };
 
 use super::block_on;
-use super::callbacks::Callbacks;
+use super::callbacks::{Callbacks, Routes, RoutesCache, respond_to, run_route};
 use super::events::{Events, EventsSlot};
 use super::worker::{Dispatch, Workers};
 use crate::sync::lock;
@@ -25,6 +26,7 @@ type OnConnect = dyn Fn(&Peer, PeerInfo) + Send + Sync;
 type OnMessage = dyn Fn(&Peer, Message) + Send + Sync;
 type OnDisconnect = dyn Fn(&Peer, &CloseReason) + Send + Sync;
 type ServerCallbacks = Callbacks<OnConnect, OnMessage, OnDisconnect>;
+type OnRoute = dyn Fn(&Peer, Message) -> Reply + Send + Sync;
 
 /// A Veltix server on a mio event-loop thread, with blocking methods, closest
 /// to Python Veltix. Cheap to clone; every clone is the same server.
@@ -62,6 +64,7 @@ pub struct Server {
 struct Inner {
     server: AsyncServer,
     callbacks: Arc<ServerCallbacks>,
+    routes: Arc<Routes<OnRoute>>,
     events: EventsSlot<ServerEvent>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     workers: Workers,
@@ -97,10 +100,13 @@ impl Server {
         let server = block_on(AsyncServer::bind(config))?;
         let (stop, stop_rx) = oneshot::channel();
         let callbacks = Arc::new(ServerCallbacks::default());
+        let routes = Arc::new(Routes::default());
         let dispatch = ServerDispatch {
             server: server.clone(),
             peers: HashMap::new(),
             callbacks: callbacks.clone(),
+            routes: routes.clone(),
+            cache: RoutesCache::default(),
         };
         let started = Workers::start(workers, capacity, server.events(), Some(stop_rx), dispatch);
         let (workers, events) = match started {
@@ -114,6 +120,7 @@ impl Server {
             inner: Arc::new(Inner {
                 server,
                 callbacks,
+                routes,
                 events,
                 stop: Mutex::new(Some(stop)),
                 workers,
@@ -147,6 +154,28 @@ impl Server {
     /// Calls `f` on the worker for every application message. Replaces any earlier callback.
     pub fn on_message(&self, f: impl Fn(&Peer, Message) + Send + Sync + 'static) {
         self.inner.callbacks.message.set(Arc::new(f));
+    }
+
+    /// Calls `f` on the worker for every message of type `kind`, instead of
+    /// [`on_message`](Self::on_message): one handler per type, replacing
+    /// any earlier one for `kind`. What `f` returns is acted on as
+    /// [`IntoReply`] says: a [`Message`] (or `Some`, or `Ok` of one) is the
+    /// reply, carrying the request id (queued without waiting, as
+    /// [`Peer::try_reply`] does); an `Err` is logged with the peer and
+    /// counted in [`Stats::handler_errors`], as is a panic. `f` may block
+    /// and make requests, as any callback here. Once any route is set, a
+    /// message with neither a route nor `on_message` goes to the iterator
+    /// if it has been taken, and is otherwise logged (debug) and counted in
+    /// [`Stats::unrouted`].
+    pub fn route<T: IntoReply>(
+        &self,
+        kind: MessageType,
+        f: impl Fn(&Peer, Message) -> T + Send + Sync + 'static,
+    ) {
+        self.inner.routes.set(
+            kind.code(),
+            Arc::new(move |peer: &Peer, message: Message| f(peer, message).into_reply()),
+        );
     }
 
     /// Calls `f` on the worker when a peer's connection has ended, with the
@@ -287,10 +316,13 @@ struct ServerDispatch {
     /// server has dropped them from its list.
     peers: HashMap<PeerId, Peer>,
     callbacks: Arc<ServerCallbacks>,
+    routes: Arc<Routes<OnRoute>>,
+    cache: RoutesCache<OnRoute>,
 }
 
 enum ServerJob {
     Connect(Arc<OnConnect>, Peer, PeerInfo),
+    Route(Arc<OnRoute>, Peer, Message),
     Message(Arc<OnMessage>, Peer, Message),
     Disconnect(Arc<OnDisconnect>, Peer, CloseReason),
 }
@@ -323,10 +355,16 @@ impl Dispatch for ServerDispatch {
                     None => Err(ServerEvent::Connected { peer, addr, info }),
                 }
             }
-            ServerEvent::Message { peer, message } => match callbacks.message.get() {
-                Some(f) => Ok(ServerJob::Message(f, self.peer(peer, None), message)),
-                None => Err(ServerEvent::Message { peer, message }),
-            },
+            ServerEvent::Message { peer, message } => {
+                let code = message.message_type().code();
+                if let Some(f) = self.cache.get(&self.routes, code) {
+                    return Ok(ServerJob::Route(f, self.peer(peer, None), message));
+                }
+                match callbacks.message.get() {
+                    Some(f) => Ok(ServerJob::Message(f, self.peer(peer, None), message)),
+                    None => Err(ServerEvent::Message { peer, message }),
+                }
+            }
             ServerEvent::Disconnected { peer, addr, reason } => {
                 // A peer refused in its handshake was never in the table.
                 let handle = match self.peers.remove(&peer) {
@@ -345,8 +383,29 @@ impl Dispatch for ServerDispatch {
     fn run(job: ServerJob) {
         match job {
             ServerJob::Connect(f, peer, info) => f(&peer, info),
+            ServerJob::Route(f, peer, message) => {
+                run_route(
+                    |message| f(&peer, message),
+                    message,
+                    |to, reply| {
+                        respond_to(peer.as_async(), to, reply);
+                    },
+                );
+            }
             ServerJob::Message(f, peer, message) => f(&peer, message),
             ServerJob::Disconnect(f, peer, reason) => f(&peer, &reason),
+        }
+    }
+
+    fn unclaimed(&mut self, event: ServerEvent) -> Option<ServerEvent> {
+        match event {
+            ServerEvent::Message { peer, message } if self.cache.any(&self.routes) => {
+                if let Some(driver) = self.peer(peer, None).as_async() {
+                    driver.note_unrouted(&message);
+                }
+                None
+            }
+            other => Some(other),
         }
     }
 }

@@ -28,6 +28,12 @@ pub(crate) trait Dispatch: Send + 'static {
     fn job(&mut self, event: Self::Event) -> Result<Self::Job, Self::Event>;
     /// Runs a job, outside any lock.
     fn run(job: Self::Job);
+    /// An event with no callback, while nobody has taken the iterator:
+    /// back to be kept for it (the default), or `None` once the side has
+    /// disposed of it (a message no route takes: counted as unrouted).
+    fn unclaimed(&mut self, event: Self::Event) -> Option<Self::Event> {
+        Some(event)
+    }
 }
 
 /// The worker threads of one server or client.
@@ -136,6 +142,14 @@ impl<S: Stream + Unpin, D: Dispatch<Event = S::Item>> Router<S, D> {
             match self.dispatch.job(event) {
                 Ok(job) => return Some(job),
                 Err(event) => {
+                    let event = if self.uncalled.is_taken() {
+                        event
+                    } else {
+                        match self.dispatch.unclaimed(event) {
+                            Some(event) => event,
+                            None => continue,
+                        }
+                    };
                     if !self.uncalled.send(event, self.events.stopping) {
                         tracing::debug!(
                             "event dropped: no callback, and its iterator is gone, full or untaken"
