@@ -457,3 +457,6 @@ impl Drop for Held {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(all(test, not(veltix_loom)))]
+mod tests;
