@@ -224,6 +224,8 @@ impl<R: Runtime> Server<R> {
     /// messages arrive, possibly before an earlier message's async handler
     /// is done. `on_disconnect` may run before the handlers of the peer's
     /// last messages have; those still run, and their replies are dropped.
+    /// [`shutdown`](Self::shutdown) waits for running handlers as it waits
+    /// for connections, up to [`ServerConfig::shutdown_timeout`].
     pub fn on_message_async<F, Fut>(&self, f: F)
     where
         F: Fn(Peer, Message) -> Fut + Send + Sync + 'static,
