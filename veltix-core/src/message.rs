@@ -96,9 +96,14 @@ impl Message {
     /// Stamps the wall-clock time this message was received, as
     /// [`with_received_at`](Self::with_received_at) does.
     pub fn set_received_at(&mut self, received_at: SystemTime) {
-        self.received_at_us = received_at.duration_since(UNIX_EPOCH).map_or(0, |since| {
-            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
-        });
+        self.set_received_at_micros(unix_micros(received_at));
+    }
+
+    /// As [`set_received_at`](Self::set_received_at), with the time already
+    /// in microseconds since the Unix epoch (0: no stamp), so a driver
+    /// stamping a batch of messages converts the time once.
+    pub fn set_received_at_micros(&mut self, unix_micros: u64) {
+        self.received_at_us = unix_micros;
     }
 
     /// The wall-clock time this message was received (to the microsecond),
@@ -160,6 +165,13 @@ impl PartialEq for Message {
 
 impl Eq for Message {}
 
+/// Microseconds since the Unix epoch (0 for a time at or before it).
+fn unix_micros(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+    })
+}
+
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut out = f.debug_struct("Message");
@@ -210,6 +222,17 @@ mod tests {
 
     fn chat() -> Message {
         Message::new(MessageType::from_code(200), "hi").with_timestamp_ms(1_000)
+    }
+
+    #[test]
+    fn a_stamp_in_micros_is_the_same_stamp() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_234_567);
+        let mut raw = chat();
+        raw.set_received_at_micros(1_234_567);
+        assert_eq!(raw.received_at(), chat().with_received_at(at).received_at());
+        assert_eq!(raw.latency(), Some(Duration::from_micros(234_567)));
+        raw.set_received_at_micros(0);
+        assert_eq!(raw.received_at(), None, "0 is no stamp");
     }
 
     #[test]

@@ -83,6 +83,17 @@ pub trait Timer: Send + Unpin + 'static {
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
+/// The runtime's wall clock in microseconds since the Unix epoch (0 before
+/// it): receive stamps, converted once per batch.
+pub(crate) fn wall_micros<R: Runtime>(runtime: &R) -> u64 {
+    runtime
+        .wall_clock()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+        })
+}
+
 /// Milliseconds since the Unix epoch on `runtime`'s wall clock (0 before it).
 pub(crate) fn wall_ms<R: Runtime>(runtime: &R) -> u64 {
     runtime

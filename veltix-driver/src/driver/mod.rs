@@ -33,7 +33,7 @@ use crate::Error;
 use crate::backlog::Backlog;
 use crate::handle::{Command, CommandRx, Commands, Control, DriverEnds, Security};
 use crate::meters::{GaugeShare, Meters};
-use crate::runtime::{Runtime, Socket, Timer as _};
+use crate::runtime::{Runtime, Socket, Timer as _, wall_micros};
 use crate::stats::{Counts, StatsCell};
 use ledger::Ledger;
 use phase::Phase;
@@ -405,8 +405,8 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
         let mut received_at = None;
         while let Some(mut event) = self.conn.poll_event() {
             if let Event::Message(message) | Event::Response { message, .. } = &mut event {
-                let at = *received_at.get_or_insert_with(|| self.runtime.wall_clock());
-                message.set_received_at(at);
+                let at = *received_at.get_or_insert_with(|| wall_micros(&self.runtime));
+                message.set_received_at_micros(at);
             }
             if let Some(event) = self.route(event, now) {
                 self.sink.deliver(event);
