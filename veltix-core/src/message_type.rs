@@ -1,55 +1,47 @@
 //! Message type codes: the system types the library owns and the user range.
 
-use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::sync::{PoisonError, RwLock};
 
-/// The type code of a message (a `u16` on the wire), with an optional name
-/// for logs.
+/// The type code of a message (a `u16` on the wire).
 ///
 /// Codes `0..200` are reserved to the library (see [`MessageType::PING`] and its
 /// siblings), `200..500` are for applications and `500..=65535` for plugins.
 /// [`MessageType::new`] builds a user type and refuses reserved codes;
-/// [`MessageType::named`] does the same and gives the type a name;
+/// [`MessageType::named`] does the same and gives the code a name;
 /// [`MessageType::from_code`] accepts any code, as a decoder must.
 ///
 /// # Names
 ///
-/// A name is for people reading logs: `Display` shows a named type as
+/// A name is for people reading logs: `Display` shows a named code as
 /// `chat(200)` and `Debug` as `MessageType(chat(200))`. It never goes on the
-/// wire, and equality, ordering and hashing look at the code alone, so a
-/// named type equals the unnamed one with the same code, and either finds
-/// the other in a `HashMap` or `BTreeMap`.
-///
-/// A type decoded from the wire has no name (names are sender-side). To log
-/// a received message by name, look its type up among the types the
-/// application declared with [`with_name_from`](Self::with_name_from).
+/// wire and is not part of the value (a `MessageType` is its code, two
+/// bytes): names live in one process-wide table, by code, so a type decoded
+/// from the wire shows the name its code was given too. Naming a code again
+/// replaces its name.
 ///
 /// ```
 /// use veltix_core::MessageType;
 ///
-/// const CHAT: MessageType = match MessageType::named(200, "chat") {
-///     Ok(t) => t,
-///     Err(_) => panic!("200 is a user code"),
-/// };
-/// assert_eq!(CHAT.to_string(), "chat(200)");
-/// assert_eq!(CHAT.name(), Some("chat"));
+/// let chat = MessageType::named(200, "chat")?;
+/// assert_eq!(chat.to_string(), "chat(200)");
+/// assert_eq!(chat.name(), Some("chat"));
 ///
-/// // What a decoder reads off the wire: the same code, no name.
+/// // What a decoder reads off the wire: the same code, so the same name.
 /// let received = MessageType::from_code(200);
-/// assert_eq!(received, CHAT);
-/// assert_eq!(received.to_string(), "200");
-/// assert_eq!(received.with_name_from(&[CHAT]).to_string(), "chat(200)");
+/// assert_eq!(received, chat);
+/// assert_eq!(received.to_string(), "chat(200)");
+/// # Ok::<(), veltix_core::ReservedTypeError>(())
 /// ```
-///
-/// Because equality ignores the name, a `MessageType` constant cannot be
-/// used as a `match` pattern; match on [`code`](Self::code) or compare with
-/// `==` in a guard instead.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MessageType {
     code: u16,
-    name: Option<&'static str>,
 }
+
+/// The names given with [`MessageType::named`], by code. Read only to
+/// format a type (logs), written only when a code is named.
+static NAMES: RwLock<BTreeMap<u16, &'static str>> = RwLock::new(BTreeMap::new());
 
 /// A user message type was asked for with a code reserved to the library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -92,44 +84,24 @@ impl MessageType {
         }
     }
 
-    /// A user message type with a name for logs (see [Names](Self#names)).
+    /// A user message type whose code shows as `name` in logs (see
+    /// [Names](Self#names)).
     ///
     /// # Errors
     /// [`ReservedTypeError`] when `code` is below [`MessageType::FIRST_USER_CODE`],
-    /// as for [`new`](Self::new).
-    pub const fn named(code: u16, name: &'static str) -> Result<Self, ReservedTypeError> {
-        match Self::new(code) {
-            Ok(ty) => Ok(ty.with_name(name)),
-            Err(err) => Err(err),
-        }
+    /// as for [`new`](Self::new); nothing is named then.
+    pub fn named(code: u16, name: &'static str) -> Result<Self, ReservedTypeError> {
+        let ty = Self::new(code)?;
+        NAMES
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(code, name);
+        Ok(ty)
     }
 
-    /// Any code, reserved or not: what a decoder reads off the wire. No name.
+    /// Any code, reserved or not: what a decoder reads off the wire.
     pub const fn from_code(code: u16) -> Self {
-        Self { code, name: None }
-    }
-
-    /// This type with `name` for logs; the code, and so equality, unchanged.
-    #[must_use]
-    pub const fn with_name(self, name: &'static str) -> Self {
-        Self {
-            code: self.code,
-            name: Some(name),
-        }
-    }
-
-    /// This type with the name of the first type in `known` that has the
-    /// same code and a name; itself when there is none.
-    ///
-    /// A received message's type has no name: this gives it the one the
-    /// application declared, for logs.
-    #[must_use]
-    pub fn with_name_from(self, known: &[MessageType]) -> Self {
-        known
-            .iter()
-            .find(|ty| ty.code == self.code && ty.name.is_some())
-            .copied()
-            .unwrap_or(self)
+        Self { code }
     }
 
     /// The code as sent on the wire.
@@ -142,13 +114,24 @@ impl MessageType {
         self.code < Self::FIRST_USER_CODE
     }
 
-    /// The name given with [`named`](Self::named) or
-    /// [`with_name`](Self::with_name), else the protocol name of a known
-    /// system type (`"PING"`, `"HELLO_ACK"`, …).
-    pub const fn name(self) -> Option<&'static str> {
-        if let Some(name) = self.name {
-            return Some(name);
+    /// The name given with [`named`](Self::named), else the protocol name
+    /// of a known system type (`"PING"`, `"HELLO_ACK"`, …).
+    pub fn name(self) -> Option<&'static str> {
+        self.user_name().or_else(|| self.system_name())
+    }
+
+    fn user_name(self) -> Option<&'static str> {
+        if self.is_system() {
+            return None;
         }
+        NAMES
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&self.code)
+            .copied()
+    }
+
+    const fn system_name(self) -> Option<&'static str> {
         Some(match self.code {
             0 => "PING",
             1 => "PONG",
@@ -162,37 +145,9 @@ impl MessageType {
     }
 }
 
-// By code only: a name is a label for logs, not part of the type's identity
-// (a received, unnamed type must equal the named one the sender used).
-impl PartialEq for MessageType {
-    fn eq(&self, other: &Self) -> bool {
-        self.code == other.code
-    }
-}
-
-impl Eq for MessageType {}
-
-impl PartialOrd for MessageType {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for MessageType {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.code.cmp(&other.code)
-    }
-}
-
-impl Hash for MessageType {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.code.hash(state);
-    }
-}
-
 impl fmt::Display for MessageType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.name, self.name()) {
+        match (self.user_name(), self.system_name()) {
             (Some(user), _) => write!(f, "{user}({})", self.code),
             (None, Some(system)) => f.write_str(system),
             (None, None) => write!(f, "{}", self.code),
@@ -256,63 +211,30 @@ mod tests {
     }
 
     #[test]
-    fn named_types_show_their_name_and_compare_by_code() {
-        use std::collections::hash_map::DefaultHasher;
-
-        let chat = MessageType::named(200, "chat").expect("user code");
-        assert_eq!(chat.to_string(), "chat(200)");
-        assert_eq!(format!("{chat:?}"), "MessageType(chat(200))");
+    fn named_codes_show_their_name_wherever_they_come_from() {
+        // 4xx codes here: no other test of this binary names them.
+        let chat = MessageType::named(410, "chat").expect("user code");
+        assert_eq!(chat.to_string(), "chat(410)");
+        assert_eq!(format!("{chat:?}"), "MessageType(chat(410))");
         assert_eq!(chat.name(), Some("chat"));
-        assert_eq!(chat.code(), 200);
-
-        let bare = MessageType::from_code(200);
-        assert_eq!(chat, bare);
-        assert_eq!(chat.cmp(&bare), Ordering::Equal);
-        let hash = |t: MessageType| {
-            let mut h = DefaultHasher::new();
-            t.hash(&mut h);
-            h.finish()
-        };
-        assert_eq!(hash(chat), hash(bare));
-        assert!(chat < MessageType::from_code(201));
-        let mut map = std::collections::HashMap::new();
-        map.insert(chat, "handler");
-        assert_eq!(map.get(&bare), Some(&"handler"));
-
+        let received = MessageType::from_code(410);
+        assert_eq!(received, chat);
+        assert_eq!(received.to_string(), "chat(410)");
+        MessageType::named(410, "talk").expect("user code");
+        assert_eq!(chat.to_string(), "talk(410)", "named again: the new name");
         assert_eq!(
             MessageType::named(199, "nope"),
             Err(ReservedTypeError { code: 199 })
         );
-        // A name on a system type replaces its protocol name in logs.
-        assert_eq!(MessageType::PING.with_name("probe").to_string(), "probe(0)");
+        assert_eq!(MessageType::from_code(199).name(), None, "not named");
+        assert_eq!(MessageType::from_code(411).to_string(), "411");
     }
 
     #[test]
-    fn received_types_take_the_declared_name() {
-        let chat = MessageType::named(200, "chat").expect("user code");
-        let moves = MessageType::named(201, "move").expect("user code");
-        let known = [MessageType::from_code(200), moves, chat];
-        assert_eq!(
-            MessageType::from_code(200).with_name_from(&known).name(),
-            Some("chat")
-        );
-        assert_eq!(
-            MessageType::from_code(201).with_name_from(&known).name(),
-            Some("move")
-        );
-        assert_eq!(
-            MessageType::from_code(202).with_name_from(&known).name(),
-            None
-        );
-    }
-
-    #[test]
-    fn stays_small_and_copy() {
-        fn copy<T: Copy>(t: T) -> T {
-            t
-        }
-        assert_eq!(copy(MessageType::PONG), MessageType::PONG);
-        // A code and a string pointer: three words at most.
-        assert!(std::mem::size_of::<MessageType>() <= 3 * std::mem::size_of::<usize>());
+    fn stays_two_bytes_and_matchable() {
+        assert_eq!(std::mem::size_of::<MessageType>(), 2);
+        // Structural equality: the constants are patterns.
+        let kind = MessageType::from_code(1);
+        assert!(matches!(kind, MessageType::PONG));
     }
 }

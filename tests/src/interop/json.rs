@@ -21,11 +21,11 @@ use veltix_driver::{
 use crate::python::{Py, STEP, listening_addr, within};
 
 const SCRIPT: &str = "json_peer_3_3.py";
-const JSON_REQUEST: MessageType = user_type(220, "json_request");
-const JSON_REPLY: MessageType = user_type(221, "json_reply");
+const JSON_REQUEST: MessageType = user_type(220);
+const JSON_REPLY: MessageType = user_type(221);
 
-const fn user_type(code: u16, name: &'static str) -> MessageType {
-    match MessageType::named(code, name) {
+const fn user_type(code: u16) -> MessageType {
+    match MessageType::new(code) {
         Ok(t) => t,
         Err(_) => panic!("not a user type"),
     }
