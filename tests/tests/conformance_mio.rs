@@ -16,3 +16,4 @@ macro_rules! on_mio {
 }
 
 veltix_tests::conformance_tests!(on_mio);
+veltix_tests::async_handler_tests!(on_mio);

@@ -112,11 +112,13 @@ impl<R: Runtime> Client<R> {
         config.validate()?;
         let addr = os::resolve(&config.addr)?;
         let socket = connect(&runtime, addr, config.connect_timeout).await?;
-        let (handle, ends) = DriverHandle::new(command_budget(
+        let (mut handle, ends) = DriverHandle::new(command_budget(
             config.connection.max_outbound_bytes,
             &config.flow,
             config.read_chunk,
         ));
+        let meters = Meters::register("client", addr);
+        handle.meters = meters.clone();
         let events = EventQueue::new(config.event_capacity);
         let outlet = events.outlet();
         let (first_tx, first_rx) = oneshot::channel();
@@ -136,7 +138,7 @@ impl<R: Runtime> Client<R> {
             handlers: handlers.clone(),
             events,
             first: Arc::new(Mutex::new(Some(first_tx))),
-            meters: Meters::register("client", addr),
+            meters,
             closing: closing.clone(),
             _live: live,
         };

@@ -271,6 +271,9 @@ pub(crate) struct DriverHandle {
     pub(crate) stats: Arc<StatsCell>,
     /// A server's totals, which the handlers' counts go to as well.
     pub(crate) totals: Option<Arc<StatsCell>>,
+    /// The server's or client's metrics, which the handlers' counts go to
+    /// as well (feature `metrics`).
+    pub(crate) meters: Option<Arc<Meters>>,
 }
 
 pub(crate) struct DriverEnds {
@@ -306,6 +309,7 @@ impl DriverHandle {
                 security: security.clone(),
                 stats: stats.clone(),
                 totals: None,
+                meters: None,
             },
             DriverEnds {
                 commands: CommandRx {
@@ -437,6 +441,9 @@ impl DriverHandle {
     /// Counts what a handler did, here and in the server's totals.
     pub(crate) fn handled(&self, what: Handled) {
         self.stats.handled(what, self.totals.as_deref());
+        if let Some(meters) = &self.meters {
+            meters.handled(what);
+        }
     }
 
     pub(crate) async fn send_frame(&self, frame: EncodedFrame) -> Result<(), Error> {

@@ -6,21 +6,25 @@
 //! `server` (the server's address: the one a server is bound to, the one a
 //! client connects to). Counters: `veltix_bytes_in`, `veltix_bytes_out`,
 //! `veltix_frames_in`, `veltix_frames_out`, `veltix_corrupt_frames`,
-//! `veltix_requests_timed_out`, `veltix_reconnects` (clients). Gauges, moved
+//! `veltix_requests_timed_out`, `veltix_reconnects` (clients),
+//! `veltix_unrouted_messages`, `veltix_handler_errors`,
+//! `veltix_replies_dropped` (what the application's handlers did). Gauges, moved
 //! up and down by each connection: `veltix_connections`,
 //! `veltix_requests_pending`, `veltix_queued_bytes`; set on each sample:
 //! `veltix_rtt_seconds`, `veltix_smoothed_rtt_seconds`.
 //!
 //! The handles are registered once per server or client, with the recorder
 //! installed at that moment; a connection's driver updates them once per
-//! poll, with the deltas it publishes to its [`Stats`](crate::Stats) anyway.
+//! poll, with the deltas it publishes to its [`Stats`](crate::Stats) anyway;
+//! the handlers' counters move as they are counted, from whichever thread
+//! ran the handler.
 //! Without the feature, [`Meters`] is an empty type whose methods do nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::stats::Counts;
+use crate::stats::{Counts, Handled};
 
 /// A server's or a client's metric handles.
 #[cfg(feature = "metrics")]
@@ -32,6 +36,9 @@ pub(crate) struct Meters {
     corrupt_frames: metrics::Counter,
     requests_timed_out: metrics::Counter,
     reconnects: metrics::Counter,
+    unrouted: metrics::Counter,
+    handler_errors: metrics::Counter,
+    replies_dropped: metrics::Counter,
     connections: metrics::Gauge,
     requests_pending: metrics::Gauge,
     queued_bytes: metrics::Gauge,
@@ -69,6 +76,9 @@ impl Meters {
             corrupt_frames: metrics::counter!("veltix_corrupt_frames", &labels),
             requests_timed_out: metrics::counter!("veltix_requests_timed_out", &labels),
             reconnects: metrics::counter!("veltix_reconnects", &labels),
+            unrouted: metrics::counter!("veltix_unrouted_messages", &labels),
+            handler_errors: metrics::counter!("veltix_handler_errors", &labels),
+            replies_dropped: metrics::counter!("veltix_replies_dropped", &labels),
             connections: metrics::gauge!("veltix_connections", &labels),
             requests_pending: metrics::gauge!("veltix_requests_pending", &labels),
             queued_bytes: metrics::gauge!("veltix_queued_bytes", &labels),
@@ -130,6 +140,16 @@ impl Meters {
     pub(crate) fn reconnected(&self) {
         self.reconnects.increment(1);
     }
+
+    /// One more of what a handler did (see [`Handled`]).
+    pub(crate) fn handled(&self, what: Handled) {
+        match what {
+            Handled::Unrouted => &self.unrouted,
+            Handled::HandlerError => &self.handler_errors,
+            Handled::ReplyDropped => &self.replies_dropped,
+        }
+        .increment(1);
+    }
 }
 
 #[cfg(feature = "metrics")]
@@ -160,4 +180,6 @@ impl Meters {
     pub(crate) fn rtt(&self, _: Duration, _: Option<Duration>) {}
 
     pub(crate) fn reconnected(&self) {}
+
+    pub(crate) fn handled(&self, _: Handled) {}
 }

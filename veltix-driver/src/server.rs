@@ -584,6 +584,7 @@ fn start_peer<R: Runtime>(
     ));
     handle.totals = Some(shared.totals.clone());
     ends.totals = Some(shared.totals.clone());
+    handle.meters = shared.meters.clone();
     ends.meters = shared.meters.clone();
     let peer = Peer { id, addr, handle };
     let admitted = shared.admit(&peer);

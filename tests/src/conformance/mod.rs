@@ -107,9 +107,9 @@ macro_rules! conformance_tests {
 }
 
 /// Expands `$callback! { name, name, … }` with the conformance tests of
-/// async handlers (routes.rs): run on tokio and smol, whose applications
-/// write async handlers. (veltix-mio's threaded API runs handlers as plain
-/// closures on its worker threads, tested in `tests/tests/routes_mio_threaded.rs`.)
+/// async handlers (routes.rs): run on tokio, smol and veltix-mio's async API.
+/// (veltix-mio's threaded API runs handlers as plain closures on its worker
+/// threads, tested in `tests/tests/routes_mio_threaded.rs`.)
 #[macro_export]
 macro_rules! async_handler_tests {
     ($callback:ident) => {

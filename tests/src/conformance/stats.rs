@@ -224,13 +224,17 @@ fn value(seen: &HashMap<(String, String), f64>, name: &str, role: &str) -> f64 {
 /// Feature `metrics`: a server's and a client's counters and gauges reach
 /// the installed recorder, labelled with the server's address and the
 /// role, and agree with their `stats()`; the connection gauges go back to
-/// zero once the connections end.
+/// zero once the connections end; a route's error is counted there too.
 #[allow(clippy::cast_precision_loss)] // test counts are small
 pub async fn metrics_record_into_a_test_recorder<R: Runtime + Default>() {
     let _ = recorder();
     let server = echo_server::<R>(server_config().connection(quiet())).await;
+    server.route(DATA, |_, _| Err::<(), _>("metered failure"));
     let label = server.local_addr().to_string();
     let client = connect::<R>(client_config(server.local_addr()).connection(quiet())).await;
+    within::<R, _>(STEP, "send", client.send(msg(DATA, "fails")))
+        .await
+        .expect("send");
     for i in 0..REQUESTS {
         let text = format!("metered {i}");
         within::<R, _>(STEP, "request", client.request(msg(ECHO, text), STEP))
@@ -244,8 +248,11 @@ pub async fn metrics_record_into_a_test_recorder<R: Runtime + Default>() {
             && value(&seen, "veltix_frames_in", "client") >= REQUESTS as f64
             && value(&seen, "veltix_connections", "server") == 1.0
             && value(&seen, "veltix_connections", "client") == 1.0
+            && value(&seen, "veltix_handler_errors", "server") == 1.0
     })
     .await;
+    assert_eq!(server.stats().handler_errors, 1);
+    assert_eq!(value(&seen, "veltix_handler_errors", "client"), 0.0);
     assert!(
         value(&seen, "veltix_rtt_seconds", "client") > 0.0,
         "{seen:?}"
