@@ -529,6 +529,10 @@ struct ClientSink<R: Runtime> {
 impl<R: Runtime> Unpin for ClientSink<R> {}
 
 impl<R: Runtime> Sink for ClientSink<R> {
+    fn round_done(&mut self) {
+        self.dispatch.round_done();
+    }
+
     fn deliver(&mut self, event: SinkEvent) {
         let weight = event.weight();
         match &event {

@@ -43,14 +43,19 @@ impl<F: ?Sized> Slot<F> {
 }
 
 /// A connection's reference to one slot's callback, refreshed when the slot
-/// changes: the per-message path reads one atomic and upgrades a weak
-/// reference, instead of taking the slot's lock. Weak, so a callback that is
-/// replaced is dropped at once (with what it captured), not kept alive by
-/// every idle connection until its next message.
+/// changes: the per-message path reads one atomic instead of taking the
+/// slot's lock. Within a round of deliveries the callback is held strongly,
+/// so a message costs no reference-count traffic; between rounds
+/// ([`release`](Self::release)) only a weak reference is kept, so a callback
+/// that is replaced is dropped (with what it captured) by the end of each
+/// connection's round, not kept alive by every idle connection until its
+/// next message.
 pub(crate) struct SlotCache<F: ?Sized> {
     /// The generation `callback` was read at; `u64::MAX` before the first read.
     generation: u64,
     callback: Option<Weak<F>>,
+    /// `callback`, upgraded, until the round ends.
+    held: Option<Arc<F>>,
 }
 
 impl<F: ?Sized> Default for SlotCache<F> {
@@ -58,32 +63,44 @@ impl<F: ?Sized> Default for SlotCache<F> {
         Self {
             generation: u64::MAX,
             callback: None,
+            held: None,
         }
     }
 }
 
 impl<F: ?Sized> SlotCache<F> {
-    /// The slot's current callback.
-    pub(crate) fn get(&mut self, slot: &Slot<F>) -> Option<Arc<F>> {
+    /// The slot's current callback, held until [`release`](Self::release).
+    pub(crate) fn get(&mut self, slot: &Slot<F>) -> Option<&Arc<F>> {
         // Read before the callback: a `set` racing with this is seen on the
         // next call at the latest.
         let generation = slot.generation.load(Ordering::Acquire);
-        if generation == self.generation {
-            match &self.callback {
-                None => return None,
-                Some(weak) => {
-                    if let Some(callback) = weak.upgrade() {
-                        return Some(callback);
-                    }
-                    // Replaced between `set`'s store and its generation
-                    // bump: read the slot.
-                }
+        if generation != self.generation || !self.hold_cached() {
+            // Changed, or replaced between `set`'s store and its generation
+            // bump: read the slot.
+            self.held = slot.get();
+            self.callback = self.held.as_ref().map(Arc::downgrade);
+            self.generation = generation;
+        }
+        self.held.as_ref()
+    }
+
+    /// Whether the callback read last is in `held` (or there is none).
+    fn hold_cached(&mut self) -> bool {
+        if self.held.is_some() {
+            return true;
+        }
+        match &self.callback {
+            None => true,
+            Some(weak) => {
+                self.held = weak.upgrade();
+                self.held.is_some()
             }
         }
-        let callback = slot.get();
-        self.callback = callback.as_ref().map(Arc::downgrade);
-        self.generation = generation;
-        callback
+    }
+
+    /// The round of deliveries is over: keep only the weak reference.
+    pub(crate) fn release(&mut self) {
+        self.held = None;
     }
 }
 
@@ -115,6 +132,8 @@ mod tests {
         }));
         assert_eq!(cache.get(&slot).map(|f| f()), Some(1));
         slot.set(Arc::new(|| 2));
+        assert_eq!(Arc::strong_count(&captured), 2, "held through the round");
+        cache.release();
         assert_eq!(Arc::strong_count(&captured), 1, "the old callback is gone");
         assert_eq!(cache.get(&slot).map(|f| f()), Some(2));
     }
@@ -177,9 +196,10 @@ mod loom_tests {
         });
     }
 
-    /// The cache keeps only a weak reference: once replaced and no longer
-    /// running, a callback (and what it captured) is gone, whatever the
-    /// interleaving of the reader and the setter.
+    /// Between rounds the cache keeps only a weak reference: once replaced,
+    /// no longer running and the reader's round over, a callback (and what
+    /// it captured) is gone, whatever the interleaving of the reader and
+    /// the setter.
     #[test]
     fn loom_a_replaced_callback_is_dropped() {
         model::check(4, || {
@@ -197,6 +217,7 @@ mod loom_tests {
             let mut cache = SlotCache::default();
             let seen = cache.get(&slot).unwrap()();
             assert!(seen == 1 || seen == 2);
+            cache.release();
             setter.join().unwrap();
             assert_eq!(Arc::strong_count(&captured), 1, "the old callback is gone");
             assert_eq!(cache.get(&slot).unwrap()(), 2);

@@ -650,6 +650,10 @@ struct ServerSink<R: Runtime> {
 }
 
 impl<R: Runtime> Sink for ServerSink<R> {
+    fn round_done(&mut self) {
+        self.dispatch.round_done();
+    }
+
     fn deliver(&mut self, event: SinkEvent) {
         let id = self.peer.id;
         let weight = event.weight();

@@ -56,6 +56,9 @@ pub(crate) trait Sink: Send + Unpin + 'static {
     fn backlog(&self) -> Option<&Backlog> {
         None
     }
+
+    /// A round of deliveries is over (the driver is about to wait or write).
+    fn round_done(&mut self) {}
 }
 
 /// The events a sink sees; request outcomes never reach it (their waiters get them).
@@ -412,6 +415,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 self.sink.deliver(event);
             }
         }
+        self.sink.round_done();
         if let Some(lane) = lane {
             CommandRx::close_direct(lane, &mut self.stalled);
         }

@@ -2,9 +2,10 @@
 //! for the rest, each sync or async, and what a handler's return value does.
 //!
 //! A server's (or client's) handlers live in one [`MessageHandlers`]. The
-//! route table is a map behind a [`Slot`], replaced whole when a route is
-//! added (rare), so a connection reads it through a [`SlotCache`]: an atomic
-//! load and a weak-reference upgrade per message, no lock.
+//! route table is a sorted list behind a [`Slot`], replaced whole when a
+//! route is added (rare), so a connection reads it through a [`SlotCache`]:
+//! an atomic load per message, no lock, and a weak-reference upgrade per
+//! round of deliveries.
 //!
 //! Sync handlers run on the connection's task, as `on_message` always did.
 //! Async handlers run on one task per connection (its [`AsyncLane`]), up to
@@ -16,7 +17,7 @@
 //! low-water mark, as handlers finish. So the lane's queue has no bound of
 //! its own; the paused reads bound it, as they bound the event lanes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Display;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -136,8 +137,9 @@ impl Handler {
     }
 }
 
-/// Routes by message type code.
-type RouteTable = HashMap<u16, Handler>;
+/// Routes by message type code, sorted by code: a binary search over a
+/// handful of entries costs less per message than hashing.
+type RouteTable = Vec<(u16, Handler)>;
 
 /// A server's or a client's message handlers, set at any time.
 #[derive(Default)]
@@ -157,7 +159,10 @@ impl MessageHandlers {
             .get()
             .map(|table| (*table).clone())
             .unwrap_or_default();
-        table.insert(code, handler);
+        match table.binary_search_by_key(&code, |(code, _)| *code) {
+            Ok(at) => table[at].1 = handler,
+            Err(at) => table.insert(at, (code, handler)),
+        }
         self.routes.set(Arc::new(table));
     }
 
@@ -209,11 +214,15 @@ impl Dispatch {
         let table = self.routes.get(&handlers.routes);
         let code = message.message_type().code();
         let fallback;
-        let handler = match table.as_deref().and_then(|table| table.get(&code)) {
+        let route = table.and_then(|table| {
+            let at = table.binary_search_by_key(&code, |(code, _)| *code).ok()?;
+            Some(&table[at].1)
+        });
+        let handler = match route {
             Some(handler) => handler,
             None => {
                 fallback = self.on_message.get(&handlers.on_message);
-                match fallback.as_deref() {
+                match fallback.map(Arc::as_ref) {
                     Some(handler) => handler,
                     None => {
                         return Err(Unhandled {
@@ -238,6 +247,15 @@ impl Dispatch {
             }
         }
         Ok(())
+    }
+}
+
+impl Dispatch {
+    /// The connection's round of deliveries is over: handlers replaced
+    /// meanwhile may go (see [`SlotCache::release`]).
+    pub(crate) fn round_done(&mut self) {
+        self.routes.release();
+        self.on_message.release();
     }
 }
 
