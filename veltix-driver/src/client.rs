@@ -112,13 +112,16 @@ impl<R: Runtime> Client<R> {
         config.validate()?;
         let addr = os::resolve(&config.addr)?;
         let socket = connect(&runtime, addr, config.connect_timeout).await?;
-        let (mut handle, ends) = DriverHandle::new(command_budget(
-            config.connection.max_outbound_bytes,
-            &config.flow,
-            config.read_chunk,
-        ));
         let meters = Meters::register("client", addr);
-        handle.meters = meters.clone();
+        let (handle, ends) = DriverHandle::counted(
+            command_budget(
+                config.connection.max_outbound_bytes,
+                &config.flow,
+                config.read_chunk,
+            ),
+            None,
+            meters.clone(),
+        );
         let events = EventQueue::new(config.event_capacity);
         let outlet = events.outlet();
         let (first_tx, first_rx) = oneshot::channel();

@@ -255,9 +255,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A cloneable handle to one connection's driver.
+/// A cloneable handle to one connection's driver: one reference count to
+/// clone, however many parts it shares with the driver (peers are cloned
+/// for every async handler's message, every listing and every broadcast).
 #[derive(Clone)]
-pub(crate) struct DriverHandle {
+pub(crate) struct DriverHandle(Arc<HandleParts>);
+
+impl std::ops::Deref for DriverHandle {
+    type Target = HandleParts;
+
+    fn deref(&self) -> &HandleParts {
+        &self.0
+    }
+}
+
+/// What a [`DriverHandle`] holds.
+pub(crate) struct HandleParts {
     id: u64,
     commands: command_queue::Sender<Command>,
     control: mpsc::UnboundedSender<Control>,
@@ -291,7 +304,19 @@ pub(crate) struct DriverEnds {
 impl DriverHandle {
     /// A handle whose queue takes commands while it holds less than
     /// `max_bytes` (wire bytes, headers included); then senders wait.
+    #[cfg(test)]
     pub(crate) fn new(max_bytes: usize) -> (Self, DriverEnds) {
+        Self::counted(max_bytes, None, None)
+    }
+
+    /// As [`new`](Self::new), for a connection whose counts also go to a
+    /// server's `totals` and to `meters` (the handlers' counts from the
+    /// handle, the driver's from its ends).
+    pub(crate) fn counted(
+        max_bytes: usize,
+        totals: Option<Arc<StatsCell>>,
+        meters: Option<Arc<Meters>>,
+    ) -> (Self, DriverEnds) {
         let (commands, commands_rx) = command_queue::bounded(max_bytes);
         let (control, control_rx) = mpsc::unbounded();
         let gone = Arc::new(OnceLock::new());
@@ -299,7 +324,7 @@ impl DriverHandle {
         let stats = Arc::new(StatsCell::default());
         let id = NEXT_HANDLE_ID.fetch_add(1, Ordering::Relaxed);
         (
-            Self {
+            Self(Arc::new(HandleParts {
                 id,
                 commands,
                 control,
@@ -308,9 +333,9 @@ impl DriverHandle {
                 down: Arc::new(AtomicBool::new(false)),
                 security: security.clone(),
                 stats: stats.clone(),
-                totals: None,
-                meters: None,
-            },
+                totals: totals.clone(),
+                meters: meters.clone(),
+            })),
             DriverEnds {
                 commands: CommandRx {
                     rx: commands_rx,
@@ -320,8 +345,8 @@ impl DriverHandle {
                 gone,
                 security,
                 stats,
-                totals: None,
-                meters: None,
+                totals,
+                meters,
             },
         )
     }

@@ -577,15 +577,15 @@ fn start_peer<R: Runtime>(
     };
     let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
     let config = &shared.config;
-    let (mut handle, mut ends) = DriverHandle::new(command_budget(
-        config.connection.max_outbound_bytes,
-        &config.flow,
-        config.read_chunk,
-    ));
-    handle.totals = Some(shared.totals.clone());
-    ends.totals = Some(shared.totals.clone());
-    handle.meters = shared.meters.clone();
-    ends.meters = shared.meters.clone();
+    let (handle, ends) = DriverHandle::counted(
+        command_budget(
+            config.connection.max_outbound_bytes,
+            &config.flow,
+            config.read_chunk,
+        ),
+        Some(shared.totals.clone()),
+        shared.meters.clone(),
+    );
     let peer = Peer { id, addr, handle };
     let admitted = shared.admit(&peer);
     let read = ReadSettings {

@@ -1,6 +1,7 @@
 //! A server's peer, with blocking methods.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use veltix_driver::{Error, Message, PeerId, Stats};
@@ -15,9 +16,11 @@ use crate::tls::PeerIdentity;
 /// one; [`Server::peer`](crate::Server::peer) finds one by id. Cheap to
 /// clone; methods block the calling thread (any thread but the event loop).
 #[derive(Debug, Clone)]
-pub struct Peer(Handle);
+pub struct Peer(Arc<Handle>);
 
-#[derive(Debug, Clone)]
+/// Behind an `Arc`: a worker clones a peer for every message's callback,
+/// and one count beats the driver peer's dozen.
+#[derive(Debug)]
 enum Handle {
     /// The driver's peer.
     Driver(AsyncPeer),
@@ -28,17 +31,17 @@ enum Handle {
 
 impl Peer {
     pub(crate) fn new(peer: AsyncPeer) -> Self {
-        Self(Handle::Driver(peer))
+        Self(Arc::new(Handle::Driver(peer)))
     }
 
     pub(crate) fn gone(id: PeerId, addr: SocketAddr) -> Self {
-        Self(Handle::Gone { id, addr })
+        Self(Arc::new(Handle::Gone { id, addr }))
     }
 
     /// The driver's peer underneath, for code that wants to `.await`;
     /// `None` for a peer that had left before its `on_connect` ran.
     pub fn as_async(&self) -> Option<&AsyncPeer> {
-        match &self.0 {
+        match &*self.0 {
             Handle::Driver(peer) => Some(peer),
             Handle::Gone { .. } => None,
         }
@@ -50,7 +53,7 @@ impl Peer {
 
     /// The peer's id.
     pub fn id(&self) -> PeerId {
-        match &self.0 {
+        match &*self.0 {
             Handle::Driver(peer) => peer.id(),
             Handle::Gone { id, .. } => *id,
         }
@@ -58,7 +61,7 @@ impl Peer {
 
     /// The peer's address.
     pub fn addr(&self) -> SocketAddr {
-        match &self.0 {
+        match &*self.0 {
             Handle::Driver(peer) => peer.addr(),
             Handle::Gone { addr, .. } => *addr,
         }
