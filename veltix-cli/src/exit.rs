@@ -104,7 +104,11 @@ fn classify(error: &Error) -> Exit {
     match error {
         // Socket errors come from binding and connecting (the OS's refusal,
         // an unreachable network, a name that does not resolve, a port in
-        // use): the others are typed.
+        // use): the others are typed. An address that is not one at all
+        // (no port, a port that is no number) is the user's to fix.
+        Error::Resolve { source, .. } if source.kind() == std::io::ErrorKind::InvalidInput => {
+            Exit::Usage
+        }
         Error::Io(_) | Error::Resolve { .. } | Error::ConnectTimeout => Exit::Unreachable,
         Error::Config(_) | Error::InvalidConfig(_) => Exit::Usage,
         Error::Tls(e) if is_tls_setting(e) => Exit::Usage,
@@ -181,6 +185,14 @@ mod tests {
         assert_eq!(classify(&refused), Exit::Unreachable);
         assert_eq!(classify(&Error::TimedOut), Exit::Failed);
         assert_eq!(classify(&Error::ConnectTimeout), Exit::Unreachable);
+        let resolve = |kind, message| Error::Resolve {
+            addr: "x".to_owned(),
+            source: io::Error::new(kind, message),
+        };
+        let malformed = resolve(io::ErrorKind::InvalidInput, "invalid socket address");
+        assert_eq!(classify(&malformed), Exit::Usage);
+        let unknown = resolve(io::ErrorKind::Other, "no such host");
+        assert_eq!(classify(&unknown), Exit::Unreachable);
         let pin = TlsError::Config("bad pin".to_owned());
         assert_eq!(classify(&Error::Tls(pin)), Exit::Usage);
         assert_eq!(classify(&Error::Tls(TlsError::UnknownIssuer)), Exit::Auth);

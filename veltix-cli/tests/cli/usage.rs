@@ -102,3 +102,12 @@ fn help_documents_every_command_and_the_exit_codes() {
     assert!(ping_help.ok().contains("Exit codes:"));
     assert!(veltix(&["--version"]).ok().starts_with("veltix "));
 }
+
+#[test]
+fn an_address_that_is_no_address_exits_2_in_one_line() {
+    for bad in ["no-port-here", "127.0.0.1:notaport"] {
+        let run = veltix(&["ping", bad, "--count", "1"]);
+        let line = run.fails(2);
+        assert!(line.contains(bad), "{line}");
+    }
+}
