@@ -365,10 +365,17 @@ fn bench(options: &Options) -> io::Result<ExitCode> {
         eprintln!("note: open-file limit is {limit}; idle-10k and idle-100k may fail");
     }
     let mut notes = Vec::new();
-    if limit < 100_500 && options.scenarios.contains(&Scenario::Memory100k) && !options.smoke {
+    let fleets: Vec<&str> = options
+        .scenarios
+        .iter()
+        .filter(|s| s.fleet())
+        .map(|s| s.name())
+        .collect();
+    if limit < 100_500 && !fleets.is_empty() && !options.smoke {
         notes.push(format!(
-            "idle-100k: the open-file limit here is {limit} (hard, and no privilege to raise \
-             it), so it held {} connections, not 100 000",
+            "{}: the open-file limit here is {limit} (hard, and no privilege to raise \
+             it), so the fleet held {} connections, not 100 000",
+            fleets.join(", "),
             scenario::fleet_room()
         ));
     }

@@ -10,8 +10,10 @@ use bytes::Bytes;
 use veltix_mio::{Client, ClientEvent, ClientEvents, Error, Message, Server, ServerConfig};
 
 use crate::client::{BenchClient, EchoReceiver, EchoSender, Target};
-use crate::veltix::{REQUEST_TIMEOUT, client_config, echo_payload, reply_failed};
-use crate::wire::{ECHO, SINK};
+use crate::veltix::{
+    REQUEST_TIMEOUT, client_config, echo_payload, on_broadcast_thread, reply_failed,
+};
+use crate::wire::{CUE_BROADCAST, ECHO, SINK};
 
 /// A blocking client. Its `async` methods return only once the blocking call
 /// has finished: they never yield.
@@ -103,14 +105,22 @@ impl EchoReceiver for MioThreadedReceiver {
 /// echoes, keep the order of the messages) with `config`
 /// ([`server_config`](crate::veltix::server_config)) and echoes from
 /// `on_message` with `try_reply`, as the mio `echo_server` example does.
+/// A broadcast cue is answered as the async servers do
+/// ([`veltix::serve`](crate::veltix::serve)), with the blocking
+/// `Server::broadcast` on a thread of its own.
 pub(crate) fn serve(config: ServerConfig) -> io::Result<Server> {
     let server = Server::bind(config)?;
-    server.on_message(|peer, message| {
+    // A cycle, as in `veltix::serve`: the server runs until it is shut down.
+    let broadcaster = server.clone();
+    server.on_message(move |peer, message| {
         if message.message_type() == ECHO {
             let answer = Message::new(ECHO, message.payload().clone());
             if let Err(err) = peer.try_reply(&message, answer) {
                 reply_failed(&err);
             }
+        } else if message.message_type() == CUE_BROADCAST {
+            let server = broadcaster.clone();
+            on_broadcast_thread(move |message| server.broadcast(message, &[]));
         }
     });
     Ok(server)

@@ -15,7 +15,7 @@ pub(crate) const USAGE: &str = "usage:
   veltix-bench --server [NAME=]HOST:PORT[,…] [--impls CLIENT,…] [--dialect D,…] [--compress] [--legacy] [--only …] [--window N] [--runs N] [--smoke] [--out DIR]
   veltix-bench serve --impl IMPL [--addr HOST:PORT] [--dialect D] [--compression off|lz4]
 scenarios: ping request-64B burst-64B echo-pipelined-64B stress-100conn tick-100x60Hz large-1MiB
-  large-1MiB-text idle-1k idle-10k tls-handshakes tls-handshakes-16x
+  large-1MiB-text idle-1k idle-10k idle-100k broadcast-100k tls-handshakes tls-handshakes-16x
 impls: tokio smol mio mio-threaded python python3 tokio+ld tokio+sha
   tokio+tls smol+tls mio+tls mio-threaded+tls tokio+rustls+sha
 --dialect D,…: the Veltix rows (client and server) speak each dialect in turn, interleaved:

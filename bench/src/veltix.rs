@@ -19,7 +19,7 @@ use veltix_tls::TlsServerConfig;
 use crate::client::{BenchClient, EchoReceiver, EchoSender, Target, ended_early};
 use crate::counted::{CountingRuntime, WireBytes, WireCounter};
 use crate::tls;
-use crate::wire::{ECHO, SINK};
+use crate::wire::{BROADCAST, BROADCAST_LEN, CUE_BROADCAST, ECHO, SINK, payload};
 
 /// Long enough never to fire in a healthy run; a stuck run fails instead of hanging.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -165,22 +165,51 @@ pub(crate) fn echo_payload(message: Message) -> io::Result<Bytes> {
 /// Runs the bench server on `R`: echo requests are answered from the
 /// callback with `try_reply`, on the connection's own task (no hop to
 /// another task), as the README and the examples do; sink messages are
-/// dropped after the core has checked their hash.
+/// dropped after the core has checked their hash. A broadcast cue is
+/// answered by [`Server::broadcast`] of one 64-byte message to every peer,
+/// from a thread of its own (a callback must not wait, and the broadcast
+/// waits for room in every peer's queue).
 pub(crate) async fn serve<R: Runtime + Default>(
     config: ServerConfig,
     listening: impl FnOnce(SocketAddr),
 ) -> io::Result<Server<R>> {
     let server = Server::<R>::bind(config).await?;
-    server.on_message(|peer, message| {
+    // The callback holds the server it belongs to: a cycle, but a server
+    // runs until it is shut down whatever handles are left.
+    let broadcaster = server.clone();
+    server.on_message(move |peer, message| {
         if message.message_type() == ECHO {
             let answer = Message::new(ECHO, message.payload().clone());
             if let Err(err) = peer.try_reply(&message, answer) {
                 reply_failed(&err);
             }
+        } else if message.message_type() == CUE_BROADCAST {
+            let server = broadcaster.clone();
+            on_broadcast_thread(move |message| {
+                futures::executor::block_on(server.broadcast(message, &[]))
+            });
         }
     });
     listening(server.local_addr());
     Ok(server)
+}
+
+/// Runs `broadcast` with the 64-byte broadcast message on a thread of its
+/// own; a failure is printed (the fleet then waits in vain and says so).
+pub(crate) fn on_broadcast_thread(
+    broadcast: impl FnOnce(Message) -> Result<usize, Error> + Send + 'static,
+) {
+    let message = Message::new(BROADCAST, payload(9, BROADCAST_LEN));
+    let spawned = std::thread::Builder::new()
+        .name("broadcast".into())
+        .spawn(move || {
+            if let Err(err) = broadcast(message) {
+                eprintln!("bench server: broadcast failed: {err}");
+            }
+        });
+    if let Err(err) = spawned {
+        eprintln!("bench server: no thread for the broadcast: {err}");
+    }
 }
 
 /// Reports a `try_reply` that failed. Read flow control means it never

@@ -19,6 +19,22 @@ pub(crate) const SINK: MessageType = match MessageType::new(201) {
     Err(_) => panic!("201 is a user type"),
 };
 
+/// A fleet client's cue (`broadcast-100k`): the Veltix bench servers
+/// answer it by broadcasting one [`BROADCAST`] message to every peer.
+pub(crate) const CUE_BROADCAST: MessageType = match MessageType::new(202) {
+    Ok(t) => t,
+    Err(_) => panic!("202 is a user type"),
+};
+
+/// What the bench servers broadcast on a [`CUE_BROADCAST`]: 64 bytes.
+pub(crate) const BROADCAST: MessageType = match MessageType::new(203) {
+    Ok(t) => t,
+    Err(_) => panic!("203 is a user type"),
+};
+
+/// The payload of a [`BROADCAST`].
+pub(crate) const BROADCAST_LEN: usize = 64;
+
 /// A payload of `len` bytes whose content varies with `seed`.
 pub(crate) fn payload(seed: u64, len: usize) -> bytes::Bytes {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "ping",
     "request-64B",
     "burst-64B",
@@ -25,6 +25,7 @@ const SCENARIOS: [&str; 13] = [
     "idle-1k",
     "idle-10k",
     "idle-100k",
+    "broadcast-100k",
     "tls-handshakes",
     "tls-handshakes-16x",
 ];
@@ -51,8 +52,10 @@ const TLS_ROWS: [(&str, &str); 4] = [
 /// Rows whose connect does not wait for the server (no TLS, no Veltix
 /// handshake): the handshake scenarios do not run on them.
 const NO_HANDSHAKE: [&str; 3] = ["tokio+ld", "tokio+sha", "python"];
-/// The rows the idle-100k fleet (bare native plaintext core clients) can
-/// reach: our own plaintext servers.
+/// The scenarios whose clients are the fleet (bare native plaintext core
+/// clients).
+const FLEET_SCENARIOS: [&str; 2] = ["idle-100k", "broadcast-100k"];
+/// The rows the fleet can reach: our own plaintext servers.
 const FLEET_ROWS: [&str; 4] = ["tokio", "smol", "mio", "mio-threaded"];
 /// The python rows (Python Veltix 1.3.0's server, and 3.3.0's).
 const PYTHON_ROWS: [&str; 2] = ["python", "python3"];
@@ -97,11 +100,11 @@ fn smoke_run_measures_every_scenario_on_every_implementation() {
     let mut expected = 0;
     for scenario in SCENARIOS {
         for &implementation in &implementations {
-            if scenario == "idle-100k" && !FLEET_ROWS.contains(&implementation) {
+            if FLEET_SCENARIOS.contains(&scenario) && !FLEET_ROWS.contains(&implementation) {
                 let ran = samples
                     .iter()
                     .any(|s| s["scenario"] == scenario && s["implementation"] == implementation);
-                assert!(!ran, "idle-100k ran on {implementation}, out of its reach");
+                assert!(!ran, "{scenario} ran on {implementation}, out of its reach");
                 continue;
             }
             if scenario.starts_with("tls-handshakes") && NO_HANDSHAKE.contains(&implementation) {
@@ -137,10 +140,13 @@ fn smoke_run_measures_every_scenario_on_every_implementation() {
         "the × python table is there exactly when the python row ran"
     );
     // Every TLS row is divided by its plaintext self and by the TLS
-    // baseline, in every scenario they run (the idle-100k fleet speaks
+    // baseline, in every scenario they run (the fleet scenarios' clients speak
     // plaintext only).
     let summaries = json["summaries"].as_array().expect("a summaries array");
-    for scenario in SCENARIOS.into_iter().filter(|&s| s != "idle-100k") {
+    for scenario in SCENARIOS
+        .into_iter()
+        .filter(|s| !FLEET_SCENARIOS.contains(s))
+    {
         for (tls, plain) in TLS_ROWS {
             let summary = summaries
                 .iter()

@@ -14,22 +14,30 @@
 //! one task per connection, which answers the server's heartbeats and pings,
 //! so the server never takes a fleet client for idle. Dropping the fleet
 //! drops that runtime, and with it every connection.
+//!
+//! [`Fleet::broadcast`] has the fleet's first client cue the server
+//! ([`CUE_BROADCAST`]), which broadcasts one 64-byte message to every peer;
+//! every client counts the message's arrival, and the time from the cue to
+//! the last arrival is the broadcast's. It includes the fleet's own work:
+//! one thread reading, hashing and dispatching every copy.
 
 use std::hash::{BuildHasher as _, RandomState};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Buf as _;
 use futures::channel::oneshot;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Notify;
-use veltix_core::{Connection, ConnectionConfig, Dialect, Event, Role};
+use veltix_core::{Connection, ConnectionConfig, Dialect, Event, Message, Role};
 
 use crate::client::Target;
+use crate::wire::{BROADCAST, CUE_BROADCAST};
 
 /// Source addresses used in turn: 8 × ~28 000 ports is room for 200 000.
 const SOURCES: u8 = 8;
@@ -38,10 +46,51 @@ const SOURCES: u8 = 8;
 /// failed SYN cookies, resets); tokio's keeps up. 100 does for all.
 const WAVE: usize = 100;
 
+/// How long [`Fleet::broadcast`] waits for the last copy.
+const BROADCAST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The fleet, open: its connections live until it is dropped.
 pub(crate) struct Fleet {
     stop: Arc<Notify>,
     thread: Option<thread::JoinHandle<()>>,
+    /// The fleet's runtime, for the broadcast's timeout (the bench's own
+    /// runtime may sleep by blocking its thread).
+    runtime: tokio::runtime::Handle,
+    /// Wakes the first client to send a broadcast cue.
+    cue: Arc<Notify>,
+    arrivals: Arc<Arrivals>,
+}
+
+/// The broadcast messages the fleet has received since the last cue, and
+/// who is told when the last one is in.
+struct Arrivals {
+    expected: usize,
+    count: AtomicUsize,
+    last: Mutex<Option<oneshot::Sender<Instant>>>,
+}
+
+impl Arrivals {
+    /// One client has the broadcast message.
+    fn arrived(&self) {
+        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.expected {
+            let last = self
+                .last
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(last) = last {
+                let _ = last.send(Instant::now());
+            }
+        }
+    }
+}
+
+/// What one fleet client's task is given.
+#[derive(Clone)]
+struct Shared {
+    /// The first client's cue; `None` for the others.
+    cue: Option<Arc<Notify>>,
+    arrivals: Arc<Arrivals>,
 }
 
 impl Fleet {
@@ -57,6 +106,16 @@ impl Fleet {
         let addr = target.addr;
         let (opened_tx, opened_rx) = oneshot::channel();
         let stop = Arc::new(Notify::new());
+        let cue = Arc::new(Notify::new());
+        let arrivals = Arc::new(Arrivals {
+            expected: n,
+            count: AtomicUsize::new(0),
+            last: Mutex::new(None),
+        });
+        let shared = Shared {
+            cue: Some(cue.clone()),
+            arrivals: arrivals.clone(),
+        };
         let thread = thread::Builder::new().name("fleet".into()).spawn({
             let stop = stop.clone();
             move || {
@@ -67,10 +126,11 @@ impl Fleet {
                     Ok(runtime) => runtime,
                     Err(e) => return drop(opened_tx.send(Err(e))),
                 };
+                let handle = runtime.handle().clone();
                 runtime.block_on(async move {
-                    let opened = open_all(addr, n).await;
+                    let opened = open_all(addr, n, shared).await;
                     let failed = opened.is_err();
-                    let _ = opened_tx.send(opened);
+                    let _ = opened_tx.send(opened.map(|()| handle));
                     if !failed {
                         // A permit stored by `notify_one` counts: no race.
                         stop.notified().await;
@@ -81,11 +141,56 @@ impl Fleet {
         let opened = opened_rx
             .await
             .map_err(|_| io::Error::other("the fleet's thread ended early"))?;
-        let fleet = Self {
+        let runtime = opened?;
+        Ok(Self {
             stop,
             thread: Some(thread),
-        };
-        opened.map(|()| fleet)
+            runtime,
+            cue,
+            arrivals,
+        })
+    }
+
+    /// Has the first client cue the server's broadcast and waits until
+    /// every client of the fleet has received it: the time from the cue
+    /// to the last arrival. One broadcast at a time.
+    pub(crate) async fn broadcast(&self) -> io::Result<Duration> {
+        let (last_tx, last_rx) = oneshot::channel();
+        self.arrivals.count.store(0, Ordering::Release);
+        *self
+            .arrivals
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(last_tx);
+        let cued = Instant::now();
+        self.cue.notify_one();
+        // Gives up by dropping the sender (on the fleet's runtime: the
+        // caller's may sleep by blocking its thread).
+        let arrivals = self.arrivals.clone();
+        let timeout = self.runtime.spawn(async move {
+            tokio::time::sleep(BROADCAST_TIMEOUT).await;
+            drop(
+                arrivals
+                    .last
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take(),
+            );
+        });
+        let last = last_rx.await;
+        timeout.abort();
+        match last {
+            Ok(last) => Ok(last.saturating_duration_since(cued)),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{} of {} fleet clients had the broadcast after {} s (or the fleet ended)",
+                    self.arrivals.count.load(Ordering::Acquire),
+                    self.arrivals.expected,
+                    BROADCAST_TIMEOUT.as_secs()
+                ),
+            )),
+        }
     }
 }
 
@@ -100,16 +205,20 @@ impl Drop for Fleet {
 }
 
 /// Opens `n` connections in waves of `WAVE`; each stays served by its task.
-async fn open_all(addr: SocketAddr, n: usize) -> io::Result<()> {
+async fn open_all(addr: SocketAddr, n: usize, shared: Shared) -> io::Result<()> {
     let mut opened = 0;
     while opened < n {
         let wave: Vec<_> = (opened..n.min(opened + WAVE))
             .map(|i| {
                 let (ready_tx, ready_rx) = oneshot::channel();
+                let shared = Shared {
+                    cue: shared.cue.clone().filter(|_| i == 0),
+                    arrivals: shared.arrivals.clone(),
+                };
                 tokio::spawn(async move {
                     let source = Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(SOURCES)) as u8);
                     match connect(addr, source.into()).await {
-                        Ok(stream) => serve(stream, ready_tx).await,
+                        Ok(stream) => serve(stream, ready_tx, shared).await,
                         Err(e) => drop(ready_tx.send(Err(e))),
                     }
                 });
@@ -135,8 +244,10 @@ async fn connect(addr: SocketAddr, source: IpAddr) -> io::Result<TcpStream> {
 }
 
 /// Runs one fleet connection: the handshake (then says so on `ready`), then
-/// reads, answers and waits on the core's timers until the runtime ends.
-async fn serve(mut stream: TcpStream, ready: oneshot::Sender<io::Result<()>>) {
+/// reads, answers and waits on the core's timers until the runtime ends;
+/// counts each broadcast message, and (the first client) sends the cue
+/// for one when told.
+async fn serve(mut stream: TcpStream, ready: oneshot::Sender<io::Result<()>>, shared: Shared) {
     let mut ready = Some(ready);
     let mut conn = match new_connection() {
         Ok(conn) => conn,
@@ -156,6 +267,9 @@ async fn serve(mut stream: TcpStream, ready: oneshot::Sender<io::Result<()>>) {
                             let _ = ready.send(Ok(()));
                         }
                     }
+                    Event::Message(message) if message.message_type() == BROADCAST => {
+                        shared.arrivals.arrived();
+                    }
                     Event::Closed(reason) => {
                         return Err(io::Error::other(format!("closed: {reason}")));
                     }
@@ -169,12 +283,23 @@ async fn serve(mut stream: TcpStream, ready: oneshot::Sender<io::Result<()>>) {
                     None => std::future::pending().await,
                 }
             };
+            let cued = async {
+                match &shared.cue {
+                    Some(cue) => cue.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 read = stream.read(&mut buf) => match read? {
                     0 => conn.handle_transport_closed(),
                     n => conn.handle_input(Instant::now(), &buf[..n]),
                 },
                 () = sleep => conn.handle_timeout(Instant::now()),
+                () = cued => {
+                    let cue = Message::new(CUE_BROADCAST, bytes::Bytes::new());
+                    conn.send(Instant::now(), cue)
+                        .map_err(|e| io::Error::other(format!("cue not sent: {e}")))?;
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ use crate::procfs;
 use crate::rt::BenchRuntime;
 use crate::wire::{json_records, payload};
 
+mod broadcast;
 mod fleet;
 mod handshake;
 mod latency;
@@ -47,6 +48,9 @@ pub(crate) enum Scenario {
     /// Server memory per idle connection, 100 000 connections (C100k), and
     /// the time to accept them all.
     Memory100k,
+    /// One 64-byte broadcast to 100 000 idle connections (idle-100k's
+    /// fleet): the time until the last has it.
+    Broadcast100k,
     /// Connections opened (TLS and Veltix handshakes) and closed, one at a time.
     Handshakes,
     /// The same, 16 at a time.
@@ -55,7 +59,7 @@ pub(crate) enum Scenario {
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub(crate) const ALL: [Self; 13] = [
+    pub(crate) const ALL: [Self; 14] = [
         Self::Ping,
         Self::Request,
         Self::Burst,
@@ -67,6 +71,7 @@ impl Scenario {
         Self::Memory1k,
         Self::Memory10k,
         Self::Memory100k,
+        Self::Broadcast100k,
         Self::Handshakes,
         Self::Handshakes16,
     ];
@@ -85,6 +90,7 @@ impl Scenario {
             Self::Memory1k => "idle-1k",
             Self::Memory10k => "idle-10k",
             Self::Memory100k => "idle-100k",
+            Self::Broadcast100k => "broadcast-100k",
             Self::Handshakes => "tls-handshakes",
             Self::Handshakes16 => "tls-handshakes-16x",
         }
@@ -100,7 +106,7 @@ impl Scenario {
     /// connections, native dialect, plaintext), run only on rows whose
     /// server such a client can reach.
     pub(crate) fn fleet(self) -> bool {
-        matches!(self, Self::Memory100k)
+        matches!(self, Self::Memory100k | Self::Broadcast100k)
     }
 
     /// Whether this is a handshake scenario, run only on rows whose
@@ -221,6 +227,10 @@ where
             Scenario::Memory1k => memory::idle::<C, R>(ctx, idle_1k).await,
             Scenario::Memory10k => memory::idle::<C, R>(ctx, idle_10k).await,
             Scenario::Memory100k => memory::idle_fleet::<R>(ctx, idle_100k).await,
+            Scenario::Broadcast100k => {
+                let rounds = ctx.size(5, 2);
+                broadcast::fleet::<R>(ctx, idle_100k, rounds).await
+            }
             Scenario::Handshakes => handshake::handshakes::<C, R>(ctx, 1, sequential).await,
             Scenario::Handshakes16 => handshake::handshakes::<C, R>(ctx, 16, per_task).await,
         }

@@ -561,13 +561,15 @@ impl Connection {
         // with what was agreed.
         self.set_frame_options(features, algorithm);
         if wants_auth {
-            self.claim = claim;
-            self.state = State::AwaitProof(TranscriptKey {
+            let handshake = self.handshake_mut();
+            handshake.claim = claim;
+            handshake.transcript = Some(TranscriptKey {
                 client_nonce: hello.nonce,
                 version,
                 features,
                 compression,
             });
+            self.state = State::AwaitProof;
             self.handshake_deadline = now.checked_add(self.config.handshake_timeout);
         } else {
             self.establish(
@@ -590,7 +592,7 @@ impl Connection {
             (Some(store), Some(id)) => {
                 let (key, known) = match store.lookup(&id) {
                     Some(key) => (key, true),
-                    None => (self.decoy_key.clone()?, false),
+                    None => (self.handshake.as_ref()?.decoy_key.clone()?, false),
                 };
                 Some(Claim {
                     key,
@@ -622,7 +624,7 @@ impl Connection {
                 );
             }
         }
-        let claim = self.claim.take();
+        let claim = self.handshake.as_mut().and_then(|h| h.claim.take());
         let valid = claim.as_ref().is_some_and(|claim| {
             let transcript = Transcript {
                 client_nonce: key.client_nonce,
@@ -645,7 +647,7 @@ impl Connection {
             return self.fail(now, CloseReason::AuthFailed("the client's proof is wrong"));
         };
         // Only now, proven, is the id reported.
-        self.peer_client_id = claim.client_id;
+        self.peer_client_id = claim.client_id.map(String::into_boxed_str);
         self.establish(
             now,
             Some(native_peer(

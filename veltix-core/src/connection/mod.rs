@@ -152,20 +152,14 @@ pub struct Connection {
     encoder: frame::Encoder,
     rx: BytesMut,
     outbound: OutboundQueue,
-    /// Application frames sent before the handshake completed.
-    held: OutboundQueue,
+    /// What only the handshake needs; `None` once it is over.
+    handshake: Option<Box<Handshake>>,
     events: VecDeque<Event>,
     pending: PendingTable,
     ids: RequestIds,
     nonce: [u8; NONCE_LEN],
-    /// Server with a key store: the key an unknown client id is answered
-    /// with, derived from the secret random bytes (never sent, and not
-    /// derivable from anything that is).
-    decoy_key: Option<PreSharedKey>,
-    /// Server: the key the peer must prove, from its HELLO until its AUTH.
-    claim: Option<Claim>,
     /// Server: the client id whose key the peer proved.
-    peer_client_id: Option<String>,
+    peer_client_id: Option<Box<str>>,
     wall_anchor: (Instant, u64),
     peer: Option<PeerInfo>,
     /// Handshake, or (server with legacy allowed) the wait for a silent peer.
@@ -179,9 +173,39 @@ pub struct Connection {
     /// The driver holds the peer's input back (flow control): not idle.
     reading_paused: bool,
     /// The version a Python peer announced.
-    peer_version: Option<String>,
-    close_reason: Option<CloseReason>,
+    peer_version: Option<Box<str>>,
+    /// Boxed: set once, at the end; an open connection only asks whether
+    /// it is set.
+    close_reason: Option<Box<CloseReason>>,
     stats: ConnectionStats,
+}
+
+/// The parts of a connection that only its handshake uses, in one box
+/// dropped when the handshake is over: an established connection (there
+/// may be 100 000 of them on a server) keeps none of it.
+#[derive(Debug)]
+struct Handshake {
+    /// Application frames sent before the handshake completed.
+    held: OutboundQueue,
+    /// Server with a key store: the key an unknown client id is answered
+    /// with, derived from the secret random bytes (never sent, and not
+    /// derivable from anything that is).
+    decoy_key: Option<PreSharedKey>,
+    /// Server: the key the peer must prove, from its HELLO until its AUTH.
+    claim: Option<Claim>,
+    /// Server: what the proof must cover, from its HELLO until its AUTH.
+    transcript: Option<TranscriptKey>,
+}
+
+impl Default for Handshake {
+    fn default() -> Self {
+        Self {
+            held: OutboundQueue::keeping_frames(),
+            decoy_key: None,
+            claim: None,
+            transcript: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,8 +214,9 @@ enum State {
     AwaitAck,
     /// Server: waiting for the peer's first frame.
     AwaitHello,
-    /// Server: HELLO_ACK sent, waiting for the client's AUTH proof.
-    AwaitProof(TranscriptKey),
+    /// Server: HELLO_ACK sent, waiting for the client's AUTH proof (what
+    /// it must cover is in [`Handshake::transcript`]).
+    AwaitProof,
     Established,
     Closed,
     /// Python 1.4 – 1.6 server: HELLO sent with this id, awaiting HELLO_ACK.
@@ -308,13 +333,14 @@ impl Connection {
             state: State::Closed,
             rx: BytesMut::new(),
             outbound: OutboundQueue::default(),
-            held: OutboundQueue::keeping_frames(),
+            handshake: Some(Box::new(Handshake {
+                decoy_key,
+                ..Handshake::default()
+            })),
             events: VecDeque::new(),
             pending: PendingTable::default(),
             ids,
             nonce,
-            decoy_key,
-            claim: None,
             peer_client_id: None,
             wall_anchor: (now, wall_ms),
             peer: None,
@@ -623,6 +649,26 @@ impl Connection {
         self.pending.remove(request_id).is_some()
     }
 
+    /// Gives back the memory of the buffers and queues that are empty now
+    /// (the outbound queue, the events, the input buffer, the pending
+    /// requests): they keep their capacity from one message to the next,
+    /// and a connection that then falls silent would keep it for good.
+    /// Call it when the connection goes quiet — after the handshake, after
+    /// a keep-alive — never per message: the next traffic allocates again.
+    /// Nothing queued is lost.
+    pub fn shrink_to_fit(&mut self) {
+        self.outbound.shrink_to_fit();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.rx.is_empty() {
+            self.rx = BytesMut::new();
+        }
+        if self.pending.len() == 0 {
+            self.pending = PendingTable::default();
+        }
+    }
+
     /// Closes the connection: tells the peer why where its dialect allows
     /// (see [`Connection`]'s "Dialects"), keeps what is queued so it can be
     /// flushed, fails pending requests and reports [`Event::Closed`].
@@ -726,7 +772,8 @@ impl Connection {
 
     /// Outbound bytes queued (including messages held until the handshake completes).
     pub fn queued_bytes(&self) -> usize {
-        self.outbound.queued_bytes() + self.held.queued_bytes()
+        let held = self.handshake.as_ref().map_or(0, |h| h.held.queued_bytes());
+        self.outbound.queued_bytes() + held
     }
 
     /// Whether a send of `len` payload bytes would be accepted now.
@@ -741,7 +788,7 @@ impl Connection {
 
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<&CloseReason> {
-        self.close_reason.as_ref()
+        self.close_reason.as_deref()
     }
 
     /// Counters.
@@ -903,7 +950,7 @@ impl Connection {
             self.last_tx = now;
             self.push_out(frame);
         } else {
-            self.held.push(frame);
+            self.handshake_mut().held.push(frame);
         }
         Ok(())
     }
@@ -931,7 +978,13 @@ impl Connection {
     }
 
     fn closed_reason(&self) -> Option<CloseReason> {
-        self.close_reason.clone()
+        self.close_reason.as_deref().cloned()
+    }
+
+    /// The handshake's state (made again, empty, should it be asked for
+    /// after the handshake: a claim or held frames then simply start over).
+    fn handshake_mut(&mut self) -> &mut Handshake {
+        self.handshake.get_or_insert_with(Box::default)
     }
 
     /// Held frames go out now; `last_tx` was set when the handshake frame
@@ -948,7 +1001,15 @@ impl Connection {
             hash_skipped: false,
         });
         self.peer = Some(info);
-        let held = std::mem::replace(&mut self.held, OutboundQueue::keeping_frames());
+        let held = if self.legacy_by_silence {
+            // The peer may still speak the handshake: keep what it needs.
+            self.handshake
+                .as_mut()
+                .map(|h| std::mem::replace(&mut h.held, OutboundQueue::keeping_frames()))
+        } else {
+            self.handshake.take().map(|h| h.held)
+        }
+        .unwrap_or_default();
         if held.frames() > 0 {
             self.last_tx = now;
             self.stats.frames_sent += held.frames();
@@ -974,7 +1035,10 @@ impl Connection {
         match self.state {
             State::AwaitAck => self.on_frame_awaiting_ack(now, message),
             State::AwaitHello => self.on_first_frame(now, message),
-            State::AwaitProof(key) => self.on_frame_awaiting_proof(now, message, key),
+            State::AwaitProof => match self.handshake.as_ref().and_then(|h| h.transcript) {
+                Some(key) => self.on_frame_awaiting_proof(now, message, key),
+                None => self.fail(now, CloseReason::AuthFailed("no handshake to prove")),
+            },
             State::Established => self.on_established_frame(now, message),
             State::AwaitPyHello => self.on_python14_hello(now, message),
             State::AwaitPyHelloAck(id) => self.on_python14_ack(now, message, id),
@@ -1029,7 +1093,11 @@ impl Connection {
                 self.fail(now, CloseReason::ProtocolViolation(why));
             }
             _ => {
-                self.legacy_by_silence = false;
+                if self.legacy_by_silence {
+                    // The peer spoke: it is legacy for good.
+                    self.legacy_by_silence = false;
+                    self.handshake = None;
+                }
                 match self.pending.take_if(id, |a| a == Awaiting::Reply) {
                     Some(_) => self.events.push_back(Event::Response {
                         request_id: id,
@@ -1118,15 +1186,14 @@ impl Connection {
         }
         self.state = State::Closed;
         self.handshake_deadline = None;
-        self.held.clear();
-        self.claim = None;
+        self.handshake = None;
         for request_id in self.pending.drain() {
             self.events.push_back(Event::RequestFailed {
                 request_id,
                 error: RequestError::ConnectionClosed(reason.clone()),
             });
         }
-        self.close_reason = Some(reason.clone());
+        self.close_reason = Some(Box::new(reason.clone()));
         self.events.push_back(Event::Closed(reason));
     }
 }

@@ -105,7 +105,7 @@ impl Connection {
                 CloseReason::Handshake(HandshakeError::MalformedVersion(kept)),
             );
         };
-        self.peer_version = Some(truncated(theirs, MAX_KEPT_VERSION));
+        self.peer_version = Some(truncated(theirs, MAX_KEPT_VERSION).into());
         let ours = format!("{major}.{minor}.0");
         self.queue_control(
             now,
@@ -149,7 +149,7 @@ impl Connection {
             let ours = ours.to_owned();
             return self.fail(now, CloseReason::PeerVersionMismatch { ours, theirs });
         }
-        self.peer_version = Some(theirs);
+        self.peer_version = Some(theirs.into());
         self.establish(now, Some(python_peer(Dialect::Python14)));
     }
 }

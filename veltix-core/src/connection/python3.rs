@@ -176,7 +176,7 @@ impl Connection {
                 self.peer_version = message
                     .get("v")
                     .and_then(Value::as_str)
-                    .map(|v| truncated(v, MAX_KEPT_VERSION));
+                    .map(|v| truncated(v, MAX_KEPT_VERSION).into());
                 if self.state == State::AwaitJsonGreeting {
                     let ours = framed(&hello_json(self.config.announced_version()));
                     self.last_tx = now;

@@ -131,6 +131,13 @@ impl OutboundQueue {
         self.segments.is_empty()
     }
 
+    /// Gives back the memory of an empty queue.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        if self.segments.is_empty() {
+            self.segments = VecDeque::new();
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.segments.clear();
         self.written = 0;

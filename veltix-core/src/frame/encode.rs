@@ -128,8 +128,9 @@ impl FrameOptions {
 #[derive(Debug, Default)]
 pub struct Encoder {
     options: FrameOptions,
-    /// Made on the first payload worth compressing.
-    compressor: Option<Compressor>,
+    /// Made on the first payload worth compressing; boxed, so that an
+    /// encoder that never compresses (most connections) stays small.
+    compressor: Option<Box<Compressor>>,
 }
 
 impl Encoder {
@@ -236,7 +237,9 @@ impl Encoder {
         if payload.len() < settings.threshold as usize {
             return (timestamp_ms, payload);
         }
-        let compressor = self.compressor.get_or_insert_with(Compressor::new);
+        let compressor = self
+            .compressor
+            .get_or_insert_with(|| Box::new(Compressor::new()));
         match compressor.compress(&payload) {
             Some(compressed) => (timestamp_ms | TIMESTAMP_COMPRESSED, compressed),
             None => (timestamp_ms, payload),

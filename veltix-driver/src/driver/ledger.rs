@@ -42,6 +42,13 @@ impl Ledger {
         }
     }
 
+    /// Gives back the memory of an empty ledger (for an idle connection).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        if self.runs.is_empty() {
+            self.runs = VecDeque::new();
+        }
+    }
+
     fn push(&mut self, answer: bool, bytes: usize) {
         self.total += bytes;
         if answer {

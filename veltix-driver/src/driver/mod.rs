@@ -128,7 +128,31 @@ struct Halves {
 }
 
 /// The future that drives one connection over one socket until it ends.
-pub(crate) struct Driver<R: Runtime, K: Sink> {
+///
+/// Its state is one allocation and the future a pointer to it: a task that
+/// awaits a driver in an `async move` block keeps the captured driver
+/// beside the one being awaited (the compiler does not overlap them), so an
+/// unboxed driver would cost every idle connection its state twice (~2 KiB).
+pub(crate) struct Driver<R: Runtime, K: Sink>(Box<State<R, K>>);
+
+impl<R: Runtime, K: Sink> Driver<R, K> {
+    pub(crate) fn new(
+        conn: Connection,
+        runtime: R,
+        socket: R::Socket,
+        ends: DriverEnds,
+        sink: K,
+        read: ReadSettings,
+        tls: Option<TlsSession>,
+    ) -> Self {
+        Self(Box::new(State::new(
+            conn, runtime, socket, ends, sink, read, tls,
+        )))
+    }
+}
+
+/// A driver's state.
+struct State<R: Runtime, K: Sink> {
     conn: Connection,
     runtime: R,
     socket: R::Socket,
@@ -154,6 +178,10 @@ pub(crate) struct Driver<R: Runtime, K: Sink> {
     stall_since: Option<Instant>,
     halves: Halves,
     phase: Phase,
+    /// The handshake has just completed or a timer has just fired: once
+    /// everything is written, give back the memory of the empty queues
+    /// (see [`State::shrink_when_quiet`]).
+    shrink: bool,
     /// TLS between the socket and the connection, when configured.
     tls: Option<Box<TlsLayer>>,
     /// When the TLS handshake must be done by; `None` once it is (or without TLS).
@@ -173,8 +201,8 @@ pub(crate) struct Driver<R: Runtime, K: Sink> {
     gauge_share: GaugeShare,
 }
 
-impl<R: Runtime, K: Sink> Driver<R, K> {
-    pub(crate) fn new(
+impl<R: Runtime, K: Sink> State<R, K> {
+    fn new(
         conn: Connection,
         runtime: R,
         socket: R::Socket,
@@ -210,6 +238,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
             stall_since: None,
             halves: Halves::default(),
             phase,
+            shrink: false,
             tls: tls.map(|session| Box::new(TlsLayer::new(session))),
             tls_deadline,
             security: ends.security,
@@ -435,6 +464,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                     return None;
                 }
                 self.phase.established();
+                self.shrink = true;
                 tracing::info!(
                     version = ?info.protocol_version,
                     authenticated = info.authenticated,
@@ -545,6 +575,7 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
 
     /// Whatever was due at `now`.
     fn on_deadline(&mut self, now: Instant) {
+        self.shrink = true;
         if matches!(self.phase, Phase::Lingering { until, .. } if until <= now) {
             // Lingered long enough: give up on the peer.
             self.phase.done();
@@ -650,13 +681,13 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
 
 // Nothing in a driver is pinned structurally: the socket, timer and sink
 // are `Unpin`, and the runtime handle is only called through `&`.
-impl<R: Runtime, K: Sink> Unpin for Driver<R, K> {}
+impl<R: Runtime, K: Sink> Unpin for State<R, K> {}
 
 impl<R: Runtime, K: Sink> Future for Driver<R, K> {
     type Output = DriverExit;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DriverExit> {
-        let this = self.get_mut();
+        let this = &mut *self.get_mut().0;
         let poll = this.poll_rounds(cx);
         this.publish();
         if poll.is_ready() {
@@ -666,13 +697,13 @@ impl<R: Runtime, K: Sink> Future for Driver<R, K> {
     }
 }
 
-impl<R: Runtime, K: Sink> Drop for Driver<R, K> {
+impl<R: Runtime, K: Sink> Drop for State<R, K> {
     fn drop(&mut self) {
         self.retire_meters();
     }
 }
 
-impl<R: Runtime, K: Sink> Driver<R, K> {
+impl<R: Runtime, K: Sink> State<R, K> {
     /// The loop's rounds, until there is nothing to do, the budget is
     /// spent, or the connection has ended.
     fn poll_rounds(&mut self, cx: &mut Context<'_>) -> Poll<DriverExit> {
@@ -713,12 +744,33 @@ impl<R: Runtime, K: Sink> Driver<R, K> {
                 break;
             }
             if !progress {
+                this.shrink_when_quiet();
                 return Poll::Pending;
             }
         }
         // Plenty done; let other tasks run and come back.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+impl<R: Runtime, K: Sink> State<R, K> {
+    /// After the handshake and after a timer (a keep-alive, an idle check:
+    /// never per message), once nothing is left to write, gives back the
+    /// capacity the connection's and the driver's queues kept from the
+    /// traffic so far. An idle connection then holds no buffers; one that
+    /// goes on exchanging messages allocates them again once.
+    fn shrink_when_quiet(&mut self) {
+        if !self.shrink || self.conn.queued_bytes() > 0 || !self.stalled.is_empty() {
+            return;
+        }
+        self.shrink = false;
+        self.conn.shrink_to_fit();
+        self.ledger.shrink_to_fit();
+        if self.waiters.is_empty() {
+            self.waiters = HashMap::new();
+            self.tokens = HashMap::new();
+        }
     }
 }
 

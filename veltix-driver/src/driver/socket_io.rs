@@ -11,11 +11,11 @@ use veltix_core::{CloseReason, Connection};
 use veltix_tls::{TlsLayer, looks_like_tls_client_hello};
 
 use super::scratch::with_read_scratch;
-use super::{Driver, LazyNow, MAX_IOVECS, Sink};
+use super::{LazyNow, MAX_IOVECS, Sink, State};
 use crate::backlog::Backlog;
 use crate::runtime::{Runtime, Socket};
 
-impl<R: Runtime, K: Sink> Driver<R, K> {
+impl<R: Runtime, K: Sink> State<R, K> {
     /// Whether the flow control lets this connection read now. While it
     /// does not, the driver is woken when it may: by the socket taking
     /// output, or by the application taking events.
