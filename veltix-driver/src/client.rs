@@ -534,6 +534,7 @@ impl<R: Runtime> Unpin for ClientSink<R> {}
 impl<R: Runtime> Sink for ClientSink<R> {
     fn round_done(&mut self) {
         self.dispatch.round_done();
+        self.events.flush();
     }
 
     fn deliver(&mut self, event: SinkEvent) {

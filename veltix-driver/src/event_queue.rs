@@ -106,6 +106,7 @@ impl<T: Send + 'static> EventQueue<T> {
             shared: self.shared.clone(),
             lane,
             backlog,
+            wake: None,
         }
     }
 
@@ -181,13 +182,18 @@ pub(crate) struct EventSender<T> {
     shared: Arc<Shared<T>>,
     lane: u64,
     backlog: Arc<Backlog>,
+    /// The reader's waker, taken by a `send` and woken by [`flush`](Self::flush):
+    /// one wake-up per round of events, not one per event (a reader on
+    /// another thread would otherwise park and be woken for every event).
+    wake: Option<Waker>,
 }
 
 impl<T> EventSender<T> {
     /// Queues `event`, which weighs `weight` bytes of pending output until
     /// the reader takes it. Never waits: the driver bounds what it puts here
-    /// by pausing its reads.
-    pub(crate) fn send(&self, event: T, weight: usize) {
+    /// by pausing its reads. The reader is woken by the next
+    /// [`flush`](Self::flush) (or when the sender is dropped).
+    pub(crate) fn send(&mut self, event: T, weight: usize) {
         let waker = {
             let mut state = self.shared.lock();
             if state.discarding {
@@ -209,7 +215,14 @@ impl<T> EventSender<T> {
             state.queued += 1;
             state.wake_reader()
         };
-        if let Some(waker) = waker {
+        if waker.is_some() {
+            self.wake = waker;
+        }
+    }
+
+    /// Wakes the reader if an event sent since the last flush found it waiting.
+    pub(crate) fn flush(&mut self) {
+        if let Some(waker) = self.wake.take() {
             waker.wake();
         }
     }
@@ -234,6 +247,7 @@ impl<T> EventSender<T> {
 
 impl<T> Drop for EventSender<T> {
     fn drop(&mut self) {
+        self.flush();
         {
             let mut state = self.shared.lock();
             if let Some(lane) = state.lanes.get_mut(&self.lane) {
@@ -335,7 +349,7 @@ mod tests {
     fn lanes_take_turns_and_each_keeps_its_order() {
         let queue = EventQueue::new(16);
         let mut stream = queue.take();
-        let (flooder, good) = (queue.sender(), queue.sender());
+        let (mut flooder, mut good) = (queue.sender(), queue.sender());
         for i in 0..5 {
             flooder.send(("flood", i), 10);
         }
@@ -360,7 +374,7 @@ mod tests {
     fn a_lane_counts_its_bytes_until_they_are_taken() {
         let queue = EventQueue::new(16);
         let mut stream = queue.take();
-        let sender = queue.sender();
+        let mut sender = queue.sender();
         sender.send(1, 100);
         sender.send(2, 50);
         assert_eq!(sender.backlog().bytes(), 150);
@@ -379,7 +393,7 @@ mod tests {
     #[test]
     fn an_untaken_stream_keeps_its_capacity_and_drops_the_rest() {
         let queue = EventQueue::new(2);
-        let sender = queue.sender();
+        let mut sender = queue.sender();
         for i in 0..5 {
             sender.send(i, 1);
         }
@@ -389,6 +403,43 @@ mod tests {
         assert_eq!(block_on(stream.next()), Some(0));
         assert_eq!(block_on(stream.next()), Some(1));
         assert_eq!(block_on(stream.next()), None, "ends with its producers");
+    }
+
+    /// A waker that counts its wake-ups.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_waiting_reader_is_woken_once_per_flush_not_per_event() {
+        let queue = EventQueue::new(16);
+        let mut stream = queue.take();
+        let mut sender = queue.sender();
+        let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(stream.poll_next(&mut cx).is_pending());
+        for i in 0..10 {
+            sender.send(i, 1);
+        }
+        let woken = || count.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(woken(), 0, "not before the round's flush");
+        sender.flush();
+        assert_eq!(woken(), 1);
+        sender.flush();
+        assert_eq!(woken(), 1, "nothing new to tell");
+        for i in 0..10 {
+            assert_eq!(stream.poll_next(&mut cx), Poll::Ready(Some(i)));
+        }
+        assert!(stream.poll_next(&mut cx).is_pending());
+        sender.send(10, 1);
+        drop(sender);
+        assert_eq!(woken(), 2, "a sender going away flushes");
+        assert_eq!(stream.poll_next(&mut cx), Poll::Ready(Some(10)));
     }
 
     #[test]
@@ -408,7 +459,8 @@ mod loom_tests {
     use super::*;
     use crate::sync::model::{self, Task};
 
-    /// Two connections send while the reader takes and sleeps: the reader
+    /// Two connections send while the reader takes and sleeps, one
+    /// flushing after each event, the other only by going away: the reader
     /// is woken for every event and for the end (a lost wake-up deadlocks
     /// the model), gets each lane in order, and every byte it took is
     /// released from its connection's backlog.
@@ -417,12 +469,14 @@ mod loom_tests {
         model::check(3, || {
             let queue = EventQueue::new(4);
             let mut stream = queue.take();
-            let (first, second) = (queue.sender(), queue.sender());
+            let (mut first, mut second) = (queue.sender(), queue.sender());
             let backlogs = [first.backlog.clone(), second.backlog.clone()];
             drop(queue);
             let first = thread::spawn(move || {
                 first.send(("first", 0), 10);
+                first.flush();
                 first.send(("first", 1), 10);
+                first.flush();
             });
             let second = thread::spawn(move || second.send(("second", 0), 10));
             let task = Task::new();

@@ -652,6 +652,7 @@ struct ServerSink<R: Runtime> {
 impl<R: Runtime> Sink for ServerSink<R> {
     fn round_done(&mut self) {
         self.dispatch.round_done();
+        self.events.flush();
     }
 
     fn deliver(&mut self, event: SinkEvent) {
