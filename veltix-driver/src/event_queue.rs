@@ -14,7 +14,7 @@
 //! waiting for a reader would stall the connections. A dropped stream
 //! discards every later event.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -37,10 +37,9 @@ struct Shared<T> {
 }
 
 struct State<T> {
-    lanes: HashMap<u64, Lane<T>>,
+    lanes: Lanes<T>,
     /// Lanes holding events, in the order they are to be served.
-    ready: VecDeque<u64>,
-    next_lane: u64,
+    ready: VecDeque<usize>,
     /// Events in all lanes.
     queued: usize,
     /// The queue itself and every live sender.
@@ -59,6 +58,56 @@ struct Lane<T> {
     detached: bool,
 }
 
+/// The lanes by number, in a slab: every event's send and take finds its
+/// lane by index, not by hashing. A number is reused only once its lane is
+/// removed, which happens when the lane is empty (so in no `ready` list)
+/// and its sender gone (so nobody holds the number).
+struct Lanes<T> {
+    slots: Vec<Option<Lane<T>>>,
+    free: Vec<usize>,
+}
+
+impl<T> Lanes<T> {
+    fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    fn insert(&mut self, lane: Lane<T>) -> usize {
+        match self.free.pop() {
+            Some(id) => {
+                self.slots[id] = Some(lane);
+                id
+            }
+            None => {
+                self.slots.push(Some(lane));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn get_mut(&mut self, id: usize) -> Option<&mut Lane<T>> {
+        self.slots.get_mut(id).and_then(Option::as_mut)
+    }
+
+    fn remove(&mut self, id: usize) {
+        if let Some(slot) = self.slots.get_mut(id)
+            && slot.take().is_some()
+        {
+            self.free.push(id);
+        }
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut Lane<T>)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(id, slot)| Some((id, slot.as_mut()?)))
+    }
+}
+
 impl<T> State<T> {
     /// The waker to wake after unlocking, if the reader waits for this.
     fn wake_reader(&mut self) -> Option<Waker> {
@@ -72,9 +121,8 @@ impl<T: Send + 'static> EventQueue<T> {
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
-                    lanes: HashMap::new(),
+                    lanes: Lanes::new(),
                     ready: VecDeque::new(),
-                    next_lane: 0,
                     queued: 0,
                     producers: 1,
                     taken: false,
@@ -90,17 +138,12 @@ impl<T: Send + 'static> EventQueue<T> {
     pub(crate) fn sender(&self) -> EventSender<T> {
         let backlog = Arc::new(Backlog::default());
         let mut state = self.shared.lock();
-        let lane = state.next_lane;
-        state.next_lane += 1;
         state.producers += 1;
-        state.lanes.insert(
-            lane,
-            Lane {
-                events: VecDeque::new(),
-                backlog: backlog.clone(),
-                detached: false,
-            },
-        );
+        let lane = state.lanes.insert(Lane {
+            events: VecDeque::new(),
+            backlog: backlog.clone(),
+            detached: false,
+        });
         drop(state);
         EventSender {
             shared: self.shared.clone(),
@@ -180,7 +223,7 @@ impl<T> Shared<T> {
 /// One connection's way into the queue.
 pub(crate) struct EventSender<T> {
     shared: Arc<Shared<T>>,
-    lane: u64,
+    lane: usize,
     backlog: Arc<Backlog>,
     /// The reader's waker, taken by a `send` and woken by [`flush`](Self::flush):
     /// one wake-up per round of events, not one per event (a reader on
@@ -203,7 +246,7 @@ impl<T> EventSender<T> {
                 tracing::debug!("event dropped: no callback, and the event stream was never taken");
                 return;
             }
-            let Some(lane) = state.lanes.get_mut(&self.lane) else {
+            let Some(lane) = state.lanes.get_mut(self.lane) else {
                 return;
             };
             lane.events.push_back((event, weight));
@@ -250,9 +293,9 @@ impl<T> Drop for EventSender<T> {
         self.flush();
         {
             let mut state = self.shared.lock();
-            if let Some(lane) = state.lanes.get_mut(&self.lane) {
+            if let Some(lane) = state.lanes.get_mut(self.lane) {
                 if lane.events.is_empty() {
-                    state.lanes.remove(&self.lane);
+                    state.lanes.remove(self.lane);
                 } else {
                     lane.detached = true;
                 }
@@ -288,13 +331,13 @@ impl<T> EventStream<T> {
                 return Poll::Pending;
             };
             state.queued -= 1;
-            let lane = state.lanes.get_mut(&id).expect("a ready lane exists");
+            let lane = state.lanes.get_mut(id).expect("a ready lane exists");
             let (event, weight) = lane.events.pop_front().expect("a ready lane has events");
             let backlog = lane.backlog.clone();
             if !lane.events.is_empty() {
                 state.ready.push_back(id);
             } else if lane.detached {
-                state.lanes.remove(&id);
+                state.lanes.remove(id);
             }
             (event, weight, backlog)
         };
@@ -315,15 +358,19 @@ impl<T> Drop for EventStream<T> {
             state.discarding = true;
             state.ready.clear();
             state.queued = 0;
-            state.lanes.retain(|_, lane| !lane.detached);
-            state
-                .lanes
-                .values_mut()
-                .map(|lane| {
-                    let weight = lane.events.drain(..).map(|(_, weight)| weight).sum();
-                    (lane.backlog.clone(), weight)
-                })
-                .collect()
+            let mut held = Vec::new();
+            let mut gone = Vec::new();
+            for (id, lane) in state.lanes.iter_mut() {
+                let weight = lane.events.drain(..).map(|(_, weight)| weight).sum();
+                held.push((lane.backlog.clone(), weight));
+                if lane.detached {
+                    gone.push(id);
+                }
+            }
+            for id in gone {
+                state.lanes.remove(id);
+            }
+            held
         };
         for (backlog, weight) in held {
             backlog.release(weight);
@@ -440,6 +487,29 @@ mod tests {
         drop(sender);
         assert_eq!(woken(), 2, "a sender going away flushes");
         assert_eq!(stream.poll_next(&mut cx), Poll::Ready(Some(10)));
+    }
+
+    #[test]
+    fn a_lane_number_is_reused_only_once_its_lane_is_gone() {
+        let queue = EventQueue::new(16);
+        let mut stream = queue.take();
+        let mut first = queue.sender();
+        first.send("first 0", 1);
+        drop(first); // detached: its event is still to be taken
+        let mut second = queue.sender();
+        assert_ne!(second.lane, 0, "the detached lane keeps its number");
+        second.send("second 0", 1);
+        assert_eq!(block_on(stream.next()), Some("first 0"));
+        assert_eq!(block_on(stream.next()), Some("second 0"));
+        let mut third = queue.sender();
+        assert_eq!(
+            third.lane, 0,
+            "the drained detached lane's number is free again"
+        );
+        third.send("third 0", 1);
+        second.send("second 1", 1);
+        assert_eq!(block_on(stream.next()), Some("third 0"));
+        assert_eq!(block_on(stream.next()), Some("second 1"));
     }
 
     #[test]
