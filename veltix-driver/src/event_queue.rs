@@ -321,27 +321,28 @@ impl<T> EventStream<T> {
         let Some(shared) = &self.shared else {
             return Poll::Ready(None);
         };
-        let (event, weight, backlog) = {
-            let mut state = shared.lock();
-            let Some(id) = state.ready.pop_front() else {
-                if state.producers == 0 {
-                    return Poll::Ready(None);
-                }
-                state.reader = Some(cx.waker().clone());
-                return Poll::Pending;
-            };
-            state.queued -= 1;
-            let lane = state.lanes.get_mut(id).expect("a ready lane exists");
-            let (event, weight) = lane.events.pop_front().expect("a ready lane has events");
-            let backlog = lane.backlog.clone();
-            if !lane.events.is_empty() {
-                state.ready.push_back(id);
-            } else if lane.detached {
-                state.lanes.remove(id);
+        let mut state = shared.lock();
+        let Some(id) = state.ready.pop_front() else {
+            if state.producers == 0 {
+                return Poll::Ready(None);
             }
-            (event, weight, backlog)
+            state.reader = Some(cx.waker().clone());
+            return Poll::Pending;
         };
-        backlog.release(weight);
+        state.queued -= 1;
+        let lane = state.lanes.get_mut(id).expect("a ready lane exists");
+        let (event, weight) = lane.events.pop_front().expect("a ready lane has events");
+        // Released under the lock rather than through a clone of the
+        // backlog's `Arc`: its count shares a cache line with the bytes the
+        // driver's thread adds to. A wake-up it causes only schedules the
+        // driver, and the backlog's own lock is never held around this one.
+        lane.backlog.release(weight);
+        if !lane.events.is_empty() {
+            state.ready.push_back(id);
+        } else if lane.detached {
+            state.lanes.remove(id);
+        }
+        drop(state);
         Poll::Ready(Some(event))
     }
 }

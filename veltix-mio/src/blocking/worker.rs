@@ -183,6 +183,12 @@ impl<S: Stream + Unpin> Stoppable<S> {
     /// The next event, waiting for it unless stopping.
     fn next(&mut self) -> Option<S::Item> {
         while !self.stopping {
+            // An event already there is taken without an executor round
+            // (a burst is mostly that); `stop` is looked at only when the
+            // stream would wait, as `select` below does too.
+            if let Some(item) = self.stream.next().now_or_never() {
+                return item;
+            }
             let Some(stop) = self.stop.as_mut() else {
                 return block_on(self.stream.next());
             };
