@@ -559,7 +559,11 @@ impl<R: Runtime> Sink for ClientSink<R> {
         }
         let event = match event {
             SinkEvent::Connected(info) => match self.handlers.on_connect.get() {
-                Some(f) => return f(info),
+                Some(f) => {
+                    // Callbacks run after the reader hears of this round's events.
+                    self.events.flush();
+                    return f(info);
+                }
                 None => ClientEvent::Connected(info),
             },
             SinkEvent::Message(message) => {
@@ -574,6 +578,7 @@ impl<R: Runtime> Sink for ClientSink<R> {
                             tracing::Span::current(),
                         ));
                     },
+                    before_sync: &|| self.events.flush(),
                 };
                 match self
                     .dispatch
@@ -587,7 +592,10 @@ impl<R: Runtime> Sink for ClientSink<R> {
                 }
             }
             SinkEvent::Closed(reason) => match self.handlers.on_disconnect.get() {
-                Some(f) => return f(self.server.addr, &reason),
+                Some(f) => {
+                    self.events.flush();
+                    return f(self.server.addr, &reason);
+                }
                 None => ClientEvent::Disconnected(reason),
             },
         };

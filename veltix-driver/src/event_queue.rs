@@ -14,6 +14,7 @@
 //! waiting for a reader would stall the connections. A dropped stream
 //! discards every later event.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -149,7 +150,7 @@ impl<T: Send + 'static> EventQueue<T> {
             shared: self.shared.clone(),
             lane,
             backlog,
-            wake: None,
+            wake: Cell::new(None),
         }
     }
 
@@ -228,7 +229,7 @@ pub(crate) struct EventSender<T> {
     /// The reader's waker, taken by a `send` and woken by [`flush`](Self::flush):
     /// one wake-up per round of events, not one per event (a reader on
     /// another thread would otherwise park and be woken for every event).
-    wake: Option<Waker>,
+    wake: Cell<Option<Waker>>,
 }
 
 impl<T> EventSender<T> {
@@ -236,7 +237,7 @@ impl<T> EventSender<T> {
     /// the reader takes it. Never waits: the driver bounds what it puts here
     /// by pausing its reads. The reader is woken by the next
     /// [`flush`](Self::flush) (or when the sender is dropped).
-    pub(crate) fn send(&mut self, event: T, weight: usize) {
+    pub(crate) fn send(&self, event: T, weight: usize) {
         let waker = {
             let mut state = self.shared.lock();
             if state.discarding {
@@ -259,12 +260,12 @@ impl<T> EventSender<T> {
             state.wake_reader()
         };
         if waker.is_some() {
-            self.wake = waker;
+            self.wake.set(waker);
         }
     }
 
     /// Wakes the reader if an event sent since the last flush found it waiting.
-    pub(crate) fn flush(&mut self) {
+    pub(crate) fn flush(&self) {
         if let Some(waker) = self.wake.take() {
             waker.wake();
         }
@@ -397,7 +398,7 @@ mod tests {
     fn lanes_take_turns_and_each_keeps_its_order() {
         let queue = EventQueue::new(16);
         let mut stream = queue.take();
-        let (mut flooder, mut good) = (queue.sender(), queue.sender());
+        let (flooder, good) = (queue.sender(), queue.sender());
         for i in 0..5 {
             flooder.send(("flood", i), 10);
         }
@@ -422,7 +423,7 @@ mod tests {
     fn a_lane_counts_its_bytes_until_they_are_taken() {
         let queue = EventQueue::new(16);
         let mut stream = queue.take();
-        let mut sender = queue.sender();
+        let sender = queue.sender();
         sender.send(1, 100);
         sender.send(2, 50);
         assert_eq!(sender.backlog().bytes(), 150);
@@ -441,7 +442,7 @@ mod tests {
     #[test]
     fn an_untaken_stream_keeps_its_capacity_and_drops_the_rest() {
         let queue = EventQueue::new(2);
-        let mut sender = queue.sender();
+        let sender = queue.sender();
         for i in 0..5 {
             sender.send(i, 1);
         }
@@ -466,7 +467,7 @@ mod tests {
     fn a_waiting_reader_is_woken_once_per_flush_not_per_event() {
         let queue = EventQueue::new(16);
         let mut stream = queue.take();
-        let mut sender = queue.sender();
+        let sender = queue.sender();
         let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
@@ -494,15 +495,15 @@ mod tests {
     fn a_lane_number_is_reused_only_once_its_lane_is_gone() {
         let queue = EventQueue::new(16);
         let mut stream = queue.take();
-        let mut first = queue.sender();
+        let first = queue.sender();
         first.send("first 0", 1);
         drop(first); // detached: its event is still to be taken
-        let mut second = queue.sender();
+        let second = queue.sender();
         assert_ne!(second.lane, 0, "the detached lane keeps its number");
         second.send("second 0", 1);
         assert_eq!(block_on(stream.next()), Some("first 0"));
         assert_eq!(block_on(stream.next()), Some("second 0"));
-        let mut third = queue.sender();
+        let third = queue.sender();
         assert_eq!(
             third.lane, 0,
             "the drained detached lane's number is free again"
@@ -540,7 +541,7 @@ mod loom_tests {
         model::check(3, || {
             let queue = EventQueue::new(4);
             let mut stream = queue.take();
-            let (mut first, mut second) = (queue.sender(), queue.sender());
+            let (first, second) = (queue.sender(), queue.sender());
             let backlogs = [first.backlog.clone(), second.backlog.clone()];
             drop(queue);
             let first = thread::spawn(move || {

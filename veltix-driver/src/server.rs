@@ -670,7 +670,11 @@ impl<R: Runtime> Sink for ServerSink<R> {
         }
         let event = match event {
             SinkEvent::Connected(info) => match self.shared.on_connect.get() {
-                Some(f) => return f(&self.peer, info),
+                Some(f) => {
+                    // Callbacks run after the reader hears of this round's events.
+                    self.events.flush();
+                    return f(&self.peer, info);
+                }
                 None => ServerEvent::Connected {
                     peer: id,
                     addr: self.peer.addr,
@@ -684,6 +688,7 @@ impl<R: Runtime> Sink for ServerSink<R> {
                     backlog: self.events.shared_backlog(),
                     concurrency: shared.config.handler_concurrency,
                     spawn: &|task| spawn_handlers(shared, task),
+                    before_sync: &|| self.events.flush(),
                 };
                 match self
                     .dispatch
@@ -700,7 +705,10 @@ impl<R: Runtime> Sink for ServerSink<R> {
                 }
             }
             SinkEvent::Closed(reason) => match self.shared.on_disconnect.get() {
-                Some(f) => return f(&self.peer, &reason),
+                Some(f) => {
+                    self.events.flush();
+                    return f(&self.peer, &reason);
+                }
                 None => ServerEvent::Disconnected {
                     peer: id,
                     addr: self.peer.addr,

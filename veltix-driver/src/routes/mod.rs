@@ -183,6 +183,10 @@ pub(crate) struct HandlerEnv<'a> {
     pub(crate) concurrency: usize,
     /// Starts the connection's handler task.
     pub(crate) spawn: &'a dyn Fn(LaneTask),
+    /// Runs before a sync handler: wakes the event stream's reader for
+    /// what this round already gave it, so a handler that blocks (it
+    /// should not) holds back no other connection's events.
+    pub(crate) before_sync: &'a dyn Fn(),
 }
 
 /// A message no handler took.
@@ -234,7 +238,10 @@ impl Dispatch {
             }
         };
         match handler {
-            Handler::Sync(f) => run_sync(f.as_ref(), env.peer, message),
+            Handler::Sync(f) => {
+                (env.before_sync)();
+                run_sync(f.as_ref(), env.peer, message);
+            }
             Handler::Async(f) => {
                 let job = Job {
                     handler: f.clone(),

@@ -69,6 +69,7 @@ fn async_messages_hold_the_backlog_until_their_handlers_finish() {
         backlog: &backlog,
         concurrency: 1,
         spawn: &spawn,
+        before_sync: &|| {},
     };
     let mut dispatch = Dispatch::default();
     for (i, (name, weight)) in [("a", 10), ("panic", 20), ("c", 30)]
@@ -120,19 +121,31 @@ fn return_values_become_replies_errors_or_nothing() {
     assert!(matches!(failed.into_reply(), Reply::Failed(e) if e == "no such user"));
 }
 
-/// A sync route answers through the direct path at once; a type with no
-/// route and no `on_message` comes back, marked as routed.
+/// A sync route answers through the direct path at once, after the
+/// connection's `before_sync` (which wakes the event reader); a type with
+/// no route and no `on_message` comes back, marked as routed, without it.
 #[test]
 fn sync_routes_answer_and_the_rest_comes_back() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static BEFORE: AtomicUsize = AtomicUsize::new(0);
     let (peer, ends) = peer();
     let handlers = MessageHandlers::default();
-    handlers.route(200, Handler::sync(|_, message: Message| message));
+    handlers.route(
+        200,
+        Handler::sync(|_, message: Message| {
+            assert_eq!(BEFORE.load(Ordering::SeqCst), 1, "before_sync ran first");
+            message
+        }),
+    );
     let backlog = crate::sync::Arc::new(Backlog::default());
     let env = HandlerEnv {
         peer: &peer,
         backlog: &backlog,
         concurrency: 1,
         spawn: &|_| panic!("no async handler here"),
+        before_sync: &|| {
+            BEFORE.fetch_add(1, Ordering::SeqCst);
+        },
     };
     let mut dispatch = Dispatch::default();
     assert!(
@@ -149,5 +162,10 @@ fn sync_routes_answer_and_the_rest_comes_back() {
         Err(unhandled) => assert!(unhandled.routed),
         Ok(()) => panic!("nothing handles type 201"),
     }
+    assert_eq!(
+        BEFORE.load(Ordering::SeqCst),
+        1,
+        "not for an unhandled message"
+    );
     assert_eq!(backlog.bytes(), 0);
 }
