@@ -139,7 +139,7 @@ impl<R: Runtime> Client<R> {
             addr,
             server: server.clone(),
             handlers: handlers.clone(),
-            events,
+            lane: events.sender(),
             first: Arc::new(Mutex::new(Some(first_tx))),
             meters,
             closing: closing.clone(),
@@ -364,7 +364,9 @@ struct Task<R: Runtime> {
     addr: SocketAddr,
     server: Peer,
     handlers: Arc<Handlers>,
-    events: EventQueue<ClientEvent>,
+    /// The client's one lane of events, shared by each connection's sink in
+    /// turn, so the stream keeps their order across reconnections.
+    lane: EventSender<ClientEvent>,
     /// Tells `connect` how the first handshake went.
     first: FirstOutcome,
     /// The client's metrics (feature `metrics`).
@@ -424,7 +426,7 @@ impl<R: Runtime> Task<R> {
             let sink = ClientSink {
                 server: self.server.clone(),
                 handlers: self.handlers.clone(),
-                events: self.events.sender(),
+                events: self.lane.share(),
                 first: self.first.clone(),
                 dispatch: Dispatch::default(),
                 runtime: self.runtime.clone(),

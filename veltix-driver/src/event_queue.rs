@@ -55,7 +55,9 @@ struct State<T> {
 struct Lane<T> {
     events: VecDeque<(T, usize)>,
     backlog: Arc<Backlog>,
-    /// Its sender is gone: the lane is removed once empty.
+    /// Its senders (see [`EventSender::share`]).
+    senders: usize,
+    /// Its senders are gone: the lane is removed once empty.
     detached: bool,
 }
 
@@ -143,6 +145,7 @@ impl<T: Send + 'static> EventQueue<T> {
         let lane = state.lanes.insert(Lane {
             events: VecDeque::new(),
             backlog: backlog.clone(),
+            senders: 1,
             detached: false,
         });
         drop(state);
@@ -264,6 +267,25 @@ impl<T> EventSender<T> {
         }
     }
 
+    /// Another sender into the same lane, so that what it sends keeps its
+    /// order with this one's: a client's successive connections share one
+    /// lane, and a reader that falls behind still hears the old
+    /// connection's end before the new one's start.
+    pub(crate) fn share(&self) -> Self {
+        let mut state = self.shared.lock();
+        state.producers += 1;
+        if let Some(lane) = state.lanes.get_mut(self.lane) {
+            lane.senders += 1;
+        }
+        drop(state);
+        Self {
+            shared: self.shared.clone(),
+            lane: self.lane,
+            backlog: self.backlog.clone(),
+            wake: Cell::new(None),
+        }
+    }
+
     /// Wakes the reader if an event sent since the last flush found it waiting.
     pub(crate) fn flush(&self) {
         if let Some(waker) = self.wake.take() {
@@ -295,7 +317,10 @@ impl<T> Drop for EventSender<T> {
         {
             let mut state = self.shared.lock();
             if let Some(lane) = state.lanes.get_mut(self.lane) {
-                if lane.events.is_empty() {
+                lane.senders -= 1;
+                if lane.senders > 0 {
+                    // Others still send into it.
+                } else if lane.events.is_empty() {
                     state.lanes.remove(self.lane);
                 } else {
                     lane.detached = true;
@@ -512,6 +537,26 @@ mod tests {
         second.send("second 1", 1);
         assert_eq!(block_on(stream.next()), Some("third 0"));
         assert_eq!(block_on(stream.next()), Some("second 1"));
+    }
+
+    #[test]
+    fn shared_senders_keep_one_order_and_the_lane_lives_while_one_does() {
+        let queue = EventQueue::new(16);
+        let mut stream = queue.take();
+        let first = queue.sender();
+        let other = queue.sender();
+        first.send("first: up", 1);
+        first.send("first: down", 1);
+        let second = first.share();
+        drop(first);
+        other.send("other", 1);
+        second.send("second: up", 1);
+        let order: Vec<_> = (0..4).map(|_| block_on(stream.next()).unwrap()).collect();
+        assert_eq!(order, ["first: up", "other", "first: down", "second: up"]);
+        assert_eq!(second.backlog().bytes(), 0);
+        drop(second);
+        let third = queue.sender();
+        assert_eq!(third.lane, 0, "the shared lane went with its last sender");
     }
 
     #[test]

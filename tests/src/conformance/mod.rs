@@ -88,6 +88,7 @@ macro_rules! conformance_tests {
             // reconnect.rs
             connect_failures_are_reported,
             reconnect_keeps_callbacks,
+            a_slow_reader_hears_a_reconnection_in_order,
             reconnect_gives_up_after_max_attempts,
             // callbacks.rs
             message_callback_alone_does_not_leak_closed_peers,

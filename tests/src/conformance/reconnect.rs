@@ -226,6 +226,75 @@ pub async fn reconnect_keeps_callbacks<R: Runtime + Default>() {
         .expect("shutdown");
 }
 
+/// A reader that falls behind while the client reconnects still hears the
+/// old connection's messages and its end before the new one's start: the
+/// client's connections share one lane of its event stream.
+pub async fn a_slow_reader_hears_a_reconnection_in_order<R: Runtime + Default>() {
+    let first = echo_server::<R>(server_config()).await;
+    let addr = first.local_addr();
+    let mut first_events = first.events();
+    let mut backoff = Reconnect::default();
+    backoff.initial_delay = Duration::from_millis(50);
+    backoff.max_delay = Duration::from_millis(200);
+    let client = connect::<R>(client_config(addr).reconnect(backoff)).await;
+    let mut client_events = client.events(); // not read until the end
+    let (peer, _, _) = expect_connected::<R>(&mut first_events).await;
+    within::<R, _>(STEP, "send", first.send(peer, msg(DATA, "one")))
+        .await
+        .expect("send");
+    within::<R, _>(STEP, "shutdown", first.shutdown())
+        .await
+        .expect("shutdown");
+    eventually::<R>(STEP, "the client knows it is disconnected", || {
+        !client.is_connected()
+    })
+    .await;
+
+    let mut config = server_config();
+    config.addr = addr.to_string();
+    let deadline = Instant::now() + STEP;
+    let second = loop {
+        match Server::<R>::bind(config.clone()).await {
+            Ok(server) => break server,
+            Err(err) => {
+                assert!(Instant::now() < deadline, "cannot bind {addr} again: {err}");
+                sleep::<R>(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let mut second_events = second.events();
+    let (peer, _, _) = expect_connected::<R>(&mut second_events).await;
+    within::<R, _>(STEP, "send", second.send(peer, msg(DATA, "two")))
+        .await
+        .expect("send");
+
+    let mut heard = Vec::new();
+    while heard.len() < 5 {
+        heard.push(match next_client_event::<R>(&mut client_events).await {
+            ClientEvent::Connected(_) => "connected".to_owned(),
+            ClientEvent::Message(m) => String::from_utf8_lossy(m.payload()).into_owned(),
+            ClientEvent::Disconnected(reason) => format!("disconnected {}", reason.code().0),
+            other => format!("{other:?}"),
+        });
+    }
+    assert_eq!(
+        heard,
+        [
+            "connected".to_owned(),
+            "one".to_owned(),
+            format!("disconnected {}", CloseCode::SHUTDOWN.0),
+            "connected".to_owned(),
+            "two".to_owned(),
+        ]
+    );
+    within::<R, _>(STEP, "client close", client.close())
+        .await
+        .expect("client close");
+    within::<R, _>(STEP, "shutdown", second.shutdown())
+        .await
+        .expect("shutdown");
+}
+
 async fn next_heard<R: Runtime + Default>(heard: &mut mpsc::UnboundedReceiver<String>) -> String {
     within::<R, _>(STEP, "a client callback", heard.next())
         .await
