@@ -277,8 +277,10 @@ impl<R: Runtime> Client<R> {
     ///
     /// # Errors
     /// [`Error::NotConnected`], [`Error::Closed`], [`Error::Send`].
-    pub async fn send(&self, message: Message) -> Result<(), Error> {
-        self.shared.server.send(message).await
+    pub fn send(&self, message: Message) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        // The handle's own future, not an async wrapper around it: one
+        // future fewer to build and move per message.
+        self.shared.server.send(message)
     }
 
     /// Sends a message without waiting.
@@ -293,8 +295,12 @@ impl<R: Runtime> Client<R> {
     ///
     /// # Errors
     /// As [`send`](Self::send).
-    pub async fn reply(&self, received: &Message, message: Message) -> Result<(), Error> {
-        self.shared.server.reply(received, message).await
+    pub fn reply(
+        &self,
+        received: &Message,
+        message: Message,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        self.shared.server.reply(received, message)
     }
 
     /// Sends a request and waits up to `timeout` for the answer. Dropping the

@@ -427,6 +427,12 @@ impl<T: Weigh> Receiver<T> {
         item
     }
 
+    /// Commands queued now.
+    #[cfg(test)]
+    pub(crate) fn len_for_tests(&self) -> usize {
+        self.shared.lock().items.len()
+    }
+
     /// Refuses later sends; what is queued can still be taken.
     pub(crate) fn close(&self) {
         let _state = self.shared.lock();

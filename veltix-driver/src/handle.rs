@@ -188,6 +188,64 @@ pub(crate) fn command_budget(
     max_outbound_bytes.max(flow.high_water.saturating_add(read_chunk))
 }
 
+/// The future of a command put into the queue: it queues at its first poll
+/// and, only when the queue is full, waits in a boxed future. A send is one
+/// of the hottest paths of the library, and a future that held the waiting
+/// state inline made every `send` (and every async wrapper around it) move
+/// several hundred bytes.
+#[must_use = "futures do nothing unless polled"]
+pub(crate) struct Queueing<'a> {
+    handle: &'a DriverHandle,
+    state: QueueingState<'a>,
+}
+
+enum QueueingState<'a> {
+    /// Not polled yet.
+    Start(Option<Command>),
+    /// Refused before queueing (a reserved type, an oversized payload).
+    Failed(Option<Error>),
+    /// The queue was full.
+    Waiting(Pin<Box<dyn Future<Output = Result<(), Command>> + Send + 'a>>),
+}
+
+impl Future for Queueing<'_> {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let handle = this.handle;
+        match &mut this.state {
+            QueueingState::Start(command) => {
+                let Some(command) = command.take() else {
+                    panic!("`Queueing` polled after completion");
+                };
+                if handle.down.load(Ordering::Acquire) {
+                    return Poll::Ready(Err(handle.gone_error()));
+                }
+                match handle.commands.try_send(command) {
+                    Ok(()) => Poll::Ready(Ok(())),
+                    Err(command_queue::TrySendError::Closed(_)) => {
+                        Poll::Ready(Err(handle.gone_error()))
+                    }
+                    Err(command_queue::TrySendError::Full(command)) => {
+                        let mut waiting = Box::pin(handle.commands.send(command));
+                        let poll = waiting.as_mut().poll(cx);
+                        this.state = QueueingState::Waiting(waiting);
+                        poll.map_err(|_| handle.gone_error())
+                    }
+                }
+            }
+            QueueingState::Failed(error) => match error.take() {
+                Some(error) => Poll::Ready(Err(error)),
+                None => panic!("`Queueing` polled after completion"),
+            },
+            QueueingState::Waiting(waiting) => {
+                waiting.as_mut().poll(cx).map_err(|_| handle.gone_error())
+            }
+        }
+    }
+}
+
 /// Why [`DriverHandle::offer`] did not queue a command.
 enum Refused {
     /// No room now: the command comes back.
@@ -378,14 +436,12 @@ impl DriverHandle {
         let _ = self.gone.set(reason);
     }
 
-    async fn command(&self, command: Command) -> Result<(), Error> {
-        if self.down.load(Ordering::Acquire) {
-            return Err(self.gone_error());
+    /// Queues `command`, waiting while the queue is full (see [`Queueing`]).
+    fn command(&self, command: Command) -> Queueing<'_> {
+        Queueing {
+            handle: self,
+            state: QueueingState::Start(Some(command)),
         }
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| self.gone_error())
     }
 
     fn try_command(&self, command: Command) -> Result<(), Error> {
@@ -433,9 +489,20 @@ impl DriverHandle {
         }
     }
 
-    pub(crate) async fn send(&self, message: Message) -> Result<(), Error> {
-        check_sendable(&message)?;
-        self.command(Command::Send(message)).await
+    /// Sends `message`, waiting while the queue is full.
+    pub(crate) fn send(&self, message: Message) -> Queueing<'_> {
+        self.checked(message, Command::Send)
+    }
+
+    /// `message` as a command if it may be sent, the refusal otherwise.
+    fn checked(&self, message: Message, command: impl FnOnce(Message) -> Command) -> Queueing<'_> {
+        match check_sendable(&message) {
+            Ok(()) => self.command(command(message)),
+            Err(error) => Queueing {
+                handle: self,
+                state: QueueingState::Failed(Some(error)),
+            },
+        }
     }
 
     pub(crate) fn try_send(&self, message: Message) -> Result<(), Error> {
@@ -443,8 +510,8 @@ impl DriverHandle {
         self.try_command(Command::Send(message))
     }
 
-    pub(crate) async fn reply(&self, to: &Message, message: Message) -> Result<(), Error> {
-        self.reply_id(to.request_id(), message).await
+    pub(crate) fn reply(&self, to: &Message, message: Message) -> Queueing<'_> {
+        self.reply_id(to.request_id(), message)
     }
 
     pub(crate) fn try_reply(&self, to: &Message, message: Message) -> Result<(), Error> {
@@ -452,9 +519,8 @@ impl DriverHandle {
     }
 
     /// Answers the message whose request id is `to`, waiting for room.
-    pub(crate) async fn reply_id(&self, to: RequestId, message: Message) -> Result<(), Error> {
-        check_sendable(&message)?;
-        self.command(Command::Reply(to, message)).await
+    pub(crate) fn reply_id(&self, to: RequestId, message: Message) -> Queueing<'_> {
+        self.checked(message, |message| Command::Reply(to, message))
     }
 
     /// Answers the message whose request id is `to`, without waiting.
@@ -471,8 +537,8 @@ impl DriverHandle {
         }
     }
 
-    pub(crate) async fn send_frame(&self, frame: EncodedFrame) -> Result<(), Error> {
-        self.command(Command::Frame(frame)).await
+    pub(crate) fn send_frame(&self, frame: EncodedFrame) -> Queueing<'_> {
+        self.command(Command::Frame(frame))
     }
 
     pub(crate) async fn request(
@@ -624,6 +690,58 @@ mod tests {
         ));
         CommandRx::close_direct(lane, &mut inbox);
         assert_eq!(inbox.len(), 2);
+    }
+
+    #[test]
+    fn a_send_queues_at_its_first_poll_and_waits_only_while_full() {
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        // Room for one command below the bound.
+        let (handle, ends) = DriverHandle::new(veltix_core::frame::HEADER_LEN + 2);
+        let mut send = handle.send(message());
+        assert!(ends.commands.try_recv().is_none(), "nothing before a poll");
+        assert!(matches!(
+            Pin::new(&mut send).poll(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(matches!(ends.commands.try_recv(), Some(Command::Send(_))));
+
+        handle.try_send(message()).unwrap();
+        handle.try_send(message()).unwrap();
+        let mut waiting = handle.send(message());
+        assert!(Pin::new(&mut waiting).poll(&mut cx).is_pending(), "full");
+        assert!(ends.commands.try_recv().is_some());
+        assert!(matches!(
+            Pin::new(&mut waiting).poll(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert_eq!(
+            ends.commands.len_for_tests(),
+            2,
+            "queued once room was made"
+        );
+
+        // Refused before queueing: a system type.
+        let ping = Message::new(MessageType::PING, Bytes::new());
+        assert!(matches!(
+            Pin::new(&mut handle.send(ping)).poll(&mut cx),
+            Poll::Ready(Err(Error::Send(SendError::ReservedType(_))))
+        ));
+        // A gone connection.
+        drop(ends);
+        assert!(matches!(
+            Pin::new(&mut handle.send(message())).poll(&mut cx),
+            Poll::Ready(Err(_))
+        ));
+    }
+
+    #[test]
+    fn a_send_future_stays_small() {
+        // The waiting state is boxed: a send is a command and a reference.
+        let (handle, _ends) = DriverHandle::new(1 << 20);
+        let size = std::mem::size_of_val(&handle.send(message()));
+        let bound = std::mem::size_of::<Command>().max(std::mem::size_of::<Error>()) + 24;
+        assert!(size <= bound, "{size} bytes > {bound}");
     }
 
     #[test]

@@ -44,8 +44,8 @@ impl Peer {
     ///
     /// # Errors
     /// [`Error::Send`] for a reserved type or oversized payload, [`Error::Closed`].
-    pub async fn send(&self, message: Message) -> Result<(), Error> {
-        self.handle.send(message).await
+    pub fn send(&self, message: Message) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        self.handle.send(message)
     }
 
     /// Sends a message without waiting.
@@ -60,8 +60,12 @@ impl Peer {
     ///
     /// # Errors
     /// As [`send`](Self::send).
-    pub async fn reply(&self, received: &Message, message: Message) -> Result<(), Error> {
-        self.handle.reply(received, message).await
+    pub fn reply(
+        &self,
+        received: &Message,
+        message: Message,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        self.handle.reply(received, message)
     }
 
     /// Answers `received` without waiting: what a callback uses.

@@ -28,6 +28,7 @@ impl RequestIds {
     /// The next id; `in_use` says which ids must not be handed out (the
     /// compact wire reuses ids, so those still pending are skipped). `None`
     /// only when every compact id of the window is in use.
+    #[inline]
     pub(crate) fn next_id(&mut self, in_use: impl Fn(RequestId) -> bool) -> Option<RequestId> {
         match self {
             Self::Classic(ids) => Some(ids.next_id()),
@@ -61,6 +62,7 @@ impl CompactIds {
         }
     }
 
+    #[inline]
     pub(crate) fn next_id(&mut self, in_use: impl Fn(RequestId) -> bool) -> Option<RequestId> {
         for _ in 0..self.window {
             let id = RequestId::from_compact(self.first + self.next);
@@ -109,6 +111,7 @@ impl IdGenerator {
         }
     }
 
+    #[inline]
     pub(crate) fn next_id(&mut self) -> RequestId {
         let low = self
             .counter

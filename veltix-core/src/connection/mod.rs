@@ -766,17 +766,20 @@ impl Connection {
     }
 
     /// Whether the connection has ended. Flush `poll_transmit`, then close the transport.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
     }
 
     /// Outbound bytes queued (including messages held until the handshake completes).
+    #[inline]
     pub fn queued_bytes(&self) -> usize {
         let held = self.handshake.as_ref().map_or(0, |h| h.held.queued_bytes());
         self.outbound.queued_bytes() + held
     }
 
     /// Whether a send of `len` payload bytes would be accepted now.
+    #[inline]
     pub fn can_send(&self, len: usize) -> bool {
         self.state != State::Closed && self.has_room(self.dialect.wire().header_len() + len)
     }
@@ -899,6 +902,7 @@ impl Connection {
         Ok(())
     }
 
+    #[inline]
     fn has_room(&self, len: usize) -> bool {
         let queued = self.queued_bytes();
         queued == 0 || queued.saturating_add(len) <= self.config.max_outbound_bytes

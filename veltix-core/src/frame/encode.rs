@@ -11,6 +11,7 @@ use crate::wire::{EncodedFrame, PayloadTooLongError, Wire};
 use crate::{Message, MessageType, RequestId};
 
 /// SHA-256 of a payload, as carried in the classic header.
+#[inline]
 pub fn payload_hash(payload: &[u8]) -> [u8; 32] {
     #[cfg(test)]
     hash_count::bump();
@@ -178,7 +179,12 @@ impl Encoder {
         timestamp_ms: u64,
         payload: Bytes,
     ) -> Result<EncodedFrame, PayloadTooLongError> {
-        let (timestamp_ms, payload) = self.compress(timestamp_ms, payload);
+        // Most connections never compress: no call for them.
+        let (timestamp_ms, payload) = if self.options.compression.is_some() {
+            self.compress(timestamp_ms, payload)
+        } else {
+            (timestamp_ms, payload)
+        };
         let hash = if self.options.skip_hash {
             NO_HASH
         } else {

@@ -326,6 +326,14 @@ impl<R: Runtime, K: Sink> State<R, K> {
     /// then wait), or holds a full write: the write goes out first, and the
     /// next round goes on.
     fn poll_commands(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
+        let progress = self.take_and_apply(cx, now);
+        // A side's own sends, settled once for the batch (see `apply`).
+        self.ledger.settle(false, self.conn.queued_bytes());
+        progress
+    }
+
+    /// [`poll_commands`](Self::poll_commands) but for the ledger.
+    fn take_and_apply(&mut self, cx: &mut Context<'_>, now: &mut LazyNow) -> bool {
         let mut progress = false;
         loop {
             if self.conn.is_closed() {
@@ -376,9 +384,15 @@ impl<R: Runtime, K: Sink> State<R, K> {
         progress
     }
 
+    /// Carries out one command. Only a reply is entered in the ledger here,
+    /// between two settlements; a side's own sends are settled once per
+    /// batch by `poll_commands` (anything queued before a reply is settled
+    /// as not answering first, so the split stays exact).
     fn apply(&mut self, command: Command, now: Instant) {
         let answer = matches!(command, Command::Reply(..));
-        self.ledger.settle(false, self.conn.queued_bytes());
+        if answer {
+            self.ledger.settle(false, self.conn.queued_bytes());
+        }
         let result = match command {
             Command::Send(message) => self.conn.send(now, message).map(drop),
             Command::Reply(id, message) => self.conn.reply_to(now, id, message),
@@ -407,7 +421,9 @@ impl<R: Runtime, K: Sink> State<R, K> {
                 Ok(())
             }
         };
-        self.ledger.settle(answer, self.conn.queued_bytes());
+        if answer {
+            self.ledger.settle(true, self.conn.queued_bytes());
+        }
         if let Err(err) = result {
             tracing::debug!(error = %err, "message not sent");
         }
