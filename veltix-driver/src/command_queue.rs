@@ -21,8 +21,12 @@ use futures::Stream;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex, MutexGuard};
 
-/// Slots a drained buffer may keep; larger ones are freed, so a burst's
-/// buffer does not outlive the burst.
+/// Slots an empty buffer keeps when the driver says the connection is
+/// quiet ([`Receiver::shrink_to_fit`]); larger ones are freed then, so a
+/// burst's buffer does not outlive the burst by more than a timer round.
+/// During a burst the two buffers (the senders' and the driver's) trade
+/// places whole: refilling one freed at every take would copy every
+/// command again as it grows.
 const KEEP_SLOTS: usize = 64;
 
 /// What a queued item weighs against the queue's byte bound.
@@ -111,6 +115,13 @@ impl<T: Weigh> Weighed<T> {
         Some(item)
     }
 
+    /// Frees the buffer if it is empty and larger than [`KEEP_SLOTS`].
+    pub(crate) fn shrink_to_fit(&mut self) {
+        if self.items.is_empty() && self.items.capacity() > KEEP_SLOTS {
+            self.items = VecDeque::new();
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.items.clear();
         self.bytes = 0;
@@ -118,13 +129,9 @@ impl<T: Weigh> Weighed<T> {
     }
 
     /// Moves every item of `other` to the back of `self`, leaving `other`
-    /// empty (its buffer swapped in when `self` is empty, freed first if a
-    /// burst made it large).
+    /// empty (the two buffers swapped when `self` is empty).
     fn take_all(&mut self, other: &mut Self) {
         if self.items.is_empty() {
-            if self.items.capacity() > KEEP_SLOTS {
-                self.items = VecDeque::new();
-            }
             std::mem::swap(self, other);
         } else {
             self.items.append(&mut other.items);
@@ -433,6 +440,12 @@ impl<T: Weigh> Receiver<T> {
         self.shared.lock().items.len()
     }
 
+    /// Frees the senders' buffer if it is empty and large (a burst's);
+    /// the driver calls it when the connection goes quiet.
+    pub(crate) fn shrink_to_fit(&self) {
+        self.shared.lock().items.shrink_to_fit();
+    }
+
     /// Refuses later sends; what is queued can still be taken.
     pub(crate) fn close(&self) {
         let _state = self.shared.lock();
@@ -721,7 +734,7 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_burst_buffer_is_given_back() {
+    fn a_burst_buffer_is_reused_until_the_connection_is_quiet() {
         let (tx, mut rx) = bounded(usize::MAX);
         let (_, waker) = counting();
         let mut cx = Context::from_waker(&waker);
@@ -732,9 +745,15 @@ mod tests {
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
         into.clear();
         tx.try_send(0).unwrap();
-        // The empty burst-sized buffer is freed rather than handed to the senders.
+        // The empty burst-sized buffer goes to the senders, for the next batch…
         assert_eq!(rx.poll_take(&mut cx, &mut into), Poll::Ready(true));
+        assert!(rx.shared.lock().items.items.capacity() >= 1000);
+        // …until the connection is quiet.
+        rx.shrink_to_fit();
+        into.clear();
+        into.shrink_to_fit();
         assert!(rx.shared.lock().items.items.capacity() <= KEEP_SLOTS);
+        assert!(into.items.capacity() <= KEEP_SLOTS);
     }
 }
 

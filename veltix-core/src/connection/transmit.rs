@@ -77,6 +77,12 @@ impl OutboundQueue {
         if len <= INLINE_MAX && !self.keep_frames {
             match self.segments.back_mut() {
                 Some(Segment::Inline(bytes)) if bytes.len() + len <= INLINE_BUFFER => {
+                    if bytes.capacity() - bytes.len() < len {
+                        // Outgrown its first size: a burst is under way, so
+                        // straight to the whole buffer, not through every
+                        // doubling (each a copy of all the bytes so far).
+                        bytes.reserve(INLINE_BUFFER - bytes.len());
+                    }
                     frame.write_to(bytes);
                     return;
                 }

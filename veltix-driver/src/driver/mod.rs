@@ -783,6 +783,10 @@ impl<R: Runtime, K: Sink> State<R, K> {
         self.shrink = false;
         self.conn.shrink_to_fit();
         self.ledger.shrink_to_fit();
+        self.stalled.shrink_to_fit();
+        if let Some((commands, _)) = &self.ends {
+            commands.shrink_to_fit();
+        }
         if self.waiters.is_empty() {
             self.waiters = HashMap::new();
             self.tokens = HashMap::new();
