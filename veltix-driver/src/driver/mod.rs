@@ -15,7 +15,6 @@ mod socket_io;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -89,6 +88,9 @@ pub(crate) struct ReadSettings {
     /// How long a TLS handshake may take (the connection's handshake timeout).
     pub(crate) handshake_timeout: Duration,
 }
+
+/// The driver's maps of its own requests.
+type WaiterMap<K, V> = foldhash::HashMap<K, V>;
 
 /// Most IoSlices handed to one vectored write.
 const MAX_IOVECS: usize = 64;
@@ -165,8 +167,10 @@ struct State<R: Runtime, K: Sink> {
     /// that are not applied yet: the first may be waiting for room in the
     /// outbound queue.
     stalled: Commands,
-    waiters: HashMap<RequestId, (u64, Waiter)>,
-    tokens: HashMap<u64, RequestId>,
+    /// Keyed by our own request ids and tokens, which a peer does not
+    /// choose: a fast hasher, not SipHash.
+    waiters: WaiterMap<RequestId, (u64, Waiter)>,
+    tokens: WaiterMap<u64, RequestId>,
     sink: K,
     /// Bytes read at once (the buffer itself is per thread, see
     /// [`scratch`]) and the water marks.
@@ -229,8 +233,8 @@ impl<R: Runtime, K: Sink> State<R, K> {
             ends: Some((ends.commands, ends.control)),
             gone: ends.gone,
             stalled: Commands::default(),
-            waiters: HashMap::new(),
-            tokens: HashMap::new(),
+            waiters: WaiterMap::default(),
+            tokens: WaiterMap::default(),
             sink,
             read,
             gate: ReadGate::default(),
@@ -788,8 +792,8 @@ impl<R: Runtime, K: Sink> State<R, K> {
             commands.shrink_to_fit();
         }
         if self.waiters.is_empty() {
-            self.waiters = HashMap::new();
-            self.tokens = HashMap::new();
+            self.waiters = WaiterMap::default();
+            self.tokens = WaiterMap::default();
         }
     }
 }
@@ -805,7 +809,7 @@ impl LazyNow {
     }
 }
 
-fn fail_waiters(waiters: &mut HashMap<RequestId, (u64, Waiter)>, reason: &CloseReason) {
+fn fail_waiters(waiters: &mut WaiterMap<RequestId, (u64, Waiter)>, reason: &CloseReason) {
     for (_, (_, waiter)) in waiters.drain() {
         let error = RequestError::ConnectionClosed(reason.clone());
         match waiter {
